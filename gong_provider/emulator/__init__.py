@@ -1,0 +1,1 @@
+"""A local Gong CRM API server for demos, tests and benchmarks."""

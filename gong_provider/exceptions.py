@@ -1,0 +1,125 @@
+"""Typed errors of the Gong provider.
+
+Every API error carries the HTTP status, Gong's ``requestId`` and Gong's ``errors`` messages, so that
+a failed task log says exactly what Gong said. No message ever holds a credential: the hooks build
+them from the response body and the request path only, never from headers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class GongError(Exception):
+    """Base of every error raised by this provider."""
+
+
+class GongApiError(GongError):
+    """Gong answered with an error status (or could not be reached)."""
+
+    status_code: int | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        request_id: str | None = None,
+        errors: Sequence[str] = (),
+        method: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        self.status_code = status_code if status_code is not None else type(self).status_code
+        self.request_id = request_id
+        self.errors = list(errors)
+        self.method = method
+        self.path = path
+        self.message = message
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        parts = [self.message]
+        if self.method and self.path:
+            parts.append(f"({self.method} {self.path})")
+        if self.status_code is not None:
+            parts.append(f"HTTP {self.status_code}")
+        if self.request_id:
+            parts.append(f"requestId={self.request_id}")
+        text = " ".join(parts)
+        if self.errors:
+            text += ": " + "; ".join(self.errors)
+        return text
+
+
+class GongBadRequestError(GongApiError):
+    """400: Gong could not accept the request as sent (never retried)."""
+
+    status_code = 400
+
+
+class GongAuthError(GongApiError):
+    """401/403: wrong credentials, a missing OAuth scope, or the wrong regional host."""
+
+    status_code = 401
+
+
+class GongNotFoundError(GongApiError):
+    status_code = 404
+
+
+class GongConflictError(GongApiError):
+    """409: the clientRequestId was used before, or an active integration exists."""
+
+    status_code = 409
+
+
+class GongPayloadTooLargeError(GongApiError):
+    """413, or a file over Gong's 200 MB limit refused before sending."""
+
+    status_code = 413
+
+
+class GongRateLimitError(GongApiError):
+    """429 after the retries were spent; ``retry_after`` is Gong's last ``Retry-After`` in seconds."""
+
+    status_code = 429
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
+class GongServerError(GongApiError):
+    """5xx after the retries were spent."""
+
+    status_code = 500
+
+
+class GongConnectionError(GongApiError):
+    """No HTTP answer: connection refused or dropped, or a timeout, after the retries were spent."""
+
+
+class GongRequestFailedError(GongError):
+    """Gong processed an upload and reported FAILED (record errors or a general error)."""
+
+
+class GongStagingError(GongError):
+    """Input could not be staged: names the source, the line, the objectId and the field."""
+
+
+_BY_STATUS: dict[int, type[GongApiError]] = {
+    400: GongBadRequestError,
+    401: GongAuthError,
+    403: GongAuthError,
+    404: GongNotFoundError,
+    409: GongConflictError,
+    413: GongPayloadTooLargeError,
+    429: GongRateLimitError,
+}
+
+
+def error_class_for_status(status_code: int) -> type[GongApiError]:
+    """The exception class for an HTTP error status."""
+    if status_code >= 500:
+        return GongServerError
+    return _BY_STATUS.get(status_code, GongApiError)

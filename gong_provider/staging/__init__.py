@@ -1,0 +1,1 @@
+"""Staging: CRM exports and SQL queries into valid, Gong-ready LDJSON."""

@@ -1,0 +1,69 @@
+"""The staging manifest: what a staging run wrote, read by the upload operator and the DAG report.
+
+A manifest is a small JSON document beside the staged files. It lists every file with its object
+type, generation (successive updates of one objectId go to successive generations, uploaded one after
+another), record count, size and sha256, and the rejects. Each staged file has a sidecar
+``<file>.sources.ldjson`` whose line N says where staged line N came from, so that Gong's line errors
+can be mapped back to the user's source rows.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_VERSION = 1
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    path: str
+    """Local path or ObjectStoragePath URL of the LDJSON file."""
+    object_type: str
+    generation: int
+    """0 for first occurrences of each objectId; n for the (n+1)-th update of the same objectId."""
+    part: int
+    """Index of the size-split chunk within one generation."""
+    records: int
+    bytes: int
+    sha256: str
+    sources_path: str | None = None
+    """Sidecar LDJSON: line N = ``{"source": ..., "line": ..., "objectId": ...}`` of staged line N."""
+
+
+@dataclass
+class StagingManifest:
+    object_type: str
+    files: list[StagedFile] = field(default_factory=list)
+    records_read: int = 0
+    records_staged: int = 0
+    records_rejected: int = 0
+    rejects_path: str | None = None
+    sources: list[str] = field(default_factory=list)
+    version: int = MANIFEST_VERSION
+
+    @property
+    def generations(self) -> list[list[StagedFile]]:
+        """Files grouped by generation, in upload order."""
+        by_generation: dict[int, list[StagedFile]] = {}
+        for staged in sorted(self.files, key=lambda f: (f.generation, f.part)):
+            by_generation.setdefault(staged.generation, []).append(staged)
+        return [by_generation[g] for g in sorted(by_generation)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StagingManifest:
+        files = [StagedFile(**item) for item in data.get("files", [])]
+        rest = {k: v for k, v in data.items() if k != "files" and k in cls.__dataclass_fields__}
+        return cls(files=files, **rest)
+
+    @classmethod
+    def from_json(cls, text: str) -> StagingManifest:
+        return cls.from_dict(json.loads(text))
