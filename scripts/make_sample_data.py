@@ -49,17 +49,64 @@ STAGES = [
     ("qualification-legacy", "Qualification (legacy)", False),
 ]
 OPEN_STAGES = ["prospecting", "discovery", "demo", "proposal", "negotiation"]
-NAME_PARTS = (
-    "Aurora|Blue Fjord|Cobalt|Driftwood|Ember|Foxglove|Granite|Harbor|Iris|Juniper|Kestrel|Larkspur|"
-    "Meridian|Northwind|Opal|Pinecrest|Quarry|Redwood|Sable"
-).split("|")
+NAME_PARTS = [
+    "Aurora",
+    "Blue Fjord",
+    "Cobalt",
+    "Driftwood",
+    "Ember",
+    "Foxglove",
+    "Granite",
+    "Harbor",
+    "Iris",
+    "Juniper",
+    "Kestrel",
+    "Larkspur",
+    "Meridian",
+    "Northwind",
+    "Opal",
+    "Pinecrest",
+    "Quarry",
+    "Redwood",
+    "Sable",
+]
 NAME_SUFFIXES = ["Logistics", "Health", "Analytics", "Foods", "Energy", "Bank", "Retail", "Labs", "Freight"]
 INDUSTRIES = ["Logistics", "Healthcare", "Software", "Food & Beverage", "Energy", "Finance", "Retail"]
 TIERS = ["Enterprise", "Mid-Market", "SMB"]
-FIRST = "Ava Ben Chloe Diego Elena Felix Grace Hugo Ines Jonas Keira Liam Mila Noah Olga Pavel".split()
-FIRST += "Quinn Rosa Samir Tara Uma Victor Wen Yara".split()
-LAST = "Adler Bauer Costa Dubois Evans Fischer Garcia Horvat Ivanova Jensen Kowalski Larsen".split()
-LAST += "Moreau Nakamura Oliveira Petrov Rossi Silva Tanaka Weber".split()
+FIRST = [
+    "Ava",
+    "Ben",
+    "Chloe",
+    "Diego",
+    "Elena",
+    "Felix",
+    "Grace",
+    "Hugo",
+    "Ines",
+    "Jonas",
+    "Keira",
+    "Liam",
+    "Mila",
+    "Noah",
+    "Olga",
+    "Pavel",
+]
+FIRST += ["Quinn", "Rosa", "Samir", "Tara", "Uma", "Victor", "Wen", "Yara"]
+LAST = [
+    "Adler",
+    "Bauer",
+    "Costa",
+    "Dubois",
+    "Evans",
+    "Fischer",
+    "Garcia",
+    "Horvat",
+    "Ivanova",
+    "Jensen",
+    "Kowalski",
+    "Larsen",
+]
+LAST += ["Moreau", "Nakamura", "Oliveira", "Petrov", "Rossi", "Silva", "Tanaka", "Weber"]
 TITLES = ["CFO", "VP Operations", "Head of IT", "Procurement Manager", "Director of Sales", "CTO", "Analyst"]
 TITLES += ["Operations Manager", "Chief of Staff", "Data Engineer", "Controller", "VP Marketing"]
 
