@@ -1,0 +1,83 @@
+"""The final report of gong_crm_sync: one row per entity type, as a log table and an XCom dict."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from gong_provider.models import ObjectType
+
+log = logging.getLogger(__name__)
+
+COLUMNS = (
+    ("outcome", "outcome"),
+    ("records_read", "read"),
+    ("records_staged", "staged"),
+    ("records_rejected", "rejected"),
+    ("files", "files"),
+    ("records_uploaded", "uploaded"),
+    ("already_accepted", "409 (already in Gong)"),
+    ("gong_success", "Gong success"),
+    ("gong_errors", "Gong errors"),
+)
+FAILED_STATES = {"failed", "upstream_failed"}
+
+
+def group_id(object_type: str) -> str:
+    return object_type.lower()
+
+
+def outcome_of(
+    object_type: str,
+    states: Mapping[str, Any],
+    stage: Mapping[str, Any] | None,
+    summary: Mapping[str, Any] | None,
+) -> str:
+    """uploaded, dry run, skipped or failed, from the type's task states and XComs."""
+    prefix = f"{group_id(object_type)}."
+    own = {task: str(state) for task, state in states.items() if task.startswith(prefix) and state}
+    if any(state in FAILED_STATES for state in own.values()):
+        return "failed"
+    if summary:
+        return "uploaded"
+    if stage and stage.get("dry_run"):
+        return "dry run"
+    if stage and not stage.get("records_staged"):
+        return "nothing to upload"
+    if own.get(f"{prefix}stage") == "skipped":
+        return "skipped"
+    return "incomplete" if stage else "skipped"
+
+
+def build_report(pull: Callable[[str, str], Any], states: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    report: dict[str, dict[str, Any]] = {}
+    for object_type in (t.value for t in ObjectType):
+        stage = pull(f"{group_id(object_type)}.stage", "summary")
+        summary = pull(f"{group_id(object_type)}.summarize", "return_value")
+        row: dict[str, Any] = {key: 0 for key, _ in COLUMNS[1:]}
+        row.update({k: v for k, v in (stage or {}).items() if k in row})
+        row.update({k: v for k, v in (summary or {}).items() if k in row})
+        row["outcome"] = outcome_of(object_type, states, stage, summary)
+        if summary and summary.get("asset"):
+            row["asset"] = summary["asset"]
+        if stage and stage.get("rejects") and stage.get("records_rejected"):
+            row["rejects"] = stage["rejects"]
+        report[object_type] = row
+    return report
+
+
+def render_table(report: Mapping[str, Mapping[str, Any]]) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Gong CRM sync")
+    table.add_column("type")
+    for _, title in COLUMNS:
+        table.add_column(title, justify="left" if title == "outcome" else "right")
+    for object_type, row in report.items():
+        table.add_row(object_type, *(str(row.get(key, "")) for key, _ in COLUMNS))
+    buffer = io.StringIO()
+    Console(file=buffer, width=150, force_terminal=False, color_system=None).print(table)
+    return buffer.getvalue()
