@@ -84,9 +84,26 @@ class GongRateLimitError(GongApiError):
 
     status_code = 429
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        status_code: int | None = None,
+        request_id: str | None = None,
+        errors: Sequence[str] = (),
+        method: str | None = None,
+        path: str | None = None,
+    ) -> None:
         self.retry_after = retry_after
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        super().__init__(
+            message,
+            status_code=status_code,
+            request_id=request_id,
+            errors=errors,
+            method=method,
+            path=path,
+        )
 
 
 class GongServerError(GongApiError):
@@ -97,6 +114,10 @@ class GongServerError(GongApiError):
 
 class GongConnectionError(GongApiError):
     """No HTTP answer: connection refused or dropped, or a timeout, after the retries were spent."""
+
+
+class GongConfigurationError(GongError):
+    """The Airflow connection cannot be used as given (no credentials, a bad URL or extra value)."""
 
 
 class GongRequestFailedError(GongError):

@@ -1,0 +1,556 @@
+"""Hooks for Gong's CRM API (``/v2/crm``): GongCrmHook (sync, requests) and GongCrmAsyncHook (aiohttp).
+
+Why not the http provider's HttpHook: it turns every connection extra it does not know into an HTTP
+header (our ``access_token`` would be sent as a header named ``access_token``), its retry helper does
+not honour ``Retry-After`` nor rewind an upload, and it logs its own lines. A ``requests.Session``
+owned by the hook, with tenacity for retries and requests-toolbelt for streamed uploads, is smaller
+and does exactly what Gong needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from functools import cached_property
+from types import TracebackType
+from typing import IO, TYPE_CHECKING, Any, TypeVar
+
+import aiohttp
+import requests
+from airflow.sdk import BaseHook
+from tenacity import AsyncRetrying, Retrying
+
+from gong_provider import __version__
+from gong_provider.exceptions import GongConflictError, GongError
+from gong_provider.hooks._connection import GongConnectionConfig, HookOptions, config_from_connection
+from gong_provider.hooks._ratelimit import limiter_for
+from gong_provider.hooks._responses import connection_error, interpret, log_no_response
+from gong_provider.hooks._retry import RetryPolicy
+from gong_provider.hooks._upload import upload_source
+from gong_provider.models import (
+    MAX_OBJECT_IDS_PER_GET,
+    CustomField,
+    Integration,
+    ObjectType,
+    RequestStatus,
+    UploadResult,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection, ObjectStoragePath
+
+__all__ = ["GongCrmAsyncHook", "GongCrmHook"]
+
+INTEGRATIONS_PATH = "/v2/crm/integrations"
+ENTITY_SCHEMA_PATH = "/v2/crm/entity-schema"
+ENTITIES_PATH = "/v2/crm/entities"
+REQUEST_STATUS_PATH = "/v2/crm/request-status"
+
+USER_AGENT = f"airflow-provider-gong/{__version__}"
+_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9_-]+")
+
+T = TypeVar("T")
+
+
+def integration_id_param(integration_id: int | str) -> str:
+    """The exact decimal digits of a 64-bit id; floats are refused (they lose digits above 2^53)."""
+    if isinstance(integration_id, bool) or not isinstance(integration_id, (int, str)):
+        raise TypeError(
+            f"integration_id must be an int (or a string of digits), not {type(integration_id).__name__}: "
+            "Gong's ids exceed 2^53 and lose digits as floats"
+        )
+    text = str(integration_id).strip()
+    if not text.isdigit():
+        raise ValueError(f"integration_id must be a positive integer, got {integration_id!r}")
+    return str(int(text))
+
+
+def object_type_param(object_type: ObjectType | str) -> str:
+    """Gong's case-sensitive object type name; a wrong case is refused here, before any call."""
+    try:
+        return ObjectType(object_type).value
+    except ValueError:
+        allowed = ", ".join(member.value for member in ObjectType)
+        raise ValueError(f"object_type must be one of {allowed} (case-sensitive), got {object_type!r}")
+
+
+def client_request_id_param(client_request_id: str) -> str:
+    if not isinstance(client_request_id, str) or not _CLIENT_REQUEST_ID.fullmatch(client_request_id):
+        raise ValueError(
+            "client_request_id may hold only letters, digits, '-' and '_' (and must not be empty), "
+            f"got {client_request_id!r}"
+        )
+    return client_request_id
+
+
+def _field_json(field: CustomField | Mapping[str, Any]) -> dict[str, Any]:
+    return field.to_json() if isinstance(field, CustomField) else dict(field)
+
+
+def _unique(values: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(str(value) for value in values))
+
+
+def _conflict_without_match(error: GongConflictError, name: str, names: list[str]) -> GongConflictError:
+    existing = ", ".join(repr(n) for n in names) or "none visible to these credentials"
+    return GongConflictError(
+        f"Gong refused to register integration {name!r}: an active integration already exists and "
+        f"none is named {name!r} (existing: {existing}). Gong allows one generic CRM integration per "
+        "company: use its id, or delete it first",
+        status_code=error.status_code,
+        request_id=error.request_id,
+        errors=error.errors,
+        method=error.method,
+        path=error.path,
+    )
+
+
+class _HeaderAuth(requests.auth.AuthBase):
+    """Sets the Authorization header; as ``session.auth`` it also keeps ~/.netrc from replacing it."""
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = self._value
+        return request
+
+    def __repr__(self) -> str:
+        return "<Gong authorization>"
+
+
+class GongCrmHook(BaseHook):
+    """Calls Gong's CRM API: integrations, entity schemas, uploads, request status and entities.
+
+    One HTTP request per call (``get_entities`` sends one per 100 ids), with retries on 429, 5xx,
+    connection errors and timeouts, a per-process limit of ``calls_per_second``, connect and read
+    timeouts, and one INFO log line per request. Errors are typed (``gong_provider.exceptions``)
+    and carry Gong's requestId and messages.
+
+    :param gong_conn_id: Airflow connection of type ``gong``.
+    :param timeout: read timeout in seconds (default: the ``timeout`` extra, else 60).
+    :param max_retries: retries after the first attempt (default: the extra, else 5).
+    :param calls_per_second: client-side limit per process (default: the extra, else 3; 0 = off).
+    :param retry_wait_base: first backoff wait in seconds for 5xx and connection errors (default 1).
+    :param retry_wait_max: longest backoff wait in seconds (default 60).
+    """
+
+    conn_name_attr = "gong_conn_id"
+    default_conn_name = "gong_default"
+    conn_type = "gong"
+    hook_name = "Gong"
+
+    def __init__(
+        self,
+        gong_conn_id: str = default_conn_name,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        calls_per_second: float | None = None,
+        retry_wait_base: float | None = None,
+        retry_wait_max: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.gong_conn_id = gong_conn_id
+        self._options = HookOptions(
+            timeout=timeout,
+            max_retries=max_retries,
+            calls_per_second=calls_per_second,
+            retry_wait_base=retry_wait_base,
+            retry_wait_max=retry_wait_max,
+        )
+        self._session: requests.Session | None = None
+
+    # -- connection -------------------------------------------------------------------------
+
+    @cached_property
+    def config(self) -> GongConnectionConfig:
+        """The connection's settings, read on first use (never at DAG parse time)."""
+        conn = self.get_connection(self.gong_conn_id)
+        config = config_from_connection(conn, conn.extra_dejson, self._options)
+        _mask(config)
+        return config
+
+    def get_conn(self) -> requests.Session:
+        """The hook's ``requests.Session`` (keep-alive, TLS verification, Authorization)."""
+        if self._session is None:
+            session = requests.Session()
+            session.auth = _HeaderAuth(self.config.authorization)
+            session.verify = self.config.verify_ssl
+            session.headers.update({"Accept": "application/json", "User-Agent": USER_AGENT})
+            self._session = session
+        return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def __enter__(self) -> GongCrmHook:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- the API ----------------------------------------------------------------------------
+
+    def register_integration(self, name: str, owner_email: str) -> int:
+        """Register the generic CRM integration; idempotent (a 409 returns the existing one's id)."""
+        try:
+            data = self._call("PUT", INTEGRATIONS_PATH, json_body={"ownerEmail": owner_email, "name": name})
+        except GongConflictError as conflict:
+            integrations = self.list_integrations()
+            for integration in integrations:
+                if integration.name == name:
+                    self.log.info(
+                        "Gong integration %r already exists: id %s", name, integration.integration_id
+                    )
+                    return integration.integration_id
+            raise _conflict_without_match(conflict, name, [i.name for i in integrations])
+        return int(data["integrationId"])
+
+    def list_integrations(self) -> list[Integration]:
+        data = self._call("GET", INTEGRATIONS_PATH)
+        return [Integration.from_json(item) for item in data.get("integrations") or []]
+
+    def delete_integration(self, integration_id: int, client_request_id: str) -> str | None:
+        """Ask Gong to delete an integration (asynchronous there: poll ``get_request_status``)."""
+        params = {
+            "integrationId": integration_id_param(integration_id),
+            "clientRequestId": client_request_id_param(client_request_id),
+        }
+        data = self._call("DELETE", INTEGRATIONS_PATH, params=params)
+        return _request_id(data)
+
+    def get_entity_schema(self, integration_id: int, object_type: ObjectType | str) -> list[CustomField]:
+        """The custom fields declared for ``object_type``."""
+        type_name = object_type_param(object_type)
+        params = {"integrationId": integration_id_param(integration_id), "objectType": type_name}
+        data = self._call("GET", ENTITY_SCHEMA_PATH, params=params)
+        selected = data.get("objectTypeToSelectedFields") or {}
+        return [CustomField.from_json(item) for item in selected.get(type_name) or []]
+
+    def set_entity_schema(
+        self,
+        integration_id: int,
+        object_type: ObjectType | str,
+        fields: Sequence[CustomField | Mapping[str, Any]],
+    ) -> str | None:
+        """Replace the custom fields of ``object_type``: send ALL of them (``is_deleted`` removes one)."""
+        params = {
+            "integrationId": integration_id_param(integration_id),
+            "objectType": object_type_param(object_type),
+        }
+        body = [_field_json(field) for field in fields]
+        data = self._call("POST", ENTITY_SCHEMA_PATH, params=params, json_body=body)
+        return _request_id(data)
+
+    def upload_entities(
+        self,
+        integration_id: int,
+        object_type: ObjectType | str,
+        client_request_id: str,
+        data_file: str | os.PathLike[str] | IO[bytes] | ObjectStoragePath,
+    ) -> UploadResult:
+        """Upload one LDJSON file as the multipart part ``dataFile``, streamed (memory stays flat).
+
+        A file over 200 MB is refused before sending (``GongPayloadTooLargeError``). A retry reopens or
+        rewinds the file and sends the same clientRequestId; Gong's 409 for a clientRequestId it has
+        already accepted is returned as ``UploadResult(already_accepted=True)``.
+        """
+        type_name = object_type_param(object_type)
+        params = {
+            "integrationId": integration_id_param(integration_id),
+            "objectType": type_name,
+            "clientRequestId": client_request_id_param(client_request_id),
+        }
+        source = upload_source(data_file, fallback_name=f"{type_name.lower()}.ldjson")
+        self.log.info(
+            "Uploading %s (%s bytes) as %s with clientRequestId %s",
+            source.filename,
+            source.size,
+            type_name,
+            client_request_id,
+        )
+
+        def send() -> requests.Response:
+            with source.open() as fileobj:
+                encoder = source.encoder(fileobj)
+                return self.get_conn().post(
+                    self._url(ENTITIES_PATH),
+                    params=params,
+                    data=encoder,
+                    headers={"Content-Type": encoder.content_type},
+                    timeout=self._timeouts,
+                )
+
+        try:
+            data = self._call("POST", ENTITIES_PATH, send=send)
+        except GongConflictError as conflict:
+            self.log.info(
+                "Gong already accepted clientRequestId %s (409, requestId=%s): not uploaded again",
+                client_request_id,
+                conflict.request_id,
+            )
+            return UploadResult(
+                client_request_id=client_request_id, request_id=conflict.request_id, already_accepted=True
+            )
+        return UploadResult(
+            client_request_id=str(data.get("clientRequestId") or client_request_id),
+            request_id=_request_id(data),
+        )
+
+    def get_request_status(self, integration_id: int, client_request_id: str) -> RequestStatus:
+        params = {
+            "integrationId": integration_id_param(integration_id),
+            "clientRequestId": client_request_id_param(client_request_id),
+        }
+        return RequestStatus.from_json(self._call("GET", REQUEST_STATUS_PATH, params=params))
+
+    def get_entities(
+        self, integration_id: int, object_type: ObjectType | str, object_ids: Sequence[str]
+    ) -> dict[str, dict[str, Any] | None]:
+        """Stored objects by objectId (None when Gong has none); one call per 100 ids.
+
+        Gong documents this call for development only (to check that uploads were processed).
+        """
+        params = {
+            "integrationId": integration_id_param(integration_id),
+            "objectType": object_type_param(object_type),
+        }
+        ids = _unique(object_ids)
+        result: dict[str, dict[str, Any] | None] = {}
+        for start in range(0, len(ids), MAX_OBJECT_IDS_PER_GET):
+            batch = ids[start : start + MAX_OBJECT_IDS_PER_GET]
+            data = self._call("GET", ENTITIES_PATH, params=params, json_body=batch)
+            objects = data.get("crmObjectsMap") or {}
+            for object_id in batch:
+                result[object_id] = objects.get(object_id)
+        return result
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the credentials and host with a cheap read (``list_integrations``)."""
+        try:
+            integrations = self.list_integrations()
+        except GongError as error:  # GongAuthError's text names wrong key/secret and regional hosts
+            return False, str(error)
+        except Exception as error:
+            return False, f"{type(error).__name__}: {self._redact(str(error))}"
+        return True, (
+            f"Connected to Gong at {self.config.base_url} ({self.config.auth_scheme} auth); "
+            f"{len(integrations)} CRM integration(s) visible"
+        )
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    @property
+    def _timeouts(self) -> tuple[float, float]:
+        return (self.config.connect_timeout, self.config.timeout)
+
+    def _url(self, path: str) -> str:
+        return self.config.base_url + path
+
+    def _redact(self, text: str) -> str:
+        try:
+            return self.config.redact(text)
+        except Exception:
+            return "<unavailable>"
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        send: Callable[[], requests.Response] | None = None,
+    ) -> dict[str, Any]:
+        """One API call with the rate limiter and the retry policy; returns Gong's JSON object."""
+        config = self.config
+
+        def default_send() -> requests.Response:
+            return self.get_conn().request(
+                method, self._url(path), params=params, json=json_body, timeout=self._timeouts
+            )
+
+        def attempt() -> dict[str, Any]:
+            limiter_for(config.limiter_key).acquire(config.calls_per_second)
+            started = time.monotonic()
+            try:
+                response = (send or default_send)()
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                log_no_response(method, path, exc, (time.monotonic() - started) * 1000)
+                raise connection_error(config, exc, method=method, path=path) from exc
+            except requests.exceptions.ChunkedEncodingError as exc:
+                log_no_response(method, path, exc, (time.monotonic() - started) * 1000)
+                raise connection_error(config, exc, method=method, path=path) from exc
+            return interpret(
+                config,
+                method=method,
+                path=path,
+                status=response.status_code,
+                content=response.content,
+                retry_after=response.headers.get("Retry-After"),
+                elapsed_ms=(time.monotonic() - started) * 1000,
+            )
+
+        retrying = Retrying(**RetryPolicy.from_config(config).tenacity_kwargs())
+        return retrying(attempt)
+
+
+class GongCrmAsyncHook(BaseHook):
+    """The async (aiohttp) side of the Gong hook, for triggers: never blocks the event loop.
+
+    Same connection, retry policy and per-process rate limit as :class:`GongCrmHook`. Use it as
+    ``async with GongCrmAsyncHook(conn_id) as hook:`` or call :meth:`close`.
+    """
+
+    conn_name_attr = "gong_conn_id"
+    default_conn_name = "gong_default"
+
+    def __init__(
+        self,
+        gong_conn_id: str = default_conn_name,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        calls_per_second: float | None = None,
+        retry_wait_base: float | None = None,
+        retry_wait_max: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.gong_conn_id = gong_conn_id
+        self._options = HookOptions(
+            timeout=timeout,
+            max_retries=max_retries,
+            calls_per_second=calls_per_second,
+            retry_wait_base=retry_wait_base,
+            retry_wait_max=retry_wait_max,
+        )
+        self._config: GongConnectionConfig | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    async def get_config(self) -> GongConnectionConfig:
+        """Read the connection without blocking the loop (``BaseHook.aget_connection``)."""
+        if self._config is None:
+            conn = await _aget_connection(self.gong_conn_id)
+            extra = await conn.aextra_dejson() if hasattr(conn, "aextra_dejson") else conn.extra_dejson
+            config = config_from_connection(conn, extra, self._options)
+            await _amask(config)
+            self._config = config
+        return self._config
+
+    async def get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            config = await self.get_config()
+            self._session = aiohttp.ClientSession(
+                headers={
+                    "Authorization": config.authorization,
+                    "Accept": "application/json",
+                    "User-Agent": USER_AGENT,
+                },
+                timeout=aiohttp.ClientTimeout(
+                    total=None, sock_connect=config.connect_timeout, sock_read=config.timeout
+                ),
+                connector=aiohttp.TCPConnector(ssl=config.verify_ssl),
+                trust_env=True,
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> GongCrmAsyncHook:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def get_request_status(self, integration_id: int, client_request_id: str) -> RequestStatus:
+        params = {
+            "integrationId": integration_id_param(integration_id),
+            "clientRequestId": client_request_id_param(client_request_id),
+        }
+        return RequestStatus.from_json(await self._call("GET", REQUEST_STATUS_PATH, params=params))
+
+    async def list_integrations(self) -> list[Integration]:
+        data = await self._call("GET", INTEGRATIONS_PATH)
+        return [Integration.from_json(item) for item in data.get("integrations") or []]
+
+    async def _call(
+        self, method: str, path: str, *, params: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        config = await self.get_config()
+        session = await self.get_session()
+        url = config.base_url + path
+
+        async def attempt() -> dict[str, Any]:
+            await limiter_for(config.limiter_key).acquire_async(config.calls_per_second)
+            started = time.monotonic()
+            try:
+                async with session.request(method, url, params=params) as response:
+                    content = await response.read()
+                    status = response.status
+                    retry_after = response.headers.get("Retry-After")
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                log_no_response(method, path, exc, (time.monotonic() - started) * 1000)
+                raise connection_error(config, exc, method=method, path=path) from exc
+            return interpret(
+                config,
+                method=method,
+                path=path,
+                status=status,
+                content=content,
+                retry_after=retry_after,
+                elapsed_ms=(time.monotonic() - started) * 1000,
+            )
+
+        retrying = AsyncRetrying(**RetryPolicy.from_config(config).tenacity_kwargs())
+        result: dict[str, Any] = await retrying(attempt)
+        return result
+
+
+def _request_id(data: Mapping[str, Any]) -> str | None:
+    value = data.get("requestId")
+    return str(value) if value is not None else None
+
+
+def _mask(config: GongConnectionConfig) -> None:
+    """Tell Airflow's log masker about derived secrets (the Basic header value)."""
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # pragma: no cover
+        return
+    for secret in config.secrets:
+        mask_secret(secret)
+
+
+async def _amask(config: GongConnectionConfig) -> None:
+    try:
+        from airflow.sdk.log import amask_secret
+    except ImportError:  # pragma: no cover - Airflow < 3.3
+        _mask(config)
+        return
+    for secret in config.secrets:
+        await amask_secret(secret)
+
+
+async def _aget_connection(conn_id: str) -> Connection:
+    """``BaseHook.aget_connection`` (Airflow 3.x task SDK); else the sync lookup off the loop."""
+    aget = getattr(BaseHook, "aget_connection", None)
+    if aget is not None:
+        conn: Connection = await aget(conn_id)
+        return conn
+    from asgiref.sync import sync_to_async
+
+    result: Connection = await sync_to_async(BaseHook.get_connection)(conn_id)
+    return result
