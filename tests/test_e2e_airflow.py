@@ -1,0 +1,383 @@
+"""gong_crm_sync end to end in a real Airflow, driven through Airflow's REST API like a user.
+
+Airflow's own processes (api-server, scheduler with the LocalExecutor, dag-processor, triggerer) run
+on 127.0.0.1 with SQLite in a temporary AIRFLOW_HOME, next to a Gong CRM API emulator with a small
+processing delay (so every wait is deferred to the triggerer). The DAG is triggered through
+``POST /api/v2/dags/gong_crm_sync/dagRuns`` with a conf shaped like the trigger form's, and checked
+through the REST API and the emulator's inspection endpoints. Each process runs in its own process
+group; teardown terminates the groups (then kills them) and checks that none is left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "dags" / "data"
+DAG_ID = "gong_crm_sync"
+ENTITY_FILES = {
+    "BUSINESS_USER": "business_users.csv",
+    "STAGE": "stages.jsonl",
+    "ACCOUNT": "accounts.csv",
+    "CONTACT": "contacts.csv",
+    "DEAL": "deals.jsonl",
+    "LEAD": "leads.jsonl",
+}
+RUN_TIMEOUT = 240.0
+START_TIMEOUT = 120.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def poll(check: Callable[[], Any], *, timeout: float, interval: float = 0.5, what: str) -> Any:
+    """Call ``check`` until it returns something truthy, for at most ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def expected_record_counts(object_type: str) -> dict[str, int]:
+    """How many times each objectId appears in the sample export (a deal updated twice: 2)."""
+    path = DATA / ENTITY_FILES[object_type]
+    with path.open(encoding="utf-8") as handle:
+        if path.suffix == ".csv":
+            ids = [row["objectId"] for row in csv.DictReader(handle)]
+        else:
+            ids = [json.loads(line)["objectId"] for line in handle if line.strip()]
+    return dict(Counter(ids))
+
+
+@dataclass
+class AirflowProcesses:
+    """Airflow's components as separate process groups, all bound to 127.0.0.1."""
+
+    home: Path
+    env: dict[str, str]
+    port: int
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_path(self, name: str) -> Path:
+        return self.home / f"{name}.out"
+
+    def airflow(self, *args: str, timeout: float = 300) -> None:
+        result = subprocess.run(
+            [str(Path(sys.executable).with_name("airflow")), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        assert result.returncode == 0, (
+            f"airflow {' '.join(args)}: {result.stdout[-2000:]} {result.stderr[-3000:]}"
+        )
+
+    def start(self) -> None:
+        airflow = str(Path(sys.executable).with_name("airflow"))
+        commands = {
+            "api-server": [
+                airflow,
+                "api-server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                "1",
+            ],
+            "scheduler": [airflow, "scheduler", "--skip-serve-logs"],
+            "dag-processor": [airflow, "dag-processor"],
+            "triggerer": [airflow, "triggerer", "--skip-serve-logs"],
+        }
+        for name, command in commands.items():
+            with self.log_path(name).open("wb") as out:
+                self.processes[name] = subprocess.Popen(
+                    command, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                )
+
+    def check_alive(self) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                tail = self.log_path(name).read_text(errors="replace")[-3000:]
+                raise AssertionError(f"airflow {name} exited with {process.returncode}:\n{tail}")
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            _signal_group(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(_group_alive(p.pid) for p in self.processes.values()):
+            time.sleep(0.2)
+        for process in self.processes.values():
+            _signal_group(process.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=10)
+        poll(
+            lambda: not any(_group_alive(p.pid) for p in self.processes.values()),
+            timeout=10,
+            what="every Airflow process group to end",
+        )
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, sig)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie leader still "exists" until reaped; count only live members.
+    import psutil
+
+    return any(
+        p.status() != psutil.STATUS_ZOMBIE for p in psutil.process_iter(["pid"]) if _safe_pgid(p.pid) == pgid
+    )
+
+
+def _safe_pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except (ProcessLookupError, PermissionError):
+        return None
+
+
+class Api:
+    """Airflow's REST API (/api/v2) with a JWT from /auth/token."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.session = requests.Session()
+        token = self.session.get(f"{base_url}/auth/token", timeout=30)
+        token.raise_for_status()
+        self.session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+
+    def get(self, path: str, **params: Any) -> Any:
+        response = self.session.get(f"{self.base_url}/api/v2{path}", params=params, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def send(self, method: str, path: str, body: Any) -> Any:
+        response = self.session.request(method, f"{self.base_url}/api/v2{path}", json=body, timeout=30)
+        assert response.status_code < 300, f"{method} {path}: {response.status_code} {response.text}"
+        return response.json()
+
+
+@dataclass
+class Stack:
+    airflow: AirflowProcesses
+    api: Api
+    emulator: Any
+    conf: dict[str, Any]
+
+    def trigger_and_wait(self) -> dict[str, Any]:
+        run = self.api.send("POST", f"/dags/{DAG_ID}/dagRuns", {"logical_date": None, "conf": self.conf})
+        run_id = run["dag_run_id"]
+
+        def finished() -> dict[str, Any] | None:
+            self.airflow.check_alive()
+            state = self.api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}")
+            return state if state["state"] in ("success", "failed") else None
+
+        final = poll(finished, timeout=RUN_TIMEOUT, interval=1.0, what=f"run {run_id} to finish")
+        if final["state"] != "success":
+            instances = self.api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances", limit=200)
+            states = {
+                f"{ti['task_id']}[{ti['map_index']}]": ti["state"] for ti in instances["task_instances"]
+            }
+            pytest.fail(f"run {run_id} ended {final['state']}: {states}")
+        return final
+
+    def report(self, run_id: str) -> dict[str, Any]:
+        entry = self.api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/report/xcomEntries/report")
+        value = entry["value"]
+        return json.loads(value) if isinstance(value, str) else value
+
+    def task_instances(self, run_id: str) -> list[dict[str, Any]]:
+        return self.api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances", limit=500)["task_instances"]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    from gong_provider.emulator.process import EmulatorProcess
+
+    base = tmp_path_factory.mktemp("e2e")
+    home = base / "airflow_home"
+    home.mkdir()
+    port = free_port()
+    emulator = EmulatorProcess(base / "emulator", processing_delay=2.0).start()
+    try:
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "GONG_"))
+        }
+        env.update(
+            {
+                "AIRFLOW_HOME": str(home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__PARALLELISM": "4",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+                "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API__PORT": str(port),
+                "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+                "AIRFLOW_CONN_GONG_DEFAULT": emulator.connection_json(),
+                # trigger-only here: a schedule would add a run of its own when the DAG is unpaused
+                "GONG_CRM_SYNC_SCHEDULE": "none",
+                "GONG_STAGING_BASE": str(base / "staging"),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        airflow = AirflowProcesses(home=home, env=env, port=port)
+        airflow.airflow("db", "migrate")
+        airflow.airflow("pools", "set", "gong_api", "3", "Gong API calls")
+        airflow.start()
+        try:
+
+            def api_ready() -> Api | None:
+                airflow.check_alive()
+                try:
+                    return Api(airflow.base_url)
+                except requests.RequestException:
+                    return None
+
+            api = poll(api_ready, timeout=START_TIMEOUT, what="the api-server")
+
+            def dag_parsed() -> bool:
+                airflow.check_alive()
+                try:
+                    api.get(f"/dags/{DAG_ID}")
+                except requests.HTTPError:
+                    errors = api.get("/importErrors")["import_errors"]
+                    assert not errors, f"DAG import errors: {errors}"
+                    return False
+                return True
+
+            poll(
+                dag_parsed,
+                timeout=START_TIMEOUT,
+                interval=1.0,
+                what="the dag-processor to parse gong_crm_sync",
+            )
+            api.send("PATCH", f"/dags/{DAG_ID}", {"is_paused": False})
+            conf = {  # what the trigger form sends: every Param, the integration id as a string
+                "integration_id": str(emulator.integration_id),
+                "source": str(DATA),
+                "entity_types": list(ENTITY_FILES),
+                "sql_conn_id": None,
+                "sql_queries": {},
+                "dry_run": False,
+                "max_reject_ratio": 0.0,
+                "resend_key": "",
+            }
+            yield Stack(airflow=airflow, api=api, emulator=emulator, conf=conf)
+        finally:
+            airflow.stop()
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture(scope="module")
+def first_run(stack: Stack) -> dict[str, Any]:
+    return stack.trigger_and_wait()
+
+
+def test_every_sample_record_is_stored_exactly_once(stack: Stack, first_run: dict[str, Any]) -> None:
+    assert first_run["state"] == "success"
+    for object_type in ENTITY_FILES:
+        expected = expected_record_counts(object_type)
+        assert stack.emulator.client.record_counts(object_type) == expected, object_type
+        assert set(stack.emulator.client.entities(object_type)) == set(expected), object_type
+    assert all(count == 1 for count in stack.emulator.client.upload_counts().values())
+
+
+def test_report_counts_every_type(stack: Stack, first_run: dict[str, Any]) -> None:
+    report = stack.report(first_run["dag_run_id"])
+    for object_type in ENTITY_FILES:
+        expected = sum(expected_record_counts(object_type).values())
+        row = report[object_type]
+        assert row["outcome"] == "uploaded", row
+        assert row["records_read"] == row["records_staged"] == row["records_uploaded"] == expected, row
+        assert row["records_rejected"] == 0
+        assert row["gong_success"] == expected, row
+        assert row["gong_errors"] == 0, row
+
+
+def test_waits_were_deferred_to_the_triggerer(stack: Stack, first_run: dict[str, Any]) -> None:
+    instances = stack.task_instances(first_run["dag_run_id"])
+    waits = [ti for ti in instances if ti["task_id"].endswith(".wait")]
+    assert len(waits) >= len(ENTITY_FILES)
+    assert all(ti["state"] == "success" for ti in waits)
+    # The sensor ran, deferred, and was resumed after the triggerer's event: its log says both.
+    contact_wait = next(ti for ti in waits if ti["task_id"] == "contact.wait")
+    log = stack.api.session.get(
+        f"{stack.api.base_url}/api/v2/dags/{DAG_ID}/dagRuns/{first_run['dag_run_id']}/taskInstances/"
+        f"contact.wait/logs/{contact_wait['try_number']}",
+        params={"map_index": contact_wait["map_index"], "full_content": "true"},
+        headers={"Accept": "text/plain"},
+        timeout=30,
+    ).text
+    assert "DEFERRED" in log.upper(), log[-3000:]
+    triggerer_log = stack.airflow.log_path("triggerer").read_text(errors="replace")
+    assert "GongRequestStatusTrigger" in triggerer_log, triggerer_log[-3000:]
+
+
+def test_asset_events_name_each_uploaded_type(stack: Stack, first_run: dict[str, Any]) -> None:
+    events = stack.api.get("/assets/events", limit=100, source_dag_id=DAG_ID)["asset_events"]
+    uris = {event["uri"] for event in events if event.get("source_run_id") == first_run["dag_run_id"]}
+    integration_id = stack.conf["integration_id"]
+    assert uris == {f"gong://crm/{integration_id}/{object_type}" for object_type in ENTITY_FILES}
+
+
+def test_second_run_of_the_same_data_uploads_nothing_twice(stack: Stack, first_run: dict[str, Any]) -> None:
+    before = {object_type: stack.emulator.client.record_counts(object_type) for object_type in ENTITY_FILES}
+    uploads_before = stack.emulator.client.upload_counts()
+    second = stack.trigger_and_wait()
+    assert second["dag_run_id"] != first_run["dag_run_id"]
+    for object_type in ENTITY_FILES:
+        assert stack.emulator.client.record_counts(object_type) == before[object_type], object_type
+    # The same content gets the same clientRequestId: Gong answered 409 and nothing was accepted again.
+    assert stack.emulator.client.upload_counts() == uploads_before
+    report = stack.report(second["dag_run_id"])
+    for object_type in ENTITY_FILES:
+        assert report[object_type]["already_accepted"] >= 1, report[object_type]
