@@ -161,6 +161,8 @@ def test_airflow_settings_name_real_config_options(services: dict[str, dict[str,
 def test_gong_connection_points_at_the_emulator_service(services: dict[str, dict[str, Any]]) -> None:
     from airflow.models.connection import Connection
 
+    from gong_provider.hooks._connection import build_base_url
+
     emulator_port = services["gong-emulator"]["command"][
         services["gong-emulator"]["command"].index("--port") + 1
     ]
@@ -171,6 +173,9 @@ def test_gong_connection_points_at_the_emulator_service(services: dict[str, dict
         assert conn.host in services, f"{name}: the connection host {conn.host} is not a service"
         assert str(conn.port) == emulator_port
         assert conn.extra_dejson.get("scheme") == "http"
+        # what the hook will call: plain http to the emulator service
+        base_url = build_base_url(conn.host, conn.schema, conn.port, conn.extra_dejson.get("scheme"))
+        assert base_url == f"http://gong-emulator:{emulator_port}"
 
 
 def test_dag_settings_and_the_shared_staging_volume(
