@@ -177,11 +177,24 @@ def _authorization(conn: ConnectionLike, extra: Mapping[str, Any]) -> tuple[str,
     )
 
 
+_LEGACY_PREFIX = "extra__gong__"
+
+
+def _plain_extra(extra: Mapping[str, Any]) -> dict[str, Any]:
+    """Extras by plain name; the legacy ``extra__gong__<name>`` form is read too (plain name wins)."""
+    plain = {
+        key[len(_LEGACY_PREFIX) :]: value for key, value in extra.items() if key.startswith(_LEGACY_PREFIX)
+    }
+    plain.update({key: value for key, value in extra.items() if not key.startswith(_LEGACY_PREFIX)})
+    return plain
+
+
 def config_from_connection(
     conn: ConnectionLike, extra: Mapping[str, Any], options: HookOptions | None = None
 ) -> GongConnectionConfig:
     """Read a Gong connection; constructor ``options`` win over the connection's extras."""
     options = options or HookOptions()
+    extra = _plain_extra(extra)
     scheme, authorization, secrets = _authorization(conn, extra)
     overrides = {name: value for name, value in vars(options).items() if value is not None}
     merged: dict[str, Any] = {**extra, **overrides}

@@ -11,6 +11,7 @@ is raised as is.
 from __future__ import annotations
 
 import logging
+import random
 import ssl
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,6 @@ from tenacity import (
     RetryCallState,
     retry_if_exception,
     stop_after_attempt,
-    wait_exponential_jitter,
 )
 from tenacity.wait import wait_base
 
@@ -85,8 +85,13 @@ class _GongWait(wait_base):
     """Retry-After for a 429, exponential backoff with jitter for everything else."""
 
     def __init__(self, base: float, maximum: float) -> None:
-        self._backoff = wait_exponential_jitter(initial=base, max=maximum, jitter=base)
         self._base = base
+        self._maximum = maximum
+
+    def _backoff(self, retry_state: RetryCallState) -> float:
+        """``base * 2^(n-1)`` plus up to ``base`` of jitter, at most ``maximum``."""
+        exponent = min(retry_state.attempt_number - 1, 32)
+        return min(self._maximum, self._base * 2.0**exponent + random.uniform(0, self._base))
 
     def __call__(self, retry_state: RetryCallState) -> float:
         outcome = retry_state.outcome
@@ -94,8 +99,8 @@ class _GongWait(wait_base):
         if isinstance(exc, GongRateLimitError):
             if exc.retry_after is not None:
                 return max(0.0, exc.retry_after)
-            return max(1.0, float(self._backoff(retry_state)))
-        return float(self._backoff(retry_state))
+            return max(1.0, self._backoff(retry_state))
+        return self._backoff(retry_state)
 
 
 def _log_retry(retry_state: RetryCallState) -> None:
