@@ -29,13 +29,13 @@ TARGET_MS = 100.0
 _CHILD = r"""
 import json, sys, time
 import airflow, airflow.sdk  # preloaded in the dag-processor
-from airflow.models.dagbag import DagBag
+from airflow.dag_processing.dagbag import DagBag
 
 path = sys.argv[1]
 timings = []
 for _ in range(2):
     start = time.perf_counter()
-    bag = DagBag(dag_folder=path, include_examples=False, safe_mode=False)
+    bag = DagBag(dag_folder=path, safe_mode=False)
     timings.append((time.perf_counter() - start) * 1000)
     if bag.import_errors:
         raise SystemExit(json.dumps({"error": {str(k): str(v)[-500:] for k, v in bag.import_errors.items()}}))

@@ -19,14 +19,14 @@ GROUPS = [t.lower() for t in TYPES]
 
 @pytest.fixture(scope="module")
 def dagbag() -> Any:
-    from airflow.models.dagbag import DagBag
+    from airflow.dag_processing.dagbag import BundleDagBag as DagBag
 
-    return DagBag(dag_folder=str(DAGS), include_examples=False)
+    return DagBag(dag_folder=str(DAGS), bundle_path=DAGS)
 
 
 @pytest.fixture(scope="module")
 def sync_dag(dagbag: Any) -> Any:
-    return dagbag.get_dag("gong_crm_sync")
+    return dagbag.dags["gong_crm_sync"]
 
 
 def test_both_dags_parse_without_errors(dagbag: Any) -> None:
@@ -46,9 +46,9 @@ def test_sync_dag_schedule_and_params(sync_dag: Any) -> None:
     expected = {"integration_id", "source", "entity_types", "dry_run", "max_reject_ratio"}
     assert expected <= set(params.keys())
     for name in params:
-        schema = params.get_param(name).schema
-        assert schema.get("title"), name
-        assert schema.get("description"), name
+        param = params.get_param(name)
+        assert param.schema.get("title"), name
+        assert param.description, name
     integration = params.get_param("integration_id").schema
     assert integration["type"] == "string"  # a JS number would round a 64-bit id
     entity_types = params.get_param("entity_types")
@@ -84,7 +84,7 @@ def test_every_gong_calling_task_uses_the_pool(dagbag: Any, sync_dag: Any) -> No
     for group in GROUPS:
         for task in ("upload", "wait", "later_generations"):
             assert sync_dag.get_task(f"{group}.{task}").pool == "gong_api", f"{group}.{task}"
-    setup = dagbag.get_dag("gong_crm_setup")
+    setup = dagbag.dags["gong_crm_setup"]
     assert setup.get_task("register").pool == "gong_api"
     assert setup.get_task("write_schema").pool == "gong_api"
 
@@ -116,31 +116,31 @@ def test_summarize_emits_through_an_asset_alias_per_type(sync_dag: Any) -> None:
 
 
 def test_setup_dag_is_manual_and_paused(dagbag: Any) -> None:
-    setup = dagbag.get_dag("gong_crm_setup")
-    assert setup.timetable.summary in ("None", "")
+    setup = dagbag.dags["gong_crm_setup"]
+    assert setup.schedule is None
     assert setup.is_paused_upon_creation is True
     assert set(setup.task_dict) == {"register", "write_schema", "announce"}
 
 
 def test_schedule_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow.models.dagbag import DagBag
+    from airflow.dag_processing.dagbag import BundleDagBag as DagBag
 
     monkeypatch.setenv("GONG_CRM_SYNC_SCHEDULE", "0 3 * * *")
-    dag = DagBag(dag_folder=str(DAGS / "gong_crm_sync.py"), include_examples=False).get_dag("gong_crm_sync")
-    assert dag.timetable.summary == "0 3 * * *"
+    dag = DagBag(dag_folder=str(DAGS / "gong_crm_sync.py"), bundle_path=DAGS).dags["gong_crm_sync"]
+    assert dag.schedule == "0 3 * * *"
     monkeypatch.setenv("GONG_CRM_SYNC_SCHEDULE", "none")
-    dag = DagBag(dag_folder=str(DAGS / "gong_crm_sync.py"), include_examples=False).get_dag("gong_crm_sync")
-    assert dag.timetable.summary in ("None", "")
+    dag = DagBag(dag_folder=str(DAGS / "gong_crm_sync.py"), bundle_path=DAGS).dags["gong_crm_sync"]
+    assert dag.schedule is None
     monkeypatch.delenv("GONG_CRM_SYNC_SCHEDULE")
-    dag = DagBag(dag_folder=str(DAGS / "gong_crm_sync.py"), include_examples=False).get_dag("gong_crm_sync")
-    assert dag.timetable.summary == "@daily"
+    dag = DagBag(dag_folder=str(DAGS / "gong_crm_sync.py"), bundle_path=DAGS).dags["gong_crm_sync"]
+    assert dag.schedule == "@daily"
 
 
 PARSE_WITHOUT_IO = textwrap.dedent(
     """
     import json, os, sys
     import airflow, airflow.sdk
-    from airflow.models.dagbag import DagBag
+    from airflow.dag_processing.dagbag import BundleDagBag as DagBag
 
     events = []
     def audit(event, args):
@@ -155,7 +155,7 @@ PARSE_WITHOUT_IO = textwrap.dedent(
         elif event == "sqlite3.connect":
             events.append(["sqlite", repr(args)])
     sys.addaudithook(audit)
-    bag = DagBag(dag_folder=sys.argv[1], include_examples=False)
+    bag = DagBag(dag_folder=sys.argv[1], bundle_path=os.path.dirname(sys.argv[1]))
     print(json.dumps({"errors": {str(k): str(v) for k, v in bag.import_errors.items()},
                       "dags": sorted(bag.dag_ids), "events": events}))
     """
