@@ -35,7 +35,6 @@ def airflow_env(home: Path, emulator: Any, staging: Path, source: Path) -> dict[
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
             "AIRFLOW_CONN_GONG_DEFAULT": emulator.connection_json(),
-            "GONG_INTEGRATION_ID": str(emulator.integration_id),
             "GONG_STAGING_BASE": str(staging),
             "GONG_CRM_SOURCE": str(source),
             "PYTHONUNBUFFERED": "1",
@@ -58,8 +57,18 @@ def run(command: list[str], env: dict[str, str], log_file: Path, timeout: float)
             return 124
 
 
-def read_run_outcome(env: dict[str, str]) -> tuple[str | None, dict[str, Any] | None]:
-    """State of the latest gong_crm_sync run and its report XCom, read from the demo's Airflow DB."""
+def run_steps(steps: list[tuple[str, list[str], float]], env: dict[str, str], log_file: Path) -> bool:
+    for title, command, timeout in steps:
+        print(f"* {title} ...", flush=True)
+        code = run(command, env, log_file, timeout)
+        if code != 0:
+            print(f"  failed (exit code {code}); see {log_file}", file=sys.stderr)
+            return False
+    return True
+
+
+def read_outcome(env: dict[str, str], dag_id: str, task_id: str, key: str) -> tuple[str | None, Any]:
+    """State of the latest run of ``dag_id`` and one XCom of it, read from the demo's Airflow DB."""
     code = f"""
 import json
 from airflow.models.dagrun import DagRun
@@ -67,15 +76,15 @@ from airflow.models.xcom import XComModel
 from airflow.utils.session import create_session
 from sqlalchemy import select
 with create_session() as session:
-    run = session.scalars(select(DagRun).where(DagRun.dag_id == {DAG_ID!r})
+    run = session.scalars(select(DagRun).where(DagRun.dag_id == {dag_id!r})
                           .order_by(DagRun.id.desc()).limit(1)).first()
     report = None
     if run is not None:
         row = session.scalars(select(XComModel).where(XComModel.dag_id == run.dag_id,
-              XComModel.run_id == run.run_id, XComModel.task_id == "report",
-              XComModel.key == "report")).first()
+              XComModel.run_id == run.run_id, XComModel.task_id == {task_id!r},
+              XComModel.key == {key!r})).first()
         report = XComModel.deserialize_value(row) if row is not None else None
-    print(json.dumps({{"state": run.state if run else None, "report": report}}, default=str))
+    print(json.dumps({{"state": run.state if run else None, "value": report}}, default=str))
 """
     result = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=False
@@ -84,10 +93,10 @@ with create_session() as session:
         print(result.stderr[-2000:], file=sys.stderr)
         return None, None
     data = json.loads(result.stdout.strip().splitlines()[-1])
-    return data["state"], data["report"]
+    return data["state"], data["value"]
 
 
-def print_results(report: dict[str, Any] | None, emulator: Any) -> None:
+def print_results(report: dict[str, Any] | None, emulator: Any, integration_id: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -102,12 +111,12 @@ def print_results(report: dict[str, Any] | None, emulator: Any) -> None:
         for object_type, row in report.items():
             table.add_row(object_type, *(str(row.get(column, "")) for column in columns))
         console.print(table)
-    stored = Table(title=f"Stored by the Gong emulator (integration {emulator.integration_id})")
+    stored = Table(title=f"Stored by the Gong emulator (integration {integration_id})")
     for title in ("type", "records stored", "accepted updates", "sample objectIds"):
         stored.add_column(title)
     for object_type in ENTITY_TYPES:
-        entities = emulator.client.entities(object_type)
-        counts = emulator.client.record_counts(object_type)
+        entities = emulator.client.entities(object_type, integration_id=integration_id)
+        counts = emulator.client.record_counts(object_type, integration_id=integration_id)
         stored.add_row(
             object_type, str(len(entities)), str(sum(counts.values())), ", ".join(list(entities)[:3])
         )
@@ -135,8 +144,11 @@ def main() -> int:
     airflow = str(Path(sys.executable).with_name("airflow"))
     print(f"Demo workspace: {DEMO_DIR} (Airflow output in {log_file})")
 
-    with EmulatorProcess(DEMO_DIR / "emulator", processing_delay=args.processing_delay) as emulator:
-        print(f"Gong CRM API emulator on {emulator.url}, integration id {emulator.integration_id}")
+    # No integration at start: gong_crm_setup registers one, as it would in a fresh Gong account.
+    with EmulatorProcess(
+        DEMO_DIR / "emulator", processing_delay=args.processing_delay, no_integration=True
+    ) as emulator:
+        print(f"Gong CRM API emulator on {emulator.url}")
         env = airflow_env(home, emulator, DEMO_DIR / "staging", args.source.resolve())
         steps: list[tuple[str, list[str], float]] = [
             ("Migrating the Airflow database (SQLite)", [airflow, "db", "migrate"], 300),
@@ -145,27 +157,29 @@ def main() -> int:
                 [airflow, "pools", "set", "gong_api", "3", "Gong API calls (3 per second)"],
                 120,
             ),
+            (
+                "Registering the integration and its custom fields (gong_crm_setup)",
+                [airflow, "dags", "test", "gong_crm_setup"],
+                300,
+            ),
         ]
+        if not run_steps(steps, env, log_file):
+            return 1
+        setup_state, integration_id = read_outcome(env, "gong_crm_setup", "register", "return_value")
+        if setup_state != "success" or not integration_id:
+            print(f"gong_crm_setup did not return an integration id; see {log_file}", file=sys.stderr)
+            return 1
+        print(f"  integration id: {integration_id}")
         conf = {
-            "integration_id": str(emulator.integration_id),
+            "integration_id": str(integration_id),
             "source": str(args.source.resolve()),
             "dry_run": args.dry_run,
         }
-        steps.append(
-            (
-                "Running gong_crm_sync with `airflow dags test`",
-                [airflow, "dags", "test", DAG_ID, "--conf", json.dumps(conf)],
-                600,
-            )
-        )
-        for title, command, timeout in steps:
-            print(f"* {title} ...", flush=True)
-            code = run(command, env, log_file, timeout)
-            if code != 0:
-                print(f"  failed (exit code {code}); see {log_file}", file=sys.stderr)
-                return 1
-        state, report = read_run_outcome(env)
-        print_results(report, emulator)
+        sync = [airflow, "dags", "test", DAG_ID, "--conf", json.dumps(conf)]
+        if not run_steps([("Running gong_crm_sync with `airflow dags test`", sync, 600)], env, log_file):
+            return 1
+        state, report = read_outcome(env, DAG_ID, "report", "report")
+        print_results(report, emulator, int(integration_id))
     elapsed = time.monotonic() - started
     if state != "success":
         print(f"gong_crm_sync ended {state}; see {log_file}", file=sys.stderr)
