@@ -24,9 +24,13 @@ from tests.test_hook_support import (
     ACCESS_SECRET,
     INTEGRATION_ID,
     Recorder,
+    _gong_httpserver,
+    httpserver,
     json_response,
     make_hook,
 )
+
+__all__ = ["_gong_httpserver", "httpserver"]  # the fixture, imported so that pytest uses it
 
 BIG_ID_TEXT = "2271307570613351879"
 

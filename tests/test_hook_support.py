@@ -170,6 +170,23 @@ class ScriptedServer:
         self._sock.close()
 
 
+@pytest.fixture(scope="module")
+def _gong_httpserver() -> Iterator[HTTPServer]:
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    server.stop()
+
+
+@pytest.fixture
+def httpserver(_gong_httpserver: HTTPServer) -> HTTPServer:
+    """pytest-httpserver's server, but on 127.0.0.1 (not "localhost") and threaded, so that a slow
+    handler does not hold up the retries; one per test module, cleared for each test."""
+    _gong_httpserver.clear()
+    return _gong_httpserver
+
+
 @pytest.fixture
 def scripted_server() -> Iterator[Callable[..., ScriptedServer]]:
     servers: list[ScriptedServer] = []
