@@ -264,7 +264,7 @@ def write_huge_line_file(path: Path) -> Path:
 
 
 def write_big_file(path: Path, size: int = BIG_FILE_BYTES) -> int:
-    """A valid JSON Lines file of ``size`` bytes or a little more, written in large blocks; returns records."""
+    """Valid JSON Lines of at least ``size`` bytes, written in large blocks; returns the record count."""
     padding = "p" * 4000
     records = 0
     written = 0
@@ -521,7 +521,8 @@ def test_hook_refuses_bad_arguments_clearly_and_stores_nothing(
     if case["id"] == "hook-integration-id-rounded":
         # Only Gong can tell that this id is not yours: a typed 4xx, not a silent upload elsewhere.
         assert isinstance(error, GongApiError)
-        assert error.status_code is not None and 400 <= error.status_code < 500
+        assert error.status_code is not None
+        assert 400 <= error.status_code < 500
     else:
         # Refused by the hook itself: the request never left the process.
         assert emulator_client.requests_log() == []
