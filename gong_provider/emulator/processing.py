@@ -21,14 +21,13 @@ from typing import Any
 
 import msgspec
 
-from gong_provider.emulator.rules import MAX_ERRORS, RecordValidator, duplicate_problem
+from gong_provider.emulator.rules import MAX_ERRORS, LineChecker, duplicate_problem
 from gong_provider.emulator.store import RequestRow, Store, connect
 
 log = logging.getLogger(__name__)
 
 BATCH_LINES = 5000
 MAX_WAIT_SECONDS = 5.0
-_BOM = b"\xef\xbb\xbf"
 
 UPSERT_SQL = (
     "INSERT INTO entities VALUES (?, ?, ?, ?, 1, ?, ?)"
@@ -65,12 +64,11 @@ class UploadProcessor:
             "SELECT fields FROM schemas WHERE integration_id = ? AND object_type = ?",
             (job.integration_id, job.object_type),
         ).fetchone()
-        self.validator = RecordValidator(job.object_type, msgspec.json.decode(fields[0]) if fields else ())
+        self.checker = LineChecker(job.object_type, msgspec.json.decode(fields[0]) if fields else ())
 
     def run(self) -> bool:
         """Process the rest of the file; False when cancelled (state is checkpointed)."""
-        decode = msgspec.json.Decoder().decode
-        check = self.validator.check
+        check = self.checker.check
         key = (self.job.integration_id, self.object_type)
         seq = self.job.seq
         good: list[tuple[Any, ...]] = []
@@ -83,17 +81,11 @@ class UploadProcessor:
                 if not text:
                     bad.append((line_no, None, "Empty line: each line must hold one JSON object"))
                 else:
-                    try:
-                        record = decode(text)
-                    except (msgspec.DecodeError, UnicodeDecodeError) as error:
-                        bad.append((line_no, None, _json_problem(line_no, text, error)))
+                    object_id, is_deleted, problems = check(text)
+                    if problems:
+                        bad.append((line_no, object_id, "; ".join(problems)))
                     else:
-                        object_id, is_deleted, problems = check(record)
-                        if problems:
-                            bad.append((line_no, object_id, "; ".join(problems)))
-                        else:
-                            data = None if is_deleted else text.decode()
-                            good.append((*key, object_id, data, seq, line_no))
+                        good.append((*key, object_id, None if is_deleted else text.decode(), seq, line_no))
                 if len(good) + len(bad) >= BATCH_LINES:
                     self._flush(good, bad, line_no)
                     good, bad = [], []
@@ -196,14 +188,6 @@ def _numbered_lines(stream: Any, skip: int) -> Iterator[tuple[int, bytes]]:
     for line_no, raw in enumerate(stream, start=1):
         if line_no > skip:
             yield line_no, raw
-
-
-def _json_problem(line_no: int, text: bytes, error: Exception) -> str:
-    if line_no == 1 and text.startswith(_BOM):
-        return "The file starts with a byte order mark (BOM): send UTF-8 without a BOM"
-    if isinstance(error, UnicodeDecodeError):
-        return "The line is not valid UTF-8"
-    return f"Invalid JSON: {error}"
 
 
 def finish(db: sqlite3.Connection, job: RequestRow, status: str, **counts: Any) -> None:
@@ -327,6 +311,8 @@ class Processor:
     def _process(self, job: RequestRow) -> None:
         if self._worker_db is None:
             self._worker_db = connect(self.store.path)
+            # WAL already makes a crashed process safe; skipping fsync only risks an OS crash
+            self._worker_db.execute("PRAGMA synchronous=OFF")
         db = self._worker_db
         try:
             finished = process_job(db, job, self.cancel)
