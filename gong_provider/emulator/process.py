@@ -23,7 +23,7 @@ from gong_provider.emulator.config import (
     DEFAULT_INTEGRATION_ID,
     DEFAULT_TOKEN,
 )
-from gong_provider.emulator.server import LISTENING_PREFIX
+from gong_provider.emulator.server import LISTENING_PREFIX, READY_SUFFIX_LINE
 
 STOP_TIMEOUT_SECONDS = 15.0
 
@@ -117,6 +117,7 @@ class EmulatorProcess:
             if line.startswith(LISTENING_PREFIX):
                 self.url = line[len(LISTENING_PREFIX) :].strip()
                 self.port = int(self.url.rsplit(":", 1)[1])
+            elif self.url and line.startswith(READY_SUFFIX_LINE):
                 return self
 
     def stop(self) -> None:

@@ -17,10 +17,16 @@ log = logging.getLogger(__name__)
 
 LISTENING_PREFIX = "Gong CRM API emulator listening on "
 """First line of stdout; EmulatorProcess waits for it."""
+READY_SUFFIX_LINE = "Stop with Ctrl+C"
+"""Last line of the start-up banner (after the credentials)."""
 
 
 async def serve(config: EmulatorConfig, out: TextIO = sys.stdout) -> None:
     """Start the server, print where it listens and what it accepts, stop cleanly on a signal."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # before the listening line: callers may signal at once
+        loop.add_signal_handler(signum, stop.set)
     emulator = Emulator(config)
     runner = web.AppRunner(build_app(emulator), access_log=None, shutdown_timeout=5.0)
     await runner.setup()
@@ -37,14 +43,10 @@ async def serve(config: EmulatorConfig, out: TextIO = sys.stdout) -> None:
         f"  integration id:    {integration}\n"
         f"  data dir:          {config.data_dir}\n"
         f"  inspection:        {url}/_emulator/health\n"
-        "Stop with Ctrl+C (SIGINT) or SIGTERM.",
+        f"{READY_SUFFIX_LINE} (SIGINT) or SIGTERM.",
         file=out,
         flush=True,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
     try:
         await stop.wait()
     finally:
