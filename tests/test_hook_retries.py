@@ -326,3 +326,29 @@ def test_rate_limit_holds_across_threads(monkeypatch: pytest.MonkeyPatch, httpse
     assert errors == []
     assert len(recorder.arrivals) == 12
     assert max(recorder.arrivals) - min(recorder.arrivals) >= 11 / 10 * 0.98
+
+
+def test_upload_retried_after_500_reopens_an_object_storage_path(
+    monkeypatch: pytest.MonkeyPatch, httpserver: HTTPServer, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from airflow.sdk import ObjectStoragePath
+
+    payload = b'{"objectId": "s1", "name": "Stage 1"}\n'
+    (tmp_path / "stages.ldjson").write_bytes(payload)
+    bodies: list[tuple[str, str | None, bytes]] = []
+
+    def answer(request: Request) -> Response:
+        part = request.files["dataFile"]
+        bodies.append((request.args["clientRequestId"], part.filename, part.read()))
+        if len(bodies) == 1:
+            return json_response({"requestId": "r-503", "errors": ["unavailable"]}, 503)
+        return json_response({"requestId": "r-up"}, 201)
+
+    httpserver.expect_request("/v2/crm/entities", method="POST").respond_with_handler(answer)
+
+    result = make_hook(monkeypatch, httpserver).upload_entities(
+        INTEGRATION_ID, "STAGE", "up-10", ObjectStoragePath(f"file://{tmp_path}/stages.ldjson")
+    )
+
+    assert result.request_id == "r-up"
+    assert bodies == [("up-10", "stages.ldjson", payload)] * 2
