@@ -1,0 +1,410 @@
+"""Readers: files (CSV, JSON Lines, JSON arrays; gzip; local or ObjectStoragePath) and iterables.
+
+Every reader yields :class:`SourceRecord` items in source order. A record that cannot even be parsed
+carries an ``error`` instead of a ``value``, so it is rejected with its file and line, never raised.
+Readers stream: memory holds one block (1 MiB) and one record, whatever the file size.
+
+Documented choices: a UTF-8 BOM at the start of a file is skipped; CRLF line ends are accepted; blank
+lines (and blank CSV rows) are skipped and not counted as records; a line longer than
+``max_line_bytes`` is rejected without being held in memory.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import io
+import os
+import re
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import IO, Any
+
+import msgspec
+
+from gong_provider.staging.errors import GongSourceError
+
+BLOCK_SIZE = 1 << 20
+DEFAULT_MAX_LINE_BYTES = 1 << 20
+BOM = codecs.BOM_UTF8
+JSONL_SUFFIXES = (".jsonl", ".ndjson", ".ldjson")
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    source: str
+    line: int | None
+    """1-based line of the record's start in a file (None for SQL rows and iterables)."""
+    number: int
+    """1-based ordinal of the record in its source."""
+    value: Mapping[str, Any] | None
+    error: str | None = None
+
+
+def is_object_storage_path(value: Any) -> bool:
+    return hasattr(value, "fs") and hasattr(value, "protocol") and hasattr(value, "open")
+
+
+def source_name(source: Any) -> str:
+    return os.fspath(source) if isinstance(source, (str, os.PathLike)) else str(source)
+
+
+def open_binary(source: Any) -> IO[bytes]:
+    """Open a path or ObjectStoragePath for reading, transparently un-gzipping."""
+    name = source_name(source)
+    try:
+        raw: IO[bytes] = (
+            source.open("rb") if is_object_storage_path(source) else open(os.fspath(source), "rb")  # noqa: SIM115 - closed by read_file
+        )
+    except FileNotFoundError:
+        raise GongSourceError(f"source file not found: {name}") from None
+    except IsADirectoryError:
+        raise GongSourceError(f"source is a folder, not a file: {name}") from None
+    except OSError as error:
+        raise GongSourceError(f"cannot open {name}: {error}") from None
+    buffered = raw if hasattr(raw, "peek") else io.BufferedReader(raw)  # type: ignore[type-var]
+    if buffered.peek(2)[:2] == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
+    return buffered
+
+
+def detect_format(source: Any, head: bytes) -> str:
+    """``csv``, ``jsonl`` or ``json`` (an array), from the name, else from the first bytes."""
+    name = source_name(source).lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    if name.endswith((".csv", ".tsv")):
+        return "csv"
+    if name.endswith(JSONL_SUFFIXES):
+        return "jsonl"
+    first = head.lstrip(BOM + b" \t\r\n")[:1]
+    if first == b"[":
+        return "json"
+    if first == b"{" or name.endswith(".json"):
+        return "jsonl"
+    return "csv"
+
+
+def read_file(source: Any, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[SourceRecord]:
+    name = source_name(source)
+    stream = open_binary(source)
+    try:
+        try:
+            head = stream.peek(64) if hasattr(stream, "peek") else b""
+        except (OSError, EOFError, zlib.error) as error:
+            raise GongSourceError(f"cannot read {name}: {error}") from None
+        fmt = detect_format(source, head)
+        if fmt == "csv":
+            yield from read_csv(stream, name, max_line_bytes=max_line_bytes)
+        elif fmt == "json":
+            yield from read_json_array(stream, name, max_item_bytes=max_line_bytes)
+        else:
+            yield from read_jsonl(stream, name, max_line_bytes=max_line_bytes)
+    except (OSError, EOFError, zlib.error) as error:
+        raise GongSourceError(f"cannot read {name}: {error}") from None
+    finally:
+        stream.close()
+
+
+def iter_lines(stream: IO[bytes], max_line_bytes: int) -> Iterator[tuple[int, bytes | None]]:
+    """``(line number, bytes without the newline)``; ``None`` for a line over ``max_line_bytes``."""
+    line_no = 0
+    pending = bytearray()
+    too_long = False
+    while True:
+        block = stream.read(BLOCK_SIZE)
+        if not block:
+            break
+        start = 0
+        while True:
+            end = block.find(b"\n", start)
+            if end < 0:
+                if not too_long:
+                    if len(pending) + len(block) - start > max_line_bytes:
+                        too_long = True
+                        pending.clear()
+                    else:
+                        pending += block[start:]
+                break
+            line_no += 1
+            if too_long or len(pending) + end - start > max_line_bytes:
+                yield line_no, None
+                pending.clear()
+            elif pending:
+                pending += block[start:end]
+                yield line_no, bytes(pending)
+                pending.clear()
+            else:
+                yield line_no, block[start:end]
+            too_long = False
+            start = end + 1
+    if too_long:
+        yield line_no + 1, None
+    elif pending:
+        yield line_no + 1, bytes(pending)
+
+
+_DECODER = msgspec.json.Decoder()
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return "null" if value is None else type(value).__name__
+
+
+def parse_json_object(data: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    """A JSON object, or the reason it is not one."""
+    if b"\x00" in data:
+        return None, "contains a NUL byte"
+    try:
+        value = _DECODER.decode(data)
+    except msgspec.DecodeError as error:
+        if not data.isascii():
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError as utf8:
+                return None, f"not valid UTF-8 (byte {utf8.start + 1} of the line)"
+        return None, f"invalid JSON: {error}"
+    if not isinstance(value, dict):
+        return None, f"expected a JSON object, got {_json_type(value)}"
+    return value, None
+
+
+def read_jsonl(
+    stream: IO[bytes], name: str, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> Iterator[SourceRecord]:
+    number = 0
+    for line_no, data in iter_lines(stream, max_line_bytes):
+        if data is None:
+            number += 1
+            yield SourceRecord(name, line_no, number, None, f"line longer than {max_line_bytes} bytes")
+            continue
+        if line_no == 1 and data.startswith(BOM):
+            data = data[3:]
+        if not data.strip():
+            continue
+        number += 1
+        value, error = parse_json_object(data.rstrip(b"\r"))
+        yield SourceRecord(name, line_no, number, value, error)
+
+
+def _decoded_lines(stream: IO[bytes], max_line_bytes: int, bad: dict[int, str]) -> Iterator[str]:
+    """Physical lines as text for the csv module; undecodable or oversized lines are noted in ``bad``."""
+    for line_no, data in iter_lines(stream, max_line_bytes):
+        if data is None:
+            bad[line_no] = f"line longer than {max_line_bytes} bytes"
+            yield "\n"
+            continue
+        if line_no == 1 and data.startswith(BOM):
+            data = data[3:]
+        if b"\x00" in data:
+            bad[line_no] = "contains a NUL byte"
+            data = data.replace(b"\x00", b"")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            bad.setdefault(line_no, f"not valid UTF-8 (byte {error.start + 1} of the line)")
+            text = data.decode("utf-8", "replace")
+        yield text + "\n"
+
+
+def read_csv(
+    stream: IO[bytes], name: str, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> Iterator[SourceRecord]:
+    """CSV with a header row; every value is text (normalized later by field type)."""
+    bad: dict[int, str] = {}
+    delimiter = "\t" if name.lower().removesuffix(".gz").endswith(".tsv") else ","
+    reader = csv.reader(_decoded_lines(stream, max_line_bytes, bad), delimiter=delimiter, strict=True)
+    header: list[str] | None = None
+    number = 0
+    last_line = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:
+            first = last_line + 1
+            last_line = reader.line_num
+            if header is None:
+                raise GongSourceError(
+                    f"{name}, line {first}: the CSV header cannot be read: {error}"
+                ) from None
+            number += 1
+            yield SourceRecord(name, first, number, None, f"malformed CSV: {error}")
+            continue
+        first, last_line = last_line + 1, reader.line_num
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        if header is None:
+            header = _header(row, name, first)
+            continue
+        number += 1
+        problem = next((bad[n] for n in range(first, last_line + 1) if n in bad), None)
+        if problem is not None:
+            yield SourceRecord(name, first, number, None, problem)
+        elif len(row) != len(header):
+            yield SourceRecord(
+                name,
+                first,
+                number,
+                None,
+                f"ragged CSV row: {len(row)} values, the header has {len(header)} columns",
+            )
+        else:
+            yield SourceRecord(name, first, number, dict(zip(header, row, strict=True)))
+    if header is None:
+        return
+
+
+def _header(row: list[str], name: str, line: int) -> list[str]:
+    header = [cell.strip() for cell in row]
+    if any(not cell for cell in header):
+        raise GongSourceError(f"{name}, line {line}: the CSV header has an empty column name")
+    seen: set[str] = set()
+    for cell in header:
+        if cell in seen:
+            raise GongSourceError(f"{name}, line {line}: the CSV header names column {cell!r} twice")
+        seen.add(cell)
+    return header
+
+
+_ARRAY_TOKEN = re.compile(rb'[\[\]{}",]')
+_STRING_TOKEN = re.compile(rb'["\\]')
+
+
+def read_json_array(
+    stream: IO[bytes], name: str, *, max_item_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> Iterator[SourceRecord]:
+    """A top-level JSON array of objects, split into items without loading the whole file."""
+    depth = 0
+    in_string = escaped = closed = False
+    item = bytearray()
+    item_too_big = False
+    item_line = line = 1
+    number = 0
+    first_block = True
+    while True:
+        block = stream.read(BLOCK_SIZE)
+        if not block:
+            break
+        if first_block:
+            first_block = False
+            if block.startswith(BOM):
+                block = block[3:]
+            if block.lstrip()[:1] != b"[":
+                raise GongSourceError(f"{name}: not a JSON array (expected '[' at the start)")
+        pos = 0
+        counted = 0
+        capture_from = 0 if depth >= 1 else -1
+        size = len(block)
+        while pos < size:
+            if closed:
+                rest = block[pos:].strip()
+                if rest:
+                    line += block.count(b"\n", counted, pos)
+                    number += 1
+                    yield SourceRecord(name, line, number, None, "unexpected content after the JSON array")
+                    return
+                break
+            if in_string:
+                if escaped:
+                    escaped = False
+                    pos += 1
+                    continue
+                match = _STRING_TOKEN.search(block, pos)
+                if match is None:
+                    pos = size
+                    break
+                pos = match.end()
+                if match.group() == b"\\":
+                    escaped = True
+                else:
+                    in_string = False
+                continue
+            match = _ARRAY_TOKEN.search(block, pos)
+            if match is None:
+                pos = size
+                break
+            token, at = match.group(), match.start()
+            pos = match.end()
+            if token == b'"':
+                in_string = True
+            elif token in (b"{", b"["):
+                depth += 1
+                if depth == 1:
+                    capture_from = pos
+                    line += block.count(b"\n", counted, pos)
+                    counted = pos
+                    item_line = line
+            elif token in (b"}", b"]"):
+                depth -= 1
+                if depth == 0:
+                    item_too_big = _append(item, block, capture_from, at, max_item_bytes, item_too_big)
+                    line += block.count(b"\n", counted, at)
+                    counted = at
+                    if item.strip() or number:
+                        number += 1
+                        yield _array_item(name, item, item_line, number, item_too_big, max_item_bytes)
+                    item.clear()
+                    item_too_big = False
+                    closed = True
+                    capture_from = -1
+            elif token == b"," and depth == 1:
+                item_too_big = _append(item, block, capture_from, at, max_item_bytes, item_too_big)
+                line += block.count(b"\n", counted, at)
+                counted = at
+                number += 1
+                yield _array_item(name, item, item_line, number, item_too_big, max_item_bytes)
+                item.clear()
+                item_too_big = False
+                capture_from = pos
+                item_line = line
+        if capture_from >= 0 and depth >= 1:
+            item_too_big = _append(item, block, capture_from, size, max_item_bytes, item_too_big)
+        line += block.count(b"\n", counted, size)
+    if first_block:
+        return
+    if not closed:
+        number += 1
+        yield SourceRecord(name, item_line, number, None, "truncated: the JSON array is not closed with ']'")
+
+
+def _append(item: bytearray, block: bytes, start: int, end: int, limit: int, too_big: bool) -> bool:
+    if too_big or start < 0:
+        return too_big
+    if len(item) + end - start > limit:
+        item.clear()
+        return True
+    item += block[start:end]
+    return False
+
+
+def _array_item(
+    name: str, item: bytearray, line: int, number: int, too_big: bool, limit: int
+) -> SourceRecord:
+    if too_big:
+        return SourceRecord(name, line, number, None, f"array item longer than {limit} bytes")
+    data = bytes(item)
+    stripped = data.lstrip()
+    item_line = line + data[: len(data) - len(stripped)].count(b"\n")
+    value, error = parse_json_object(stripped.strip() or b"null")
+    return SourceRecord(name, item_line, number, value, error)
+
+
+def read_iterable(records: Iterable[Any], name: str = "records") -> Iterator[SourceRecord]:
+    """Records produced by code (an upstream task, a generator); each must be a mapping."""
+    for number, value in enumerate(records, start=1):
+        if isinstance(value, Mapping):
+            yield SourceRecord(name, None, number, value)
+        else:
+            yield SourceRecord(name, None, number, None, f"expected a mapping, got {type(value).__name__}")

@@ -1,0 +1,367 @@
+"""Orchestration: source -> map -> normalize -> validate -> rejects / generations -> LDJSON + manifest."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from gong_provider.models import MAX_UPLOAD_BYTES, CustomField, ObjectType
+from gong_provider.staging.errors import GongRejectLimitError
+from gong_provider.staging.manifest import MANIFEST_NAME, StagingManifest
+from gong_provider.staging.outdir import OutputDir
+from gong_provider.staging.readers import (
+    DEFAULT_MAX_LINE_BYTES,
+    SourceRecord,
+    is_object_storage_path,
+    read_file,
+    read_iterable,
+    source_name,
+)
+from gong_provider.staging.sql import SqlSource
+from gong_provider.staging.validate import Reason, RecordValidator
+from gong_provider.staging.writer import PartWriter
+
+log = logging.getLogger(__name__)
+
+MULTIPART_ENVELOPE_MARGIN = 1_000_000
+DEFAULT_MAX_FILE_BYTES = 199_000_000
+"""Gong accepts a ``dataFile`` of at most 200 MB; 200,000,000 (the smaller reading of "200 MB")
+minus a 1 MB margin for the multipart envelope (boundary, headers) the upload adds."""
+REJECTS_NAME = "rejects.ldjson"
+FIRST_REJECTS_KEPT = 20
+PROGRESS_EVERY = 10_000
+
+StagingSource = SqlSource | str | os.PathLike[str] | Iterable[Mapping[str, Any]] | Any
+ProgressCallback = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Reject:
+    source: str
+    line: int | None
+    record: int
+    object_id: str | None
+    reasons: list[Reason]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "line": self.line,
+            "record": self.record,
+            "objectId": self.object_id,
+            "reasons": [r.to_dict() for r in self.reasons],
+        }
+
+    def __str__(self) -> str:
+        where = (
+            f"{self.source}, line {self.line}"
+            if self.line is not None
+            else f"{self.source}, record {self.record}"
+        )
+        who = f" objectId {self.object_id}" if self.object_id else ""
+        return f"{where}{who}: " + "; ".join(str(r) for r in self.reasons)
+
+
+@dataclass
+class ValidationReport:
+    """What :func:`validate` found, without writing anything."""
+
+    object_type: str
+    source: str
+    records_read: int = 0
+    records_valid: int = 0
+    records_rejected: int = 0
+    generations: int = 0
+    max_reject_ratio: float = 0.0
+    first_rejects: list[Reject] = field(default_factory=list)
+
+    @property
+    def reject_ratio(self) -> float:
+        return self.records_rejected / self.records_read if self.records_read else 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.reject_ratio <= self.max_reject_ratio if self.records_rejected else True
+
+
+def records_of(
+    source: StagingSource, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> Iterator[SourceRecord]:
+    """The records of any supported source, in order."""
+    if isinstance(source, SqlSource):
+        return source.records()
+    if isinstance(source, (str, os.PathLike)) or is_object_storage_path(source):
+        if isinstance(source, str) and "://" in source and not source.startswith("file://"):
+            from airflow.sdk import ObjectStoragePath
+
+            source = ObjectStoragePath(source)
+        elif isinstance(source, str) and source.startswith("file://"):
+            source = source.removeprefix("file://")
+        return read_file(source, max_line_bytes=max_line_bytes)
+    if isinstance(source, (bytes, bytearray, Mapping)):
+        raise TypeError(f"cannot stage a {type(source).__name__}: give a path, a SqlSource or an iterable")
+    return read_iterable(source)
+
+
+class _Run:
+    """One pass over a source: checks records and assigns generations."""
+
+    def __init__(
+        self,
+        source: StagingSource,
+        object_type: ObjectType | str,
+        *,
+        mapping: Mapping[str, str] | None,
+        timezone: str,
+        custom_fields: Sequence[CustomField] | None,
+        max_line_bytes: int,
+        progress: ProgressCallback | None,
+    ) -> None:
+        self.object_type = ObjectType(str(object_type))
+        self.validator = RecordValidator(
+            self.object_type, timezone=timezone, mapping=mapping, custom_fields=custom_fields
+        )
+        self.source = source
+        self.source_label = str(source) if isinstance(source, SqlSource) else _label(source)
+        self.max_line_bytes = max_line_bytes
+        self.progress = progress
+        self.seen: dict[str, int] = {}
+        self.read = 0
+        self.rejected = 0
+        self.sources: list[str] = []
+
+    def __iter__(self) -> Iterator[tuple[SourceRecord, dict[str, Any] | None, Reject | None, int]]:
+        """``(source record, normalized record or None, reject or None, generation)``."""
+        check = self.validator.check
+        seen = self.seen
+        for item in records_of(self.source, max_line_bytes=self.max_line_bytes):
+            if item.source not in self.sources:
+                self.sources.append(item.source)
+            self.read += 1
+            if self.progress is not None and self.read % PROGRESS_EVERY == 0:
+                self.progress(self.read)
+            if item.value is None:
+                self.rejected += 1
+                yield (
+                    item,
+                    None,
+                    Reject(item.source, item.line, item.number, None, [Reason(None, item.error or "")]),
+                    0,
+                )
+                continue
+            checked = check(item.value)
+            if checked.record is None:
+                self.rejected += 1
+                yield (
+                    item,
+                    None,
+                    Reject(item.source, item.line, item.number, checked.object_id, checked.reasons),
+                    0,
+                )
+                continue
+            object_id = checked.record["objectId"]
+            generation = seen.get(object_id, 0)
+            seen[object_id] = generation + 1
+            yield item, checked.record, None, generation
+        if self.progress is not None:
+            self.progress(self.read)
+
+
+def _label(source: Any) -> str:
+    if isinstance(source, (str, os.PathLike)) or is_object_storage_path(source):
+        return source_name(source)
+    return "records"
+
+
+def _check_options(max_reject_ratio: float, max_file_bytes: int) -> None:
+    if not 0.0 <= max_reject_ratio <= 1.0:
+        raise ValueError(f"max_reject_ratio must be between 0 and 1, got {max_reject_ratio}")
+    if not 0 < max_file_bytes <= MAX_UPLOAD_BYTES - MULTIPART_ENVELOPE_MARGIN:
+        raise ValueError(
+            f"max_file_bytes must be between 1 and {MAX_UPLOAD_BYTES - MULTIPART_ENVELOPE_MARGIN} "
+            f"(Gong's 200 MB limit minus the multipart envelope), got {max_file_bytes}"
+        )
+
+
+def stage(
+    source: StagingSource,
+    *,
+    object_type: ObjectType | str,
+    out_dir: str | os.PathLike[str] | Any,
+    mapping: Mapping[str, str] | None = None,
+    timezone: str = "UTC",
+    max_reject_ratio: float = 0.0,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    custom_fields: Sequence[CustomField] | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    progress: ProgressCallback | None = None,
+) -> StagingManifest:
+    """Stage ``source`` into ``<out_dir>/<OBJECT_TYPE>/``, replacing what a previous run wrote there.
+
+    Raises :class:`GongRejectLimitError` when rejects exceed ``max_reject_ratio``; the staged files,
+    the rejects file and the manifest are written first, so the user can read them.
+    """
+    _check_options(max_reject_ratio, max_file_bytes)
+    run = _Run(
+        source,
+        object_type,
+        mapping=mapping,
+        timezone=timezone,
+        custom_fields=custom_fields,
+        max_line_bytes=max_line_bytes,
+        progress=progress,
+    )
+    kind = run.object_type.value
+    folder = OutputDir(out_dir).child(kind)
+    folder.mkdir()
+    folder.remove(MANIFEST_NAME)  # un-commit the previous run before touching its files
+    writer = PartWriter(folder, kind, max_file_bytes)
+    rejects = folder.open_write(REJECTS_NAME)
+    encoder = msgspec.json.Encoder()
+    first_rejects: list[Reject] = []
+    staged = 0
+    try:
+        for item, record, reject, generation in run:
+            if record is not None:
+                line = encoder.encode(record) + b"\n"
+                if len(line) > max_file_bytes:
+                    reject = Reject(
+                        item.source,
+                        item.line,
+                        item.number,
+                        record.get("objectId"),
+                        [
+                            Reason(
+                                None,
+                                f"record is {len(line)} bytes, more than max_file_bytes={max_file_bytes}",
+                            )
+                        ],
+                    )
+                    run.rejected += 1
+                    run.seen[record["objectId"]] -= 1
+                else:
+                    where = {
+                        "source": item.source,
+                        "line": item.line,
+                        "record": item.number,
+                        "objectId": record["objectId"],
+                    }
+                    writer.add(generation, line, encoder.encode(where) + b"\n")
+                    staged += 1
+                    continue
+            assert reject is not None
+            rejects.write(encoder.encode(reject.to_dict()) + b"\n")
+            if len(first_rejects) < FIRST_REJECTS_KEPT:
+                first_rejects.append(reject)
+        files = writer.close()
+    except BaseException:
+        writer.abort()
+        rejects.abort()
+        raise
+    if run.rejected:
+        rejects.commit()
+    else:
+        rejects.abort()
+    manifest = StagingManifest(
+        object_type=kind,
+        files=files,
+        records_read=run.read,
+        records_staged=staged,
+        records_rejected=run.rejected,
+        rejects_path=folder.location(REJECTS_NAME) if run.rejected else None,
+        sources=run.sources or [run.source_label],
+    )
+    keep = {MANIFEST_NAME} | {os.path.basename(f.path) for f in files}
+    keep |= {os.path.basename(f.sources_path) for f in files if f.sources_path}
+    if run.rejected:
+        keep.add(REJECTS_NAME)
+    for name in folder.names():
+        if name not in keep:
+            folder.remove(name)
+    folder.write_text(MANIFEST_NAME, manifest.to_json())
+    log.info(
+        "Staged %s: read %s, staged %s, rejected %s, %s file(s) in %s generation(s)",
+        kind,
+        run.read,
+        staged,
+        run.rejected,
+        len(files),
+        len(manifest.generations),
+    )
+    if run.rejected and run.rejected / max(run.read, 1) > max_reject_ratio:
+        raise GongRejectLimitError(
+            object_type=kind,
+            records_read=run.read,
+            records_rejected=run.rejected,
+            max_reject_ratio=max_reject_ratio,
+            rejects_path=manifest.rejects_path,
+            first_rejects=[str(r) for r in first_rejects[:5]],
+        )
+    return manifest
+
+
+def validate(
+    source: StagingSource,
+    *,
+    object_type: ObjectType | str,
+    mapping: Mapping[str, str] | None = None,
+    timezone: str = "UTC",
+    max_reject_ratio: float = 0.0,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    custom_fields: Sequence[CustomField] | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    progress: ProgressCallback | None = None,
+    keep_rejects: int = FIRST_REJECTS_KEPT,
+) -> ValidationReport:
+    """Check a source as :func:`stage` would, writing nothing; never raises for rejected records."""
+    _check_options(max_reject_ratio, max_file_bytes)
+    run = _Run(
+        source,
+        object_type,
+        mapping=mapping,
+        timezone=timezone,
+        custom_fields=custom_fields,
+        max_line_bytes=max_line_bytes,
+        progress=progress,
+    )
+    report = ValidationReport(run.object_type.value, run.source_label, max_reject_ratio=max_reject_ratio)
+    encoder = msgspec.json.Encoder()
+    generations = 0
+    for item, record, reject, generation in run:
+        if record is not None and len(encoder.encode(record)) + 1 > max_file_bytes:
+            reject = Reject(
+                item.source,
+                item.line,
+                item.number,
+                record.get("objectId"),
+                [Reason(None, f"record is larger than max_file_bytes={max_file_bytes}")],
+            )
+            run.rejected += 1
+            run.seen[record["objectId"]] -= 1
+        elif record is not None:
+            report.records_valid += 1
+            generations = max(generations, generation + 1)
+            continue
+        if reject is not None and len(report.first_rejects) < keep_rejects:
+            report.first_rejects.append(reject)
+    report.records_read = run.read
+    report.records_rejected = run.rejected
+    report.generations = generations
+    return report
+
+
+def load_manifest(path: str | os.PathLike[str] | Any) -> StagingManifest:
+    """Read a manifest: the ``manifest.json`` file itself, or the ``<OBJECT_TYPE>`` folder holding it."""
+    text = os.fspath(path) if isinstance(path, os.PathLike) else str(path)
+    if text.rstrip("/").endswith(".json"):
+        folder_text, _, name = text.rstrip("/").rpartition("/")
+        parent: Any = getattr(path, "parent", None) if is_object_storage_path(path) else None
+        folder = OutputDir(parent if parent is not None else (folder_text or "."))
+    else:
+        folder, name = OutputDir(path), MANIFEST_NAME
+    return StagingManifest.from_json(folder.read_text(name))

@@ -1,0 +1,128 @@
+"""Record-level normalization and validation against an entity spec (and an entity schema)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gong_provider.models import CustomField, ObjectType
+from gong_provider.staging.normalize import FieldError, normalizer, plain_json_value, zone
+from gong_provider.staging.specs import EntitySpec, custom_field_specs, spec_for
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a record was rejected: the field (or ``None`` for the whole record) and the message."""
+
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"field": self.field, "message": self.message}
+
+
+@dataclass
+class Checked:
+    """The outcome for one record: the normalized record, or the reasons it cannot be staged."""
+
+    record: dict[str, Any] | None
+    object_id: str | None
+    reasons: list[Reason] = field(default_factory=list)
+
+
+class RecordValidator:
+    """Normalizes and validates records of one object type.
+
+    Rules: every key goes through its field's normalizer; empty (or blank) strings and ``null`` of
+    known fields are dropped as "no value"; mandatory fields must remain; unknown keys are custom
+    fields, passed through unchanged, or checked against the entity schema when one is given.
+    """
+
+    def __init__(
+        self,
+        object_type: ObjectType | str,
+        *,
+        timezone: str = "UTC",
+        mapping: Mapping[str, str] | None = None,
+        custom_fields: Sequence[CustomField] | None = None,
+    ) -> None:
+        self.spec: EntitySpec = spec_for(object_type)
+        self.tz: dt.tzinfo = zone(timezone)
+        self.mapping = dict(mapping or {})
+        self.custom = custom_field_specs(custom_fields)
+        self._known: dict[str, Callable[[Any], Any]] = {
+            name: normalizer(spec, self.tz) for name, spec in self.spec.fields.items()
+        }
+        self._custom: dict[str, Callable[[Any], Any]] | None = (
+            None if self.custom is None else {name: normalizer(s, self.tz) for name, s in self.custom.items()}
+        )
+        self._mandatory = self.spec.mandatory
+        self._unless_deleted = tuple(
+            name for name, spec in self.spec.fields.items() if spec.mandatory_unless_deleted
+        )
+
+    def check(self, raw: Mapping[str, Any]) -> Checked:
+        reasons: list[Reason] = []
+        record: dict[str, Any] = {}
+        for key, value in raw.items():
+            name = self.mapping.get(key, key) if self.mapping else key
+            if not isinstance(name, str) or not name:
+                reasons.append(Reason(None, f"column {key!r} has no field name"))
+                continue
+            if name in record:
+                reasons.append(Reason(name, "given twice (check the column mapping)"))
+                continue
+            known = self._known.get(name)
+            try:
+                if known is not None:
+                    if value is None or (isinstance(value, str) and not value.strip()):
+                        continue
+                    record[name] = known(value)
+                elif self._custom is None:
+                    if isinstance(value, str) and not value:
+                        continue
+                    record[name] = plain_json_value(value, self.tz)
+                else:
+                    custom = self._custom.get(name)
+                    if custom is None:
+                        reasons.append(
+                            Reason(
+                                name,
+                                f"not a {self.spec.object_type.value} field nor a custom field "
+                                "of the entity schema",
+                            )
+                        )
+                        continue
+                    if value is None:
+                        record[name] = None
+                    elif isinstance(value, str) and not value.strip():
+                        continue
+                    else:
+                        record[name] = custom(value)
+            except FieldError as error:
+                reasons.append(Reason(name, str(error)))
+        for name in self._mandatory:
+            if name not in record and not any(r.field == name for r in reasons):
+                reasons.append(Reason(name, "missing (mandatory)"))
+        if self._unless_deleted and record.get("isDeleted") is not True:
+            for name in self._unless_deleted:
+                if name not in record and not any(r.field == name for r in reasons):
+                    reasons.append(Reason(name, "missing (mandatory unless isDeleted is true)"))
+        object_id = record.get("objectId")
+        if object_id is None:
+            raw_id = raw.get(self._source_key("objectId"))
+            object_id = raw_id if isinstance(raw_id, str) else None
+        if reasons:
+            return Checked(None, object_id, reasons)
+        return Checked(record, object_id)
+
+    def _source_key(self, name: str) -> str:
+        for key, target in self.mapping.items():
+            if target == name:
+                return key
+        return name

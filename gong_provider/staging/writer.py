@@ -1,0 +1,111 @@
+"""LDJSON writer: one object type per file, size-capped parts per generation, sha256 and sidecars.
+
+Generation g holds the (g+1)-th occurrence of each objectId, in source order, so no file ever holds
+two updates of one objectId and uploading generation after generation applies them in order.
+Knowing how often an objectId was seen takes a dict of objectIds that occurred (O(unique ids)
+memory, documented); records themselves are streamed to disk through a buffer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from gong_provider.staging.manifest import StagedFile
+from gong_provider.staging.outdir import AtomicFile, OutputDir
+
+FLUSH_BYTES = 1 << 20
+
+
+def part_name(object_type: str, generation: int, part: int) -> str:
+    return f"{object_type.lower()}-g{generation}-p{part}.ldjson"
+
+
+def sources_name(object_type: str, generation: int, part: int) -> str:
+    return f"{object_type.lower()}-g{generation}-p{part}.sources.ldjson"
+
+
+@dataclass
+class _Part:
+    generation: int
+    part: int
+    data: AtomicFile
+    sources: AtomicFile
+    buffer: bytearray = field(default_factory=bytearray)
+    source_buffer: bytearray = field(default_factory=bytearray)
+    size: int = 0
+    records: int = 0
+    digest: hashlib._Hash = field(default_factory=hashlib.sha256)
+
+
+class PartWriter:
+    def __init__(self, folder: OutputDir, object_type: str, max_file_bytes: int) -> None:
+        self.folder = folder
+        self.object_type = object_type
+        self.max_file_bytes = max_file_bytes
+        self._open: dict[int, _Part] = {}
+        self.files: list[StagedFile] = []
+
+    def add(self, generation: int, line: bytes, source_line: bytes) -> None:
+        """Append one record (``line`` ends with a newline) to its generation's current part."""
+        part = self._open.get(generation)
+        if part is not None and part.size + len(line) > self.max_file_bytes:
+            self._finish(part)
+            part = self._start(generation, part.part + 1)
+        elif part is None:
+            part = self._start(generation, 0)
+        part.buffer += line
+        part.source_buffer += source_line
+        part.size += len(line)
+        part.records += 1
+        if len(part.buffer) >= FLUSH_BYTES:
+            self._flush(part)
+
+    def _start(self, generation: int, number: int) -> _Part:
+        part = _Part(
+            generation,
+            number,
+            self.folder.open_write(part_name(self.object_type, generation, number)),
+            self.folder.open_write(sources_name(self.object_type, generation, number)),
+        )
+        self._open[generation] = part
+        return part
+
+    @staticmethod
+    def _flush(part: _Part) -> None:
+        part.digest.update(part.buffer)
+        part.data.write(part.buffer)
+        part.sources.write(part.source_buffer)
+        part.buffer.clear()
+        part.source_buffer.clear()
+
+    def _finish(self, part: _Part) -> None:
+        self._flush(part)
+        part.data.commit()
+        part.sources.commit()
+        name = part_name(self.object_type, part.generation, part.part)
+        self.files.append(
+            StagedFile(
+                path=self.folder.location(name),
+                object_type=self.object_type,
+                generation=part.generation,
+                part=part.part,
+                records=part.records,
+                bytes=part.size,
+                sha256=part.digest.hexdigest(),
+                sources_path=self.folder.location(sources_name(self.object_type, part.generation, part.part)),
+            )
+        )
+
+    def close(self) -> list[StagedFile]:
+        for part in list(self._open.values()):
+            self._finish(part)
+        self._open.clear()
+        self.files.sort(key=lambda f: (f.generation, f.part))
+        return self.files
+
+    def abort(self) -> None:
+        for part in self._open.values():
+            part.data.abort()
+            part.sources.abort()
+        self._open.clear()
