@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
@@ -26,6 +25,12 @@ from tenacity import AsyncRetrying, Retrying
 from gong_provider import __version__
 from gong_provider.exceptions import GongConflictError, GongError
 from gong_provider.hooks._connection import GongConnectionConfig, HookOptions, config_from_connection
+from gong_provider.hooks._params import (
+    client_request_id_param,
+    integration_id_param,
+    object_type_param,
+    unique_ids,
+)
 from gong_provider.hooks._ratelimit import limiter_for
 from gong_provider.hooks._responses import connection_error, interpret, log_no_response
 from gong_provider.hooks._retry import RetryPolicy
@@ -50,48 +55,12 @@ ENTITIES_PATH = "/v2/crm/entities"
 REQUEST_STATUS_PATH = "/v2/crm/request-status"
 
 USER_AGENT = f"airflow-provider-gong/{__version__}"
-_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9_-]+")
 
 T = TypeVar("T")
 
 
-def integration_id_param(integration_id: int | str) -> str:
-    """The exact decimal digits of a 64-bit id; floats are refused (they lose digits above 2^53)."""
-    if isinstance(integration_id, bool) or not isinstance(integration_id, (int, str)):
-        raise TypeError(
-            f"integration_id must be an int (or a string of digits), not {type(integration_id).__name__}: "
-            "Gong's ids exceed 2^53 and lose digits as floats"
-        )
-    text = str(integration_id).strip()
-    if not text.isdigit():
-        raise ValueError(f"integration_id must be a positive integer, got {integration_id!r}")
-    return str(int(text))
-
-
-def object_type_param(object_type: ObjectType | str) -> str:
-    """Gong's case-sensitive object type name; a wrong case is refused here, before any call."""
-    try:
-        return ObjectType(object_type).value
-    except ValueError:
-        allowed = ", ".join(member.value for member in ObjectType)
-        raise ValueError(f"object_type must be one of {allowed} (case-sensitive), got {object_type!r}")
-
-
-def client_request_id_param(client_request_id: str) -> str:
-    if not isinstance(client_request_id, str) or not _CLIENT_REQUEST_ID.fullmatch(client_request_id):
-        raise ValueError(
-            "client_request_id may hold only letters, digits, '-' and '_' (and must not be empty), "
-            f"got {client_request_id!r}"
-        )
-    return client_request_id
-
-
 def _field_json(field: CustomField | Mapping[str, Any]) -> dict[str, Any]:
     return field.to_json() if isinstance(field, CustomField) else dict(field)
-
-
-def _unique(values: Sequence[str]) -> list[str]:
-    return list(dict.fromkeys(str(value) for value in values))
 
 
 def _conflict_without_match(error: GongConflictError, name: str, names: list[str]) -> GongConflictError:
@@ -323,7 +292,7 @@ class GongCrmHook(BaseHook):
             "integrationId": integration_id_param(integration_id),
             "objectType": object_type_param(object_type),
         }
-        ids = _unique(object_ids)
+        ids = unique_ids(object_ids)
         result: dict[str, dict[str, Any] | None] = {}
         for start in range(0, len(ids), MAX_OBJECT_IDS_PER_GET):
             batch = ids[start : start + MAX_OBJECT_IDS_PER_GET]
@@ -383,10 +352,11 @@ class GongCrmHook(BaseHook):
             started = time.monotonic()
             try:
                 response = (send or default_send)()
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                log_no_response(method, path, exc, (time.monotonic() - started) * 1000)
-                raise connection_error(config, exc, method=method, path=path) from exc
-            except requests.exceptions.ChunkedEncodingError as exc:
+            except (
+                requests.ConnectionError,
+                requests.Timeout,
+                requests.exceptions.ChunkedEncodingError,
+            ) as exc:
                 log_no_response(method, path, exc, (time.monotonic() - started) * 1000)
                 raise connection_error(config, exc, method=method, path=path) from exc
             return interpret(

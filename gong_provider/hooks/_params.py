@@ -1,0 +1,49 @@
+"""Checking and formatting call parameters before anything is sent.
+
+A bad argument fails here with a clear message instead of costing a call (and a rate-limit slot).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from gong_provider.models import ObjectType
+
+_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def integration_id_param(integration_id: int | str) -> str:
+    """The exact decimal digits of a 64-bit id; floats are refused (they lose digits above 2^53)."""
+    if isinstance(integration_id, bool) or not isinstance(integration_id, (int, str)):
+        raise TypeError(
+            f"integration_id must be an int (or a string of digits), not {type(integration_id).__name__}: "
+            "Gong's ids exceed 2^53 and lose digits as floats"
+        )
+    text = str(integration_id).strip()
+    if not text.isdigit():
+        raise ValueError(f"integration_id must be a positive integer, got {integration_id!r}")
+    return str(int(text))
+
+
+def object_type_param(object_type: ObjectType | str) -> str:
+    """Gong's case-sensitive object type name; a wrong case is refused here, before any call."""
+    try:
+        return ObjectType(object_type).value
+    except ValueError:
+        allowed = ", ".join(member.value for member in ObjectType)
+        raise ValueError(f"object_type must be one of {allowed} (case-sensitive), got {object_type!r}")
+
+
+def client_request_id_param(client_request_id: str) -> str:
+    if not isinstance(client_request_id, str) or not _CLIENT_REQUEST_ID.fullmatch(client_request_id):
+        raise ValueError(
+            "client_request_id may hold only letters, digits, '-' and '_' (and must not be empty), "
+            f"got {client_request_id!r}"
+        )
+    return client_request_id
+
+
+def unique_ids(values: Sequence[str]) -> list[str]:
+    """Object ids as strings, each once, in their first order (Gong wants unique ids)."""
+    return list(dict.fromkeys(str(value) for value in values))
