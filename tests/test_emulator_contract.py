@@ -234,6 +234,7 @@ def test_responses_match_the_spec(
     # every documented (method, path, status) was exercised, but those the other tests here cover
     seen = {(entry["method"], entry["path"], entry["status"]) for entry in emulator_client.requests_log()}
     elsewhere = {
+        ("GET", "/v2/crm/integrations", 400),  # takes no input: nothing can be malformed
         ("POST", "/v2/crm/entity-schema", 200),  # the emulator answers the spec's other success, 201
         ("PUT", "/v2/crm/integrations", 200),  # test_delete_and_register_integration_match_the_spec
         ("DELETE", "/v2/crm/integrations", 201),
