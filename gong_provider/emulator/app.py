@@ -294,8 +294,11 @@ async def register_integration(request: web.Request) -> web.Response:
 
 async def delete_integration(request: web.Request) -> web.Response:
     emulator = request.app[EMULATOR]
-    integration_id = known_integration(emulator, integer_param(request, "integrationId"))
+    integration_id = integer_param(request, "integrationId")
     client_request_id = client_request_id_param(request)
+    if emulator.store.client_request_id_used(client_request_id):  # a retry learns it was accepted
+        raise ApiError(409, "Client request id has already been used")
+    known_integration(emulator, integration_id)
     _, ready = emulator.processing_delays(0)
     accepted = emulator.store.insert_request(
         client_request_id=client_request_id,
@@ -342,9 +345,9 @@ async def upload_entities(request: web.Request) -> web.Response:
     integration_id = integer_param(request, "integrationId")
     object_type = object_type_param(request, OBJECT_TYPES)
     client_request_id = client_request_id_param(request)
-    known_integration(emulator, integration_id)
-    if emulator.store.client_request_id_used(client_request_id):
+    if emulator.store.client_request_id_used(client_request_id):  # a retry learns it was accepted
         raise ApiError(409, "Client request id has already been used")
+    known_integration(emulator, integration_id)
     if (request.content_length or 0) > MAX_UPLOAD_BYTES + MULTIPART_ENVELOPE_ALLOWANCE:
         raise ApiError(400, "Maximum payload size exceeded: the dataFile may be at most 200 MB")
     if request.content_type != "multipart/form-data":
