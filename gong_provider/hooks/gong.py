@@ -256,6 +256,7 @@ class GongCrmHook(BaseHook):
                     data=encoder,
                     headers={"Content-Type": encoder.content_type},
                     timeout=self._timeouts,
+                    verify=self.config.verify_ssl,
                 )
 
         try:
@@ -344,7 +345,12 @@ class GongCrmHook(BaseHook):
 
         def default_send() -> requests.Response:
             return self.get_conn().request(
-                method, self._url(path), params=params, json=json_body, timeout=self._timeouts
+                method,
+                self._url(path),
+                params=params,
+                json=json_body,
+                timeout=self._timeouts,
+                verify=self.config.verify_ssl,  # per request: REQUESTS_CA_BUNDLE would override the session's
             )
 
         def attempt() -> dict[str, Any]:
