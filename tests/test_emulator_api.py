@@ -91,7 +91,10 @@ def test_delete_then_register_integration(gong_api: GongApi, emulator_client: Em
     assert deleted.status_code == 201
     assert deleted.json()["clientRequestId"] == "delete-1"
     assert gong_api.wait("delete-1")["status"] == "DONE"
-    assert gong_api.call("DELETE", "integrations", params=params).status_code == 400  # gone now
+    assert gong_api.call("DELETE", "integrations", params=params).status_code == 409  # a retry
+    gone = gong_api.call("DELETE", "integrations", params={**params, "clientRequestId": "delete-2"})
+    assert gone.status_code == 400
+    assert "not found" in _errors(gone)[0]
     assert gong_api.call("GET", "integrations").json()["integrations"] == []
     assert emulator_client.entities("ACCOUNT") == {}
 
