@@ -132,3 +132,18 @@ async def test_async_status_through_a_429_with_retry_after(
         if entry["path"] == "/v2/crm/request-status"
     ]
     assert statuses[-2:] == [429, 200]
+
+
+def test_default_rate_limit_keeps_under_gongs_3_per_second(
+    gong_connection_env: str, emulator: EmulatorProcess, emulator_client: EmulatorClient
+) -> None:
+    emulator_client.configure(rate_limit_per_second=3)
+    hook = GongCrmHook(gong_connection_env, max_retries=0)  # default 3 calls/s; a 429 would raise
+
+    for _ in range(7):
+        hook.list_integrations()
+
+    statuses = [
+        entry["status"] for entry in emulator_client.requests_log() if entry["path"] == "/v2/crm/integrations"
+    ]
+    assert statuses == [200] * 7

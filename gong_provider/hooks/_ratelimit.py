@@ -13,9 +13,13 @@ import os
 import threading
 import time
 
+SAFETY_FACTOR = 1.1
+"""Calls go 10% further apart than the limit allows, so that network jitter cannot make two calls
+arrive closer together than Gong's one-second window counts them."""
+
 
 class RateLimiter:
-    """Spaces calls at least ``1 / calls_per_second`` apart across threads and event loops."""
+    """Spaces calls ``1.1 / calls_per_second`` apart across threads and event loops."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -28,7 +32,7 @@ class RateLimiter:
         """
         if calls_per_second <= 0:
             return 0.0
-        interval = 1.0 / calls_per_second
+        interval = SAFETY_FACTOR / calls_per_second
         with self._lock:
             now = time.monotonic()
             slot = max(now, self._next_free)
