@@ -532,6 +532,7 @@ async def emulator_requests(request: web.Request) -> web.Response:
                 "totalErrorCount": row.total_error_count,
                 "totalSuccessCount": row.total_success_count,
                 "acceptedAt": row.accepted_at,
+                "finishedAt": row.finished_at,
             }
             for row in rows
         ]

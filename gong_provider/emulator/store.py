@@ -114,6 +114,7 @@ class RequestRow:
     errors: list[dict[str, Any]]
     total_error_count: int
     total_success_count: int
+    finished_at: float | None
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> RequestRow:
@@ -134,13 +135,14 @@ class RequestRow:
             errors=msgspec.json.decode(row[13]),
             total_error_count=row[14],
             total_success_count=row[15],
+            finished_at=row[16],
         )
 
 
 REQUEST_COLUMNS = (
     "seq, client_request_id, integration_id, kind, object_type, file_path, file_bytes, status, "
     "accepted_at, in_progress_at, ready_at, forced_error, processed_lines, errors, "
-    "total_error_count, total_success_count"
+    "total_error_count, total_success_count, finished_at"
 )
 
 
