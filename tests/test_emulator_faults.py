@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 import pytest
@@ -196,3 +197,45 @@ def test_counters_prove_exactly_once(gong_api: GongApi, emulator_client: Emulato
     assert emulator_client.upload_counts() == {}
     assert emulator_client.record_counts("BUSINESS_USER") == {}
     assert emulator_client.requests_log() == []
+
+
+# ----------------------------------------------------------------------------- concurrency
+
+
+def test_concurrent_uploads_with_one_client_request_id_store_it_once(
+    gong_api: GongApi, emulator_client: EmulatorClient
+) -> None:
+    body = ldjson(*({"objectId": f"s{index}", "name": "x" * 100} for index in range(20_000)))
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        statuses = sorted(pool.map(lambda _: gong_api.upload("STAGE", "race", body).status_code, range(4)))
+    assert statuses == [201, 409, 409, 409]
+    assert emulator_client.upload_counts() == {"race": 1}
+    assert gong_api.wait("race")["totalSuccessCount"] == 20_000
+    assert set(emulator_client.record_counts("STAGE").values()) == {1}
+
+
+def test_reset_while_processing_leaves_a_clean_state(
+    gong_api: GongApi, emulator_client: EmulatorClient
+) -> None:
+    body = ldjson(*({"objectId": f"s{index}", "name": "S"} for index in range(30_000)))
+    assert gong_api.upload("STAGE", "busy", body).status_code == 201
+    emulator_client.reset()
+    assert emulator_client.entities("STAGE") == {}
+    assert emulator_client.requests() == []
+    assert gong_api.upload_and_wait("STAGE", "after-reset", STAGE)["status"] == "DONE"
+    assert emulator_client.record_counts("STAGE") == {"s1": 1}
+
+
+def test_requests_are_processed_in_acceptance_order(
+    gong_api: GongApi, emulator_client: EmulatorClient
+) -> None:
+    """An upload accepted before an integration delete is applied first, then deleted with it."""
+    emulator_client.configure(processing_delay=0.5)
+    assert gong_api.upload("STAGE", "first", STAGE).status_code == 201
+    params = {"integrationId": gong_api.integration_id, "clientRequestId": "remove"}
+    assert gong_api.call("DELETE", "integrations", params=params).status_code == 201
+    assert gong_api.wait("remove")["status"] == "DONE"
+    assert gong_api.wait("first")["status"] == "DONE"
+    assert emulator_client.record_counts("STAGE") == {}
+    finished = {request["clientRequestId"]: request["finishedAt"] for request in emulator_client.requests()}
+    assert finished["first"] <= finished["remove"]
