@@ -18,13 +18,17 @@ import io
 import os
 import re
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
 import msgspec
 
 from gong_provider.staging.errors import GongSourceError
+
+HeaderCheck = Callable[[list[str], str], "str | None"]
+"""Called with a CSV header and "file, line N" before any row is read: raises on a missing column,
+returns the column that holds the objectId (to name it on rows that cannot be read)."""
 
 BLOCK_SIZE = 1 << 20
 DEFAULT_MAX_LINE_BYTES = 1 << 20
@@ -41,6 +45,22 @@ class SourceRecord:
     """1-based ordinal of the record in its source."""
     value: Mapping[str, Any] | None
     error: str | None = None
+    object_id: str | None = None
+    """For a record that could not be parsed: the objectId found in its text, if any."""
+
+
+_OBJECT_ID_HINT = re.compile(rb'"objectId"\s*:\s*"([^"\\]{1,200})"')
+
+
+def object_id_hint(data: bytes) -> str | None:
+    """The objectId of an unparseable line, when its text shows one plainly."""
+    match = _OBJECT_ID_HINT.search(data)
+    if not match:
+        return None
+    try:
+        return match.group(1).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def is_object_storage_path(value: Any) -> bool:
@@ -79,25 +99,33 @@ def detect_format(source: Any, head: bytes) -> str:
         return "csv"
     if name.endswith(JSONL_SUFFIXES):
         return "jsonl"
-    first = head.lstrip(BOM + b" \t\r\n")[:1]
-    if first == b"[":
+    body = head.removeprefix(BOM).lstrip(b" \t\r\n")
+    if body[:1] == b"[":
         return "json"
-    if first == b"{" or name.endswith(".json"):
+    if body[:1] == b"{":
+        first_line = body.split(b"\n", 1)[0]
+        if name.endswith(".json") and parse_json_object(first_line.rstrip(b"\r"))[1] is not None:
+            raise GongSourceError(
+                f"{source_name(source)}: a .json file must hold a JSON array of objects "
+                "(or one JSON object per line); this one holds a single multi-line object"
+            )
         return "jsonl"
-    return "csv"
+    return "json" if name.endswith(".json") else "csv"
 
 
-def read_file(source: Any, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[SourceRecord]:
+def read_file(
+    source: Any, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, check_header: HeaderCheck | None = None
+) -> Iterator[SourceRecord]:
     name = source_name(source)
     stream = open_binary(source)
     try:
         try:
-            head = stream.peek(64) if hasattr(stream, "peek") else b""
+            head = stream.peek(HEAD_BYTES) if hasattr(stream, "peek") else b""
         except (OSError, EOFError, zlib.error) as error:
             raise GongSourceError(f"cannot read {name}: {error}") from None
         fmt = detect_format(source, head)
         if fmt == "csv":
-            yield from read_csv(stream, name, max_line_bytes=max_line_bytes)
+            yield from read_csv(stream, name, max_line_bytes=max_line_bytes, check_header=check_header)
         elif fmt == "json":
             yield from read_json_array(stream, name, max_item_bytes=max_line_bytes)
         else:
@@ -108,11 +136,19 @@ def read_file(source: Any, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> I
         stream.close()
 
 
-def iter_lines(stream: IO[bytes], max_line_bytes: int) -> Iterator[tuple[int, bytes | None]]:
-    """``(line number, bytes without the newline)``; ``None`` for a line over ``max_line_bytes``."""
+HEAD_BYTES = 4096
+
+
+class TooLong(bytes):
+    """The first bytes of a line longer than ``max_line_bytes`` (the rest is skipped, never held)."""
+
+
+def iter_lines(stream: IO[bytes], max_line_bytes: int) -> Iterator[tuple[int, bytes]]:
+    """``(line number, bytes without the newline)``; a :class:`TooLong` head for an oversized line."""
     line_no = 0
     pending = bytearray()
     too_long = False
+    head = b""
     while True:
         block = stream.read(BLOCK_SIZE)
         if not block:
@@ -124,13 +160,16 @@ def iter_lines(stream: IO[bytes], max_line_bytes: int) -> Iterator[tuple[int, by
                 if not too_long:
                     if len(pending) + len(block) - start > max_line_bytes:
                         too_long = True
+                        head = bytes((pending + block[start : start + HEAD_BYTES])[:HEAD_BYTES])
                         pending.clear()
                     else:
                         pending += block[start:]
                 break
             line_no += 1
             if too_long or len(pending) + end - start > max_line_bytes:
-                yield line_no, None
+                if not too_long:
+                    head = bytes((pending + block[start : start + HEAD_BYTES])[:HEAD_BYTES])
+                yield line_no, TooLong(head)
                 pending.clear()
             elif pending:
                 pending += block[start:end]
@@ -141,7 +180,7 @@ def iter_lines(stream: IO[bytes], max_line_bytes: int) -> Iterator[tuple[int, by
             too_long = False
             start = end + 1
     if too_long:
-        yield line_no + 1, None
+        yield line_no + 1, TooLong(head)
     elif pending:
         yield line_no + 1, bytes(pending)
 
@@ -161,19 +200,38 @@ def _json_type(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
+_BYTE_POSITION = re.compile(r"\(byte (\d+)\)")
+_WORD = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _json_error(data: bytes, error: Exception) -> str:
+    """msgspec's message, plus a hint for the common mistakes (Gong's own ``"status": OPEN``)."""
+    text = f"invalid JSON: {error}"
+    position = _BYTE_POSITION.search(str(error))
+    if position:
+        at = int(position.group(1))
+        word = _WORD.match(data, at)
+        if word and data[:at].rstrip()[-1:] in (b":", b",", b"["):
+            value = word.group().decode("ascii")
+            return text + f' (the value {value} needs quotes: "{value}")'
+    if not data.rstrip().endswith((b"}", b"]")):
+        text += " (the line is cut off: truncated?)"
+    return text
+
+
 def parse_json_object(data: bytes) -> tuple[dict[str, Any] | None, str | None]:
     """A JSON object, or the reason it is not one."""
     if b"\x00" in data:
         return None, "contains a NUL byte"
     try:
         value = _DECODER.decode(data)
-    except msgspec.DecodeError as error:
+    except (msgspec.DecodeError, UnicodeDecodeError) as error:
         if not data.isascii():
             try:
                 data.decode("utf-8")
             except UnicodeDecodeError as utf8:
                 return None, f"not valid UTF-8 (byte {utf8.start + 1} of the line)"
-        return None, f"invalid JSON: {error}"
+        return None, _json_error(data, error)
     if not isinstance(value, dict):
         return None, f"expected a JSON object, got {_json_type(value)}"
     return value, None
@@ -184,9 +242,11 @@ def read_jsonl(
 ) -> Iterator[SourceRecord]:
     number = 0
     for line_no, data in iter_lines(stream, max_line_bytes):
-        if data is None:
+        if isinstance(data, TooLong):
             number += 1
-            yield SourceRecord(name, line_no, number, None, f"line longer than {max_line_bytes} bytes")
+            yield SourceRecord(
+                name, line_no, number, None, f"line longer than {max_line_bytes} bytes", object_id_hint(data)
+            )
             continue
         if line_no == 1 and data.startswith(BOM):
             data = data[3:]
@@ -194,18 +254,22 @@ def read_jsonl(
             continue
         number += 1
         value, error = parse_json_object(data.rstrip(b"\r"))
-        yield SourceRecord(name, line_no, number, value, error)
+        yield SourceRecord(name, line_no, number, value, error, object_id_hint(data) if error else None)
 
 
-def _decoded_lines(stream: IO[bytes], max_line_bytes: int, bad: dict[int, str]) -> Iterator[str]:
+def _decoded_lines(
+    stream: IO[bytes], max_line_bytes: int, bad: dict[int, str], blank_lines: set[int]
+) -> Iterator[str]:
     """Physical lines as text for the csv module; undecodable or oversized lines are noted in ``bad``."""
     for line_no, data in iter_lines(stream, max_line_bytes):
-        if data is None:
+        if isinstance(data, TooLong):
             bad[line_no] = f"line longer than {max_line_bytes} bytes"
             yield "\n"
             continue
         if line_no == 1 and data.startswith(BOM):
             data = data[3:]
+        if not data.strip():
+            blank_lines.add(line_no)
         if b"\x00" in data:
             bad[line_no] = "contains a NUL byte"
             data = data.replace(b"\x00", b"")
@@ -218,13 +282,21 @@ def _decoded_lines(stream: IO[bytes], max_line_bytes: int, bad: dict[int, str]) 
 
 
 def read_csv(
-    stream: IO[bytes], name: str, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    stream: IO[bytes],
+    name: str,
+    *,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    check_header: HeaderCheck | None = None,
 ) -> Iterator[SourceRecord]:
     """CSV with a header row; every value is text (normalized later by field type)."""
     bad: dict[int, str] = {}
+    blank_lines: set[int] = set()
     delimiter = "\t" if name.lower().removesuffix(".gz").endswith(".tsv") else ","
-    reader = csv.reader(_decoded_lines(stream, max_line_bytes, bad), delimiter=delimiter, strict=True)
+    reader = csv.reader(
+        _decoded_lines(stream, max_line_bytes, bad, blank_lines), delimiter=delimiter, strict=True
+    )
     header: list[str] | None = None
+    id_index: int | None = None
     number = 0
     last_line = 0
     while True:
@@ -234,24 +306,25 @@ def read_csv(
             break
         except csv.Error as error:
             first = last_line + 1
-            last_line = reader.line_num
-            if header is None:
-                raise GongSourceError(
-                    f"{name}, line {first}: the CSV header cannot be read: {error}"
-                ) from None
-            number += 1
-            yield SourceRecord(name, first, number, None, f"malformed CSV: {error}")
-            continue
-        first, last_line = last_line + 1, reader.line_num
+            hint = " (a quote opened on this line is never closed)" if "end of data" in str(error) else ""
+            raise GongSourceError(f"{name}, line {first}: malformed CSV: {error}{hint}") from None
+        first = last_line + 1
+        while first in blank_lines:
+            first += 1
+        last_line = reader.line_num
         if not row or all(not cell.strip() for cell in row):
             continue
         if header is None:
             header = _header(row, name, first)
+            if check_header is not None:
+                id_column = check_header(header, f"{name}, line {first}")
+                id_index = header.index(id_column) if id_column in header else None
             continue
         number += 1
         problem = next((bad[n] for n in range(first, last_line + 1) if n in bad), None)
+        id_hint = row[id_index] if id_index is not None and id_index < len(row) else None
         if problem is not None:
-            yield SourceRecord(name, first, number, None, problem)
+            yield SourceRecord(name, first, number, None, problem, id_hint)
         elif len(row) != len(header):
             yield SourceRecord(
                 name,
@@ -259,6 +332,7 @@ def read_csv(
                 number,
                 None,
                 f"ragged CSV row: {len(row)} values, the header has {len(header)} columns",
+                id_hint,
             )
         else:
             yield SourceRecord(name, first, number, dict(zip(header, row, strict=True)))
@@ -376,7 +450,14 @@ def read_json_array(
         return
     if not closed:
         number += 1
-        yield SourceRecord(name, item_line, number, None, "truncated: the JSON array is not closed with ']'")
+        yield SourceRecord(
+            name,
+            item_line,
+            number,
+            None,
+            "the JSON array is not closed with ']' (the file is cut off?)",
+            object_id_hint(bytes(item)),
+        )
 
 
 def _append(item: bytearray, block: bytes, start: int, end: int, limit: int, too_big: bool) -> bool:
@@ -392,13 +473,17 @@ def _append(item: bytearray, block: bytes, start: int, end: int, limit: int, too
 def _array_item(
     name: str, item: bytearray, line: int, number: int, too_big: bool, limit: int
 ) -> SourceRecord:
-    if too_big:
-        return SourceRecord(name, line, number, None, f"array item longer than {limit} bytes")
+    """One array item; like a JSON Lines line, a bad item is rejected and the others go on (the
+    splitter finds item boundaries outside strings, so one bad item cannot shift the next)."""
     data = bytes(item)
     stripped = data.lstrip()
     item_line = line + data[: len(data) - len(stripped)].count(b"\n")
-    value, error = parse_json_object(stripped.strip() or b"null")
-    return SourceRecord(name, item_line, number, value, error)
+    if too_big:
+        return SourceRecord(name, line, number, None, f"array item longer than {limit} bytes")
+    if not stripped.strip():
+        return SourceRecord(name, item_line, number, None, "empty array item (a trailing comma?)")
+    value, error = parse_json_object(stripped.strip())
+    return SourceRecord(name, item_line, number, value, error, object_id_hint(data) if error else None)
 
 
 def read_iterable(records: Iterable[Any], name: str = "records") -> Iterator[SourceRecord]:

@@ -16,6 +16,7 @@ from gong_provider.staging.manifest import MANIFEST_NAME, StagingManifest
 from gong_provider.staging.outdir import OutputDir
 from gong_provider.staging.readers import (
     DEFAULT_MAX_LINE_BYTES,
+    HeaderCheck,
     SourceRecord,
     is_object_storage_path,
     read_file,
@@ -90,7 +91,10 @@ class ValidationReport:
 
 
 def records_of(
-    source: StagingSource, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    source: StagingSource,
+    *,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    check_header: HeaderCheck | None = None,
 ) -> Iterator[SourceRecord]:
     """The records of any supported source, in order."""
     if isinstance(source, SqlSource):
@@ -102,7 +106,7 @@ def records_of(
             source = ObjectStoragePath(source)
         elif isinstance(source, str) and source.startswith("file://"):
             source = source.removeprefix("file://")
-        return read_file(source, max_line_bytes=max_line_bytes)
+        return read_file(source, max_line_bytes=max_line_bytes, check_header=check_header)
     if isinstance(source, (bytes, bytearray, Mapping)):
         raise TypeError(f"cannot stage a {type(source).__name__}: give a path, a SqlSource or an iterable")
     return read_iterable(source)
@@ -139,7 +143,10 @@ class _Run:
         """``(source record, normalized record or None, reject or None, generation)``."""
         check = self.validator.check
         seen = self.seen
-        for item in records_of(self.source, max_line_bytes=self.max_line_bytes):
+        records = records_of(
+            self.source, max_line_bytes=self.max_line_bytes, check_header=self.validator.check_columns
+        )
+        for item in records:
             if item.source not in self.sources:
                 self.sources.append(item.source)
             self.read += 1
@@ -147,12 +154,8 @@ class _Run:
                 self.progress(self.read)
             if item.value is None:
                 self.rejected += 1
-                yield (
-                    item,
-                    None,
-                    Reject(item.source, item.line, item.number, None, [Reason(None, item.error or "")]),
-                    0,
-                )
+                reason = Reason(None, item.error or "")
+                yield item, None, Reject(item.source, item.line, item.number, item.object_id, [reason]), 0
                 continue
             checked = check(item.value)
             if checked.record is None:

@@ -8,8 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gong_provider.models import CustomField, ObjectType
+from gong_provider.staging.errors import GongSourceError
 from gong_provider.staging.normalize import FieldError, normalizer, plain_json_value, zone
 from gong_provider.staging.specs import EntitySpec, custom_field_specs, spec_for
+
+OBJECT_TYPE_KEY = "objectType"
+"""A record may say its own type; it is checked against the staged type and not sent to Gong."""
 
 
 @dataclass(frozen=True)
@@ -77,15 +81,25 @@ class RecordValidator:
             if name in record:
                 reasons.append(Reason(name, "given twice (check the column mapping)"))
                 continue
+            if name == OBJECT_TYPE_KEY:
+                if value != self.spec.object_type.value:
+                    reasons.append(
+                        Reason(
+                            name,
+                            f"the record is a {value}, the source is staged as {self.spec.object_type.value} "
+                            "(one object type per file)",
+                        )
+                    )
+                continue
             known = self._known.get(name)
             try:
                 if known is not None:
                     if value is None or (isinstance(value, str) and not value.strip()):
                         continue
                     record[name] = known(value)
+                elif value is None or (isinstance(value, str) and not value):
+                    continue
                 elif self._custom is None:
-                    if isinstance(value, str) and not value:
-                        continue
                     record[name] = plain_json_value(value, self.tz)
                 else:
                     custom = self._custom.get(name)
@@ -98,12 +112,9 @@ class RecordValidator:
                             )
                         )
                         continue
-                    if value is None:
-                        record[name] = None
-                    elif isinstance(value, str) and not value.strip():
+                    if isinstance(value, str) and not value.strip():
                         continue
-                    else:
-                        record[name] = custom(value)
+                    record[name] = custom(value)
             except FieldError as error:
                 reasons.append(Reason(name, str(error)))
         for name in self._mandatory:
@@ -120,6 +131,18 @@ class RecordValidator:
         if reasons:
             return Checked(None, object_id, reasons)
         return Checked(record, object_id)
+
+    def check_columns(self, columns: Sequence[str], where: str) -> str | None:
+        """Fail early when a source's columns (after the mapping) lack a mandatory field."""
+        names = {self.mapping.get(column, column) for column in columns}
+        missing = [name for name in self._mandatory if name not in names]
+        if missing:
+            raise GongSourceError(
+                f"{where}: no {', '.join(missing)} column for {self.spec.object_type.value} "
+                f"(columns: {', '.join(columns)}); rename the column or map it with the mapping option, "
+                'e.g. {"Id": "objectId"}'
+            )
+        return self._source_key("objectId")
 
     def _source_key(self, name: str) -> str:
         for key, target in self.mapping.items():
