@@ -21,6 +21,7 @@ from gong_provider.exceptions import GongPayloadTooLargeError
 from gong_provider.models import MAX_UPLOAD_BYTES
 
 DATA_FILE_PART = "dataFile"
+UPLOAD_BLOCK_BYTES = 1024 * 1024
 _NDJSON_SUFFIXES = (".ldjson", ".ndjson", ".jsonl", ".json")
 
 
@@ -87,7 +88,19 @@ class UploadSource:
     def encoder(self, fileobj: IO[bytes]) -> MultipartEncoder:
         """A fresh streaming multipart body around an opened file (one per attempt)."""
         reader = _SizedReader(fileobj, self.size)
-        return MultipartEncoder(fields={DATA_FILE_PART: (self.filename, reader, self.content_type)})
+        return _BlockEncoder(fields={DATA_FILE_PART: (self.filename, reader, self.content_type)})
+
+
+class _BlockEncoder(MultipartEncoder):  # type: ignore[misc]
+    """A ``MultipartEncoder`` read in 1 MiB blocks.
+
+    urllib3 asks a streamed body for 16 KiB at a time; each ``read`` of the encoder costs Python
+    work of its own, so small blocks halve the throughput of a 200 MB upload. Memory stays bounded
+    by the block size.
+    """
+
+    def read(self, size: int = -1) -> bytes:
+        return bytes(super().read(-1 if size is None or size < 0 else max(size, UPLOAD_BLOCK_BYTES)))
 
 
 def _is_object_storage_path(value: object) -> bool:
