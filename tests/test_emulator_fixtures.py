@@ -14,7 +14,9 @@ from gong_provider.emulator.process import EmulatorProcess
 def test_emulator_fixture_serves_the_api(emulator: EmulatorProcess, emulator_client: EmulatorClient) -> None:
     response = requests.get(f"{emulator.url}/v2/crm/integrations", auth=emulator.basic_auth, timeout=10)
     assert response.status_code == 200
-    assert response.json()["integrations"][0]["integrationId"] == emulator.integration_id == 2271307570613351879
+    assert (
+        response.json()["integrations"][0]["integrationId"] == emulator.integration_id == 2271307570613351879
+    )
     assert emulator_client.config()["rate_limit_per_second"] >= 1000
     assert emulator_client.config()["processing_delay"] == 0
 
