@@ -1,0 +1,152 @@
+"""`make bench`: run every benchmark, each in its own process, and rewrite BENCHMARKS.md.
+
+Each benchmark script prints one JSON document on stdout; this runner keeps the raw results in
+``.bench/results.json`` and renders them, every figure beside the baseline measured in the same run.
+A benchmark that fails is reported as failed in BENCHMARKS.md (and makes the command exit 1),
+so a stale figure is never shown as current.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "BENCHMARKS.md"
+RAW = ROOT / ".bench" / "results.json"
+
+Result = dict[str, Any]
+
+
+def _mb(value: float) -> str:
+    return f"{value / 1e6:.1f} MB"
+
+
+def render_staging(r: Result) -> list[str]:
+    return ["```json", json.dumps(r, indent=2), "```"]
+
+
+def render_upload(r: Result) -> list[str]:
+    rows = [
+        "| client | wall time | vs curl | client peak RSS growth |",
+        "|---|---|---|---|",
+        f"| `curl -F` (baseline) | {r['curl_seconds']:.2f} s | 1.00x | n/a |",
+        f"| GongCrmHook.upload_entities (requests-toolbelt stream) | {r['hook_seconds']:.2f} s "
+        f"| {r['hook_vs_curl']:.2f}x | {_mb(r['hook_rss_growth_bytes'])} |",
+    ]
+    if "requests_files_seconds" in r:
+        rows.append(
+            f"| requests `files=` (naive baseline) | {r['requests_files_seconds']:.2f} s "
+            f"| {r['requests_files_seconds'] / r['curl_seconds']:.2f}x "
+            f"| {_mb(r['requests_files_rss_growth_bytes'])} |"
+        )
+    return [
+        f"File: {_mb(r['file_bytes'])} of CONTACT LDJSON, to the emulator on 127.0.0.1; best of "
+        "several runs per client. Targets: at most 1.2x curl's time, under 16 MB RSS growth.",
+        "",
+        *rows,
+    ]
+
+
+def render_generic(r: Result) -> list[str]:
+    return ["```json", json.dumps(r, indent=2), "```"]
+
+
+BENCHMARKS: list[tuple[str, str, list[str], int, Callable[[Result], list[str]]]] = [
+    ("staging", "Staging 1M CONTACT records", ["benchmarks/bench_staging.py"], 480, render_staging),
+    ("upload", "Streamed upload of a 200 MB file", ["benchmarks/bench_upload.py"], 300, render_upload),
+    (
+        "emulator",
+        "Emulator: accepting 200 MB, processing",
+        ["benchmarks/bench_emulator.py"],
+        300,
+        render_generic,
+    ),
+    ("triggers", "1,000 concurrent triggers", ["benchmarks/bench_triggers.py"], 300, render_generic),
+    ("dag_parse", "DAG parse time", ["benchmarks/bench_dag_parse.py"], 180, render_generic),
+    ("demo", "The demo end to end", ["benchmarks/bench_demo.py"], 300, render_generic),
+]
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = psutil.virtual_memory().total / 2**30
+    return (
+        f"{os.cpu_count()} CPUs ({cpu}), {mem:.0f} GiB RAM, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )
+
+
+def run(name: str, argv: list[str], timeout: int) -> tuple[Result | None, str, float]:
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            [sys.executable, *argv], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return None, f"timed out after {timeout} s", time.perf_counter() - start
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        return None, (proc.stderr or proc.stdout)[-2000:], elapsed
+    try:
+        return json.loads(proc.stdout[proc.stdout.index("{") :]), "", elapsed
+    except ValueError:
+        return None, "no JSON on stdout: " + proc.stdout[-500:], elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--only", nargs="*", help="names of the benchmarks to run (default: all)")
+    args = parser.parse_args()
+    selected = [b for b in BENCHMARKS if not args.only or b[0] in args.only]
+    results: dict[str, Any] = {}
+    sections: list[str] = []
+    failed = 0
+    for name, title, argv, timeout, render in selected:
+        print(f"== {name}: {' '.join(argv)}", flush=True)
+        result, error, elapsed = run(name, argv, timeout)
+        results[name] = result if result is not None else {"error": error}
+        sections += [f"## {title}", "", f"`python {' '.join(argv)}` ({elapsed:.0f} s)", ""]
+        if result is None:
+            failed += 1
+            print(f"   FAILED: {error}", flush=True)
+            sections += ["**Failed in this run:**", "", "```", error.strip(), "```", ""]
+        else:
+            sections += [*render(result), ""]
+    RAW.parent.mkdir(exist_ok=True)
+    RAW.write_text(json.dumps(results, indent=2))
+    header = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (`benchmarks/run_all.py`); every figure is measured in the same run as "
+        "its baseline, on this machine:",
+        "",
+        f"- {machine()}",
+        f"- {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+        "",
+    ]
+    OUT.write_text("\n".join(header + sections))
+    print(f"wrote {OUT.relative_to(ROOT)}; {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
