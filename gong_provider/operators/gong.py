@@ -1,0 +1,266 @@
+"""GongUploadEntitiesOperator: upload staged LDJSON files to Gong exactly once, optionally waiting."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.configuration import conf
+
+from gong_provider.exceptions import GongBadRequestError
+from gong_provider.hooks.gong import GongCrmHook
+from gong_provider.models import ObjectType, RequestStatus, UploadResult
+from gong_provider.triggers.gong import TRANSIENT, GongRequestStatusTrigger
+from gong_provider.utils.client_request_id import (
+    check_client_request_id,
+    make_client_request_id,
+    numbered_client_request_id,
+)
+from gong_provider.utils.deadline import seconds, wait_deadline
+from gong_provider.utils.events import check_status, status_from_event, status_summary
+from gong_provider.utils.integration_id import parse_integration_id
+from gong_provider.utils.poll_schedule import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL
+from gong_provider.utils.upload_files import (
+    UploadFile,
+    file_facts,
+    resolve_files,
+    staged_file_for,
+    upload_target,
+)
+from gong_provider.utils.waiting import check_once, wait_until_finished
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+DEFAULT_TIMEOUT = timedelta(hours=6)
+DEFERRAL_MARGIN = timedelta(minutes=5)
+
+
+class GongUploadEntitiesOperator(BaseOperator):
+    """Upload one or more LDJSON files of one object type to Gong (``POST /v2/crm/entities``).
+
+    ``file`` is a path, an ObjectStoragePath URL, a list of them, a staging manifest (path to a
+    ``manifest.json`` or ``StagingManifest.to_dict()``) or a staged-file dict. Several files are
+    uploaded one after another; a file of a later generation waits until the earlier ones are DONE.
+    Use ``.partial(...).expand(file=...)`` for one upload per mapped task.
+
+    The clientRequestId is deterministic (dag, task, run, map index, object type, content sha256), so
+    a retried task sends the same id: Gong answers 409, the file is not stored twice, and the task
+    goes on to the status check. A retry first asks Gong for the status of that id and does not
+    upload again at all when Gong knows it.
+
+    Returns (XCom) ``{client_request_id, request_id, integration_id (str), object_type, file, records,
+    bytes, already_accepted}`` (plus ``status``, counts and errors with ``wait_for_completion``); a
+    list of those when ``file`` named several files (a list or a manifest).
+    """
+
+    template_fields: Sequence[str] = ("integration_id", "object_type", "file", "client_request_id")
+    ui_color = "#8f5cff"
+
+    def __init__(
+        self,
+        *,
+        integration_id: int | str,
+        object_type: ObjectType | str,
+        file: Any,
+        gong_conn_id: str = "gong_default",
+        client_request_id: str | None = None,
+        wait_for_completion: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float | timedelta = DEFAULT_POLL_INTERVAL,
+        max_poll_interval: float | timedelta = DEFAULT_MAX_POLL_INTERVAL,
+        timeout: float | timedelta | None = DEFAULT_TIMEOUT,
+        fail_on_record_errors: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.integration_id = integration_id
+        self.object_type = object_type
+        self.file = file
+        self.gong_conn_id = gong_conn_id
+        self.client_request_id = client_request_id
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = seconds(poll_interval) or DEFAULT_POLL_INTERVAL
+        self.max_poll_interval = seconds(max_poll_interval) or DEFAULT_MAX_POLL_INTERVAL
+        self.timeout = timeout
+        self.fail_on_record_errors = fail_on_record_errors
+
+    # -- steps ----------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> Any:
+        deadline = wait_deadline(self.timeout, self.execution_timeout)
+        return self._advance(context, results=[], deadline=deadline)
+
+    def execute_complete(
+        self, context: Context, event: Any = None, *, results: list[dict[str, Any]], deadline: float
+    ) -> Any:
+        """Validate the trigger's event for the upload being waited for, then go on."""
+        pending = next(r for r in results if "status" not in r)
+        status = status_from_event(event, client_request_id=pending["client_request_id"])
+        self._finish(pending, status)
+        return self._advance(context, results=results, deadline=deadline)
+
+    def _advance(self, context: Context, *, results: list[dict[str, Any]], deadline: float) -> Any:
+        """Upload what is not uploaded yet; wait where a generation or the task must wait."""
+        files, several = resolve_files(self.file)
+        if not files:
+            raise ValueError(f"file {self.file!r} names no file to upload")
+        integration_id = parse_integration_id(self.integration_id)
+        object_type = ObjectType(str(self.object_type)).value
+        with GongCrmHook(self.gong_conn_id) as hook:
+            for index, upload in enumerate(files):
+                if index < len(results):
+                    continue
+                if index and upload.generation != files[index - 1].generation:
+                    self._wait(context, hook, files, results, deadline)
+                request_id = self._client_request_id(context, upload, index, len(files), object_type)
+                results.append(self._upload(context, hook, integration_id, object_type, upload, request_id))
+            if self.wait_for_completion:
+                self._wait(context, hook, files, results, deadline)
+        return results if several else results[0]
+
+    def _client_request_id(
+        self, context: Context, upload: UploadFile, index: int, count: int, object_type: str
+    ) -> tuple[str, Any]:
+        facts = file_facts(upload)
+        if self.client_request_id:
+            given = check_client_request_id(str(self.client_request_id))
+            return numbered_client_request_id(given, index + 1, count), facts
+        ti = context["ti"]
+        map_index = getattr(ti, "map_index", -1)
+        request_id = make_client_request_id(
+            dag_id=ti.dag_id,
+            task_id=ti.task_id,
+            run_id=ti.run_id,
+            map_index=-1 if map_index is None else map_index,
+            object_type=object_type,
+            content_sha256=facts.sha256,
+        )
+        return request_id, facts
+
+    def _upload(
+        self,
+        context: Context,
+        hook: GongCrmHook,
+        integration_id: int,
+        object_type: str,
+        upload: UploadFile,
+        id_and_facts: tuple[str, Any],
+    ) -> dict[str, Any]:
+        client_request_id, facts = id_and_facts
+        result = self._reattach(context, hook, integration_id, client_request_id)
+        if result is None:
+            result = hook.upload_entities(
+                integration_id, object_type, client_request_id, upload_target(upload.path)
+            )
+        self.log.info(
+            "%s %s (%s records, %s bytes) as %s: clientRequestId %s",
+            "Gong already had" if result.already_accepted else "Uploaded",
+            upload.path,
+            facts.records,
+            facts.bytes,
+            object_type,
+            client_request_id,
+        )
+        return {
+            "client_request_id": client_request_id,
+            "request_id": result.request_id,
+            "integration_id": str(integration_id),
+            "object_type": object_type,
+            "file": upload.path,
+            "records": facts.records,
+            "bytes": facts.bytes,
+            "already_accepted": result.already_accepted,
+        }
+
+    def _reattach(
+        self, context: Context, hook: GongCrmHook, integration_id: int, client_request_id: str
+    ) -> UploadResult | None:
+        """On a retry, ask Gong whether it already has this id: if so, do not send the file again."""
+        ti = context["ti"]
+        if int(getattr(ti, "try_number", 1) or 1) <= 1:
+            return None
+        try:
+            status = hook.get_request_status(integration_id, client_request_id)
+        except GongBadRequestError:  # Gong does not know the id: upload
+            return None
+        except TRANSIENT:  # cannot tell now; the upload's 409 will tell
+            return None
+        self.log.info(
+            "Retry: Gong already has clientRequestId %s (%s)", client_request_id, status.status.value
+        )
+        return UploadResult(
+            client_request_id=client_request_id, request_id=status.request_id, already_accepted=True
+        )
+
+    def _wait(
+        self,
+        context: Context,
+        hook: GongCrmHook,
+        files: list[UploadFile],
+        results: list[dict[str, Any]],
+        deadline: float,
+    ) -> None:
+        """Until every uploaded file is DONE (or FAILED, which fails the task); defer when deferrable."""
+        first = True
+        for index, result in enumerate(results):
+            if "status" in result:
+                continue
+            request_id = result["client_request_id"]
+            integration_id = int(result["integration_id"])
+            if self.deferrable:
+                # the file just uploaded is surely not processed yet: defer without spending a call
+                status = None if first else check_once(hook, integration_id, request_id)
+                first = False
+                if status is None or not status.status.is_terminal:
+                    self._defer(request_id, integration_id, results, deadline)
+            else:
+                status = wait_until_finished(
+                    hook,
+                    integration_id,
+                    request_id,
+                    deadline=deadline,
+                    poll_interval=self.poll_interval,
+                    max_poll_interval=self.max_poll_interval,
+                )
+            assert status is not None
+            self._finish(result, status, files[index] if index < len(files) else None)
+
+    def _defer(
+        self, request_id: str, integration_id: int, results: list[dict[str, Any]], deadline: float
+    ) -> None:
+        self.log.info("Deferring the wait for Gong request %s to the triggerer", request_id)
+        self.defer(
+            trigger=GongRequestStatusTrigger(
+                integration_id=str(integration_id),
+                client_request_id=request_id,
+                end_time=deadline,
+                gong_conn_id=self.gong_conn_id,
+                poll_interval=self.poll_interval,
+                max_poll_interval=self.max_poll_interval,
+            ),
+            method_name="execute_complete",
+            kwargs={"results": results, "deadline": deadline},
+            timeout=timedelta(seconds=max(deadline - time.time(), 0)) + DEFERRAL_MARGIN,
+        )
+
+    def _finish(
+        self, result: dict[str, Any], status: RequestStatus, upload: UploadFile | None = None
+    ) -> None:
+        staged = None
+        if status.errors:
+            if upload is None:
+                upload = next((f for f in resolve_files(self.file)[0] if f.path == result["file"]), None)
+            if upload is not None:
+                staged = upload.staged or staged_file_for(upload.path, result["object_type"])
+        check_status(
+            status,
+            client_request_id=result["client_request_id"],
+            fail_on_record_errors=self.fail_on_record_errors,
+            staged=staged,
+        )
+        result.update(status_summary(status))

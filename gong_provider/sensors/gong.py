@@ -1,0 +1,146 @@
+"""GongRequestStatusSensor: waits until Gong has processed an upload (DONE), failing clearly on FAILED."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk.configuration import conf
+
+from gong_provider.hooks.gong import GongCrmHook
+from gong_provider.models import RequestStatus
+from gong_provider.staging.manifest import StagedFile
+from gong_provider.triggers.gong import GongRequestStatusTrigger
+from gong_provider.utils.airflow_compat import AirflowSensorTimeout
+from gong_provider.utils.client_request_id import check_client_request_id
+from gong_provider.utils.deadline import seconds, wait_deadline
+from gong_provider.utils.events import GongWaitTimeout, check_status, status_from_event, status_summary
+from gong_provider.utils.integration_id import parse_integration_id
+from gong_provider.utils.poll_schedule import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL
+from gong_provider.utils.upload_files import resolve_files, staged_file_for
+from gong_provider.utils.waiting import check_once
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+DEFERRAL_MARGIN = timedelta(minutes=5)
+"""Airflow's own deferral timeout, beyond the trigger's deadline: a safety net if no triggerer runs."""
+
+
+class GongRequestStatusSensor(BaseSensorOperator):
+    """Wait for Gong to finish processing an upload (``/v2/crm/request-status``).
+
+    DONE succeeds and returns (XCom) ``{status, client_request_id, integration_id, total_success_count,
+    total_error_count, errors, request_status_id}``. FAILED fails the task with Gong's line errors (at
+    most 20) and counts, naming the objectId and source line of each when ``file`` (a staged file,
+    or a manifest) is given. ``fail_on_record_errors=False`` logs record errors as a warning instead; a
+    general error (``line: 0``) always fails. 429, 5xx and connection errors never fail the task: the
+    sensor keeps waiting until ``timeout``.
+
+    Deferrable (default from ``[operators] default_deferrable``): the wait runs in the triggerer with
+    growing intervals from ``poke_interval`` to ``max_poll_interval``; the deadline is
+    ``min(timeout, execution_timeout)``.
+    """
+
+    template_fields: Sequence[str] = ("integration_id", "client_request_id", "file")
+    ui_color = "#8f5cff"
+
+    def __init__(
+        self,
+        *,
+        integration_id: int | str,
+        client_request_id: str,
+        gong_conn_id: str = "gong_default",
+        file: Any = None,
+        fail_on_record_errors: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poke_interval: float | timedelta = DEFAULT_POLL_INTERVAL,
+        max_poll_interval: float | timedelta = DEFAULT_MAX_POLL_INTERVAL,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(poke_interval=poke_interval, **kwargs)
+        self.integration_id = integration_id
+        self.client_request_id = client_request_id
+        self.gong_conn_id = gong_conn_id
+        self.file = file
+        self.fail_on_record_errors = fail_on_record_errors
+        self.deferrable = deferrable
+        self.max_poll_interval = seconds(max_poll_interval) or DEFAULT_MAX_POLL_INTERVAL
+
+    def _hook(self) -> GongCrmHook:
+        return GongCrmHook(self.gong_conn_id)
+
+    def _staged(self) -> StagedFile | None:
+        """The staged file the request uploaded, for mapping Gong's line errors back to records."""
+        if not self.file:
+            return None
+        try:
+            files, _ = resolve_files(self.file)
+        except Exception as error:
+            self.log.warning("file %r cannot be read for error mapping: %s", self.file, error)
+            return None
+        if len(files) != 1:
+            return None
+        only = files[0]
+        return only.staged or staged_file_for(only.path, "")
+
+    def _result(self, status: RequestStatus) -> dict[str, Any]:
+        check_status(
+            status,
+            client_request_id=self.client_request_id,
+            fail_on_record_errors=self.fail_on_record_errors,
+            staged=self._staged() if status.errors else None,
+        )
+        return {
+            "client_request_id": self.client_request_id,
+            "integration_id": str(parse_integration_id(self.integration_id)),
+            **status_summary(status),
+        }
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        check_client_request_id(self.client_request_id)
+        with self._hook() as hook:
+            status = check_once(hook, parse_integration_id(self.integration_id), self.client_request_id)
+        if status is None or not status.status.is_terminal:
+            if status is not None:
+                self.log.info("Gong request %s is %s", self.client_request_id, status.status.value)
+            return PokeReturnValue(is_done=False)
+        return PokeReturnValue(is_done=True, xcom_value=self._result(status))
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        first = self.poke(context)
+        if first.is_done:
+            return first.xcom_value
+        deadline = wait_deadline(self.timeout, self.execution_timeout)
+        self.log.info("Deferring the wait for Gong request %s to the triggerer", self.client_request_id)
+        self.defer(
+            trigger=GongRequestStatusTrigger(
+                integration_id=str(parse_integration_id(self.integration_id)),
+                client_request_id=self.client_request_id,
+                end_time=deadline,
+                gong_conn_id=self.gong_conn_id,
+                poll_interval=self.poke_interval,
+                max_poll_interval=self.max_poll_interval,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=max(deadline - _now(), 0)) + DEFERRAL_MARGIN,
+        )
+        return None  # pragma: no cover - defer() raises TaskDeferred
+
+    def execute_complete(self, context: Context, event: Any = None) -> dict[str, Any]:
+        """Validate the trigger's event: only DONE (or tolerated record errors) succeeds."""
+        try:
+            status = status_from_event(event, client_request_id=self.client_request_id)
+        except GongWaitTimeout as error:
+            raise AirflowSensorTimeout(str(error)) from error
+        return self._result(status)
+
+
+def _now() -> float:
+    import time
+
+    return time.time()
