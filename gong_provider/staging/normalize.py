@@ -106,7 +106,12 @@ def normalize_datetime(value: Any, tz: dt.tzinfo) -> str:
 
 
 def _from_epoch(value: int | float | Decimal) -> str:
-    number = float(value)
+    if isinstance(value, Decimal) and not value.is_finite():
+        raise FieldError(f"epoch seconds {_describe(value)} is not a finite number")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise FieldError(f"epoch seconds {_describe(value)} out of range") from None
     if not math.isfinite(number) or number < 0 or number > MAX_EPOCH_SECONDS:
         hint = " (epoch milliseconds? staging expects epoch seconds)" if number > MAX_EPOCH_SECONDS else ""
         raise FieldError(f"epoch seconds {_describe(value)} out of range{hint}")
@@ -180,11 +185,16 @@ def normalize_number(value: Any) -> int | float:
         raise FieldError(f"expected a number, got boolean {value}")
     if isinstance(value, int):
         return value
-    if isinstance(value, (float, Decimal)):
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise FieldError(f"expected a finite number, got {value}")
+        number = int(value) if value == value.to_integral_value() else float(value)
+        if isinstance(number, float) and not math.isfinite(number):
+            raise FieldError(f"{_describe(value)} is too large")
+        return number
+    if isinstance(value, float):
         if not math.isfinite(value):
             raise FieldError(f"expected a finite number, got {value}")
-        if isinstance(value, Decimal):
-            return int(value) if value == value.to_integral_value() else float(value)
         return value
     if isinstance(value, str):
         text = value.strip()

@@ -450,13 +450,14 @@ def read_json_array(
         return
     if not closed:
         number += 1
+        partial = bytes(item)
         yield SourceRecord(
             name,
-            item_line,
+            item_line + partial[: len(partial) - len(partial.lstrip())].count(b"\n"),
             number,
             None,
             "the JSON array is not closed with ']' (the file is cut off?)",
-            object_id_hint(bytes(item)),
+            object_id_hint(partial),
         )
 
 
