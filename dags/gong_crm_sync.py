@@ -146,7 +146,7 @@ def entity_group(object_type: str) -> TaskGroup:
             integration_id=INTEGRATION_ID,
             gong_conn_id=conn_id,
             deferrable=True,
-            poke_interval=5,
+            poke_interval=settings.poll_interval(),
             timeout=WAIT_TIMEOUT.total_seconds(),
             pool=settings.GONG_POOL,
         ).expand_kwargs(upload.output.map(_sensor_kwargs))
@@ -157,6 +157,7 @@ def entity_group(object_type: str) -> TaskGroup:
             manifest_path=MANIFEST_TEMPLATE.replace("GROUP", object_type.lower()),
             resend_key="{{ params.resend_key }}",
             gong_conn_id=conn_id,
+            poll_interval=settings.poll_interval(),
             wait_timeout=WAIT_TIMEOUT,
             pool=settings.GONG_POOL,
         )

@@ -37,6 +37,7 @@ def airflow_env(home: Path, emulator: Any, staging: Path, source: Path) -> dict[
             "AIRFLOW_CONN_GONG_DEFAULT": emulator.connection_json(),
             "GONG_STAGING_BASE": str(staging),
             "GONG_CRM_SOURCE": str(source),
+            "GONG_POLL_INTERVAL": "1",
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -59,8 +60,10 @@ def run(command: list[str], env: dict[str, str], log_file: Path, timeout: float)
 
 def run_steps(steps: list[tuple[str, list[str], float]], env: dict[str, str], log_file: Path) -> bool:
     for title, command, timeout in steps:
-        print(f"* {title} ...", flush=True)
+        print(f"* {title} ...", end=" ", flush=True)
+        started = time.monotonic()
         code = run(command, env, log_file, timeout)
+        print(f"{time.monotonic() - started:.0f} s", flush=True)
         if code != 0:
             print(f"  failed (exit code {code}); see {log_file}", file=sys.stderr)
             return False
@@ -100,7 +103,7 @@ def print_results(report: dict[str, Any] | None, emulator: Any, integration_id: 
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(width=max(Console().width, 120))
     if report:
         table = Table(title="gong_crm_sync report")
         columns = ["outcome", "records_read", "records_staged", "records_rejected", "records_uploaded"]
@@ -130,7 +133,7 @@ def main() -> int:
     parser.add_argument("--source", type=Path, default=ROOT / "dags" / "data", help="folder of export files")
     parser.add_argument("--dry-run", action="store_true", help="stage and validate only")
     parser.add_argument(
-        "--processing-delay", type=float, default=1.0, help="seconds the emulator takes per upload"
+        "--processing-delay", type=float, default=0.5, help="seconds the emulator takes per upload"
     )
     args = parser.parse_args()
 

@@ -240,7 +240,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     home = base / "airflow_home"
     home.mkdir()
     port = free_port()
-    emulator = EmulatorProcess(base / "emulator", processing_delay=2.0).start()
+    emulator = EmulatorProcess(base / "emulator", processing_delay=1.0).start()
     try:
         env = {
             k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "GONG_"))
@@ -265,6 +265,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 # trigger-only here: a schedule would add a run of its own when the DAG is unpaused
                 "GONG_CRM_SYNC_SCHEDULE": "none",
                 "GONG_STAGING_BASE": str(base / "staging"),
+                "GONG_POLL_INTERVAL": "1",
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -350,13 +351,14 @@ def test_waits_were_deferred_to_the_triggerer(stack: Stack, first_run: dict[str,
     assert all(ti["state"] == "success" for ti in waits)
     # The sensor ran, deferred, and was resumed after the triggerer's event: its log says both.
     contact_wait = next(ti for ti in waits if ti["task_id"] == "contact.wait")
-    log = stack.api.session.get(
-        f"{stack.api.base_url}/api/v2/dags/{DAG_ID}/dagRuns/{first_run['dag_run_id']}/taskInstances/"
-        f"contact.wait/logs/{contact_wait['try_number']}",
-        params={"map_index": contact_wait["map_index"], "full_content": "true"},
-        headers={"Accept": "text/plain"},
-        timeout=30,
-    ).text
+    log = json.dumps(
+        stack.api.get(
+            f"/dags/{DAG_ID}/dagRuns/{first_run['dag_run_id']}/taskInstances/contact.wait/logs/"
+            f"{contact_wait['try_number']}",
+            map_index=contact_wait["map_index"],
+            full_content="true",
+        )
+    )
     assert "DEFERRED" in log.upper(), log[-3000:]
     triggerer_log = stack.airflow.log_path("triggerer").read_text(errors="replace")
     assert "GongRequestStatusTrigger" in triggerer_log, triggerer_log[-3000:]

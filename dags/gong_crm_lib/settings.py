@@ -25,6 +25,8 @@ ENV_STAGING_BASE = "GONG_STAGING_BASE"
 """Folder or ObjectStoragePath URL for staged files; must be shared by every worker."""
 ENV_CONN_ID = "GONG_CONN_ID"
 """Airflow connection id of Gong (default ``gong_default``)."""
+ENV_POLL_INTERVAL = "GONG_POLL_INTERVAL"
+"""First interval, in seconds, between request-status checks of a wait (the trigger backs off from it)."""
 ENV_SCHEMA_FILE = "GONG_CRM_SCHEMA_FILE"
 """Custom-field schema file that gong_crm_setup writes to Gong."""
 
@@ -49,6 +51,10 @@ def default_integration_id() -> str:
 
 def conn_id() -> str:
     return os.environ.get(ENV_CONN_ID) or "gong_default"
+
+
+def poll_interval() -> float:
+    return float(os.environ.get(ENV_POLL_INTERVAL) or 10)
 
 
 def schema_file() -> str:
