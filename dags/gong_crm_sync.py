@@ -27,15 +27,14 @@ from typing import Any
 from airflow.sdk import DAG, AssetAlias, Param, TaskGroup, XComArg, task
 from gong_crm_lib import settings
 from gong_crm_lib.generations import GongUploadLaterGenerationsOperator
-from gong_provider.operators.gong import GongUploadEntitiesOperator
-from gong_provider.sensors.gong import GongRequestStatusSensor
 
 from gong_provider.models import UPLOAD_WAVES, ObjectType
+from gong_provider.operators.gong import GongUploadEntitiesOperator
+from gong_provider.sensors.gong import GongRequestStatusSensor
 
 ENTITY_TYPES = [object_type.value for object_type in ObjectType]
 INTEGRATION_ID = "{{ params.integration_id }}"
 WAIT_TIMEOUT = timedelta(hours=6)
-MANIFEST_TEMPLATE = "{{ ti.xcom_pull(task_ids='GROUP.stage', key='summary')['manifest'] }}"
 
 PARAMS = {
     "integration_id": Param(
@@ -131,6 +130,8 @@ def entity_group(object_type: str) -> TaskGroup:
             except SkipType as reason:
                 raise AirflowSkipException(str(reason))
             ti.xcom_push(key="summary", value=result["summary"])
+            ti.xcom_push(key="later_files", value=result["later_files"])
+            ti.xcom_push(key="later_client_request_id", value=result["later_client_request_id"])
             return result["uploads"]
 
         staged = stage()
@@ -152,13 +153,15 @@ def entity_group(object_type: str) -> TaskGroup:
         ).expand_kwargs(upload.output.map(_sensor_kwargs))
         later = GongUploadLaterGenerationsOperator(
             task_id="later_generations",
-            object_type=object_type,
             integration_id=INTEGRATION_ID,
-            manifest_path=MANIFEST_TEMPLATE.replace("GROUP", object_type.lower()),
-            resend_key="{{ params.resend_key }}",
+            object_type=object_type,
+            file=XComArg(staged.operator, key="later_files"),
+            client_request_id=XComArg(staged.operator, key="later_client_request_id"),
             gong_conn_id=conn_id,
+            wait_for_completion=True,
+            deferrable=True,
             poll_interval=settings.poll_interval(),
-            wait_timeout=WAIT_TIMEOUT,
+            timeout=WAIT_TIMEOUT,
             pool=settings.GONG_POOL,
         )
 

@@ -6,6 +6,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import asdict
 from typing import Any
 
 from gong_crm_lib import settings
@@ -97,17 +98,23 @@ def stage_entity(
     manifest_path = f"{out_dir}/{kind.value}/manifest.json"
     manifest = load_manifest(_out_dir(manifest_path))
     generations = manifest.generations
+    resend_key = str(params.get("resend_key") or "")
     uploads: list[dict[str, Any]] = []
+    later: list[dict[str, Any]] = []
+    later_id = ""
     if not dry_run and generations and integration_id is not None:
         uploads = [
             {
                 "file": staged.path,
-                "client_request_id": client_request_id(
-                    integration_id, kind.value, staged.sha256, str(params.get("resend_key") or "")
-                ),
+                "client_request_id": client_request_id(integration_id, kind.value, staged.sha256, resend_key),
             }
             for staged in generations[0]
         ]
+        later = [asdict(staged) for generation in generations[1:] for staged in generation]
+        if later:
+            # one content-derived base id for all later files; the operator numbers it per file
+            content = hashlib.sha256("".join(f["sha256"] for f in later).encode()).hexdigest()
+            later_id = client_request_id(integration_id, kind.value, content, resend_key)
     summary = {
         "object_type": kind.value,
         "source": str(source),
@@ -130,7 +137,7 @@ def stage_entity(
         len(generations),
         " (dry run: nothing will be uploaded)" if dry_run else "",
     )
-    return {"summary": summary, "uploads": uploads}
+    return {"summary": summary, "uploads": uploads, "later_files": later, "later_client_request_id": later_id}
 
 
 def summarize_entity(
@@ -158,9 +165,7 @@ def summarize_entity(
     uploaded_records = sum(int(u.get("records") or 0) for u in uploads) + sum(
         int(g.get("records") or 0) for g in later
     )
-    request_ids = [str(u.get("client_request_id")) for u in uploads] + [
-        str(cid) for g in later for cid in g.get("client_request_ids", [])
-    ]
+    request_ids = [str(u.get("client_request_id")) for u in [*uploads, *later]]
     already = sum(1 for u in uploads if u.get("already_accepted")) + sum(
         int(g.get("already_accepted") or 0) for g in later
     )
