@@ -237,24 +237,36 @@ def parse_json_object(data: bytes) -> tuple[dict[str, Any] | None, str | None]:
     return value, None
 
 
+def jsonl_record(
+    name: str, line_no: int, number: int, data: bytes, max_line_bytes: int
+) -> SourceRecord | None:
+    """One JSON Lines line as a record (``None`` for a blank line, which is skipped)."""
+    if isinstance(data, TooLong) or len(data) > max_line_bytes:
+        return SourceRecord(
+            name,
+            line_no,
+            number,
+            None,
+            f"line longer than {max_line_bytes} bytes",
+            object_id_hint(data[:HEAD_BYTES]),
+        )
+    if line_no == 1 and data.startswith(BOM):
+        data = data[3:]
+    if not data.strip():
+        return None
+    value, error = parse_json_object(data.rstrip(b"\r"))
+    return SourceRecord(name, line_no, number, value, error, object_id_hint(data) if error else None)
+
+
 def read_jsonl(
     stream: IO[bytes], name: str, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 ) -> Iterator[SourceRecord]:
     number = 0
     for line_no, data in iter_lines(stream, max_line_bytes):
-        if isinstance(data, TooLong):
+        record = jsonl_record(name, line_no, number + 1, data, max_line_bytes)
+        if record is not None:
             number += 1
-            yield SourceRecord(
-                name, line_no, number, None, f"line longer than {max_line_bytes} bytes", object_id_hint(data)
-            )
-            continue
-        if line_no == 1 and data.startswith(BOM):
-            data = data[3:]
-        if not data.strip():
-            continue
-        number += 1
-        value, error = parse_json_object(data.rstrip(b"\r"))
-        yield SourceRecord(name, line_no, number, value, error, object_id_hint(data) if error else None)
+            yield record
 
 
 def _decoded_lines(

@@ -4,21 +4,29 @@ from __future__ import annotations
 
 import logging
 import os
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 import msgspec
 
 from gong_provider.models import MAX_UPLOAD_BYTES, CustomField, ObjectType
-from gong_provider.staging.errors import GongRejectLimitError
+from gong_provider.staging.errors import GongRejectLimitError, GongSourceError
+from gong_provider.staging.fastpath import FastBlock, FastChecker, iter_blocks
+from gong_provider.staging.generations import Generations
 from gong_provider.staging.manifest import MANIFEST_NAME, StagingManifest
 from gong_provider.staging.outdir import OutputDir
 from gong_provider.staging.readers import (
     DEFAULT_MAX_LINE_BYTES,
+    HEAD_BYTES,
     HeaderCheck,
     SourceRecord,
+    TooLong,
+    detect_format,
     is_object_storage_path,
+    jsonl_record,
+    open_binary,
     read_file,
     read_iterable,
     source_name,
@@ -39,6 +47,8 @@ PROGRESS_EVERY = 10_000
 
 StagingSource = SqlSource | str | os.PathLike[str] | Iterable[Mapping[str, Any]] | Any
 ProgressCallback = Callable[[int], None]
+Event = tuple[SourceRecord, "dict[str, Any] | None", "Reject | None", int]
+"""``(source record, normalized record or None, reject or None, generation)``."""
 
 
 @dataclass(frozen=True)
@@ -134,45 +144,104 @@ class _Run:
         self.source_label = str(source) if isinstance(source, SqlSource) else _label(source)
         self.max_line_bytes = max_line_bytes
         self.progress = progress
-        self.seen: dict[str, int] = {}
+        self.generations = Generations()
+        self.fast = not mapping and custom_fields is None
         self.read = 0
         self.rejected = 0
         self.sources: list[str] = []
 
-    def __iter__(self) -> Iterator[tuple[SourceRecord, dict[str, Any] | None, Reject | None, int]]:
-        """``(source record, normalized record or None, reject or None, generation)``."""
-        check = self.validator.check
-        seen = self.seen
+    def __iter__(self) -> Iterator[Event | FastBlock]:
+        """Per-record events, or whole blocks of already-valid JSON Lines (the fast path)."""
+        if self.fast:
+            fast = self._fast_events()
+            if fast is not None:
+                yield from fast
+                return
         records = records_of(
             self.source, max_line_bytes=self.max_line_bytes, check_header=self.validator.check_columns
         )
         for item in records:
-            if item.source not in self.sources:
-                self.sources.append(item.source)
-            self.read += 1
-            if self.progress is not None and self.read % PROGRESS_EVERY == 0:
-                self.progress(self.read)
-            if item.value is None:
-                self.rejected += 1
-                reason = Reason(None, item.error or "")
-                yield item, None, Reject(item.source, item.line, item.number, item.object_id, [reason]), 0
-                continue
-            checked = check(item.value)
-            if checked.record is None:
-                self.rejected += 1
-                yield (
-                    item,
-                    None,
-                    Reject(item.source, item.line, item.number, checked.object_id, checked.reasons),
-                    0,
-                )
-                continue
-            object_id = checked.record["objectId"]
-            generation = seen.get(object_id, 0)
-            seen[object_id] = generation + 1
-            yield item, checked.record, None, generation
+            yield self._event(item)
         if self.progress is not None:
             self.progress(self.read)
+
+    def _event(self, item: SourceRecord) -> Event:
+        if item.source not in self.sources:
+            self.sources.append(item.source)
+        self.read += 1
+        if self.progress is not None and self.read % PROGRESS_EVERY == 0:
+            self.progress(self.read)
+        if item.value is None:
+            self.rejected += 1
+            reason = Reason(None, item.error or "")
+            return item, None, Reject(item.source, item.line, item.number, item.object_id, [reason]), 0
+        checked = self.validator.check(item.value)
+        if checked.record is None:
+            self.rejected += 1
+            return (
+                item,
+                None,
+                Reject(item.source, item.line, item.number, checked.object_id, checked.reasons),
+                0,
+            )
+        return item, checked.record, None, self.generations.assign(checked.record["objectId"])
+
+    def _fast_events(self) -> Iterator[Event | FastBlock] | None:
+        """The fast path over a JSON Lines file, or None when the source is not one."""
+        source = self.source
+        if isinstance(source, str) and source.startswith("file://"):
+            source = source.removeprefix("file://")
+        if isinstance(source, str) and "://" in source:
+            return None
+        if not (isinstance(source, (str, os.PathLike)) or is_object_storage_path(source)):
+            return None
+        stream = open_binary(source)
+        try:
+            head = stream.peek(HEAD_BYTES) if hasattr(stream, "peek") else b""
+            if detect_format(source, head) != "jsonl":
+                stream.close()
+                return None
+        except BaseException:
+            stream.close()
+            raise
+        return self._fast_blocks(stream, source_name(source))
+
+    def _fast_blocks(self, stream: IO[bytes], name: str) -> Iterator[Event | FastBlock]:
+        checker = FastChecker(self.validator.spec)
+        number = 0
+        first = True
+        self.sources.append(name)
+        try:
+            for line_no, block in iter_blocks(stream, self.max_line_bytes):
+                records = None if isinstance(block, TooLong) else checker.check(block, first_block=first)
+                first = False
+                if records is not None:
+                    object_ids = [record.objectId for record in records]
+                    fast = FastBlock(
+                        line_no, number + 1, block, object_ids, self.generations.assign_all(object_ids)
+                    )
+                    number += len(records)
+                    before, self.read = self.read, self.read + len(records)
+                    if self.progress is not None and before // PROGRESS_EVERY != self.read // PROGRESS_EVERY:
+                        self.progress(self.read)
+                    yield fast
+                    continue
+                lines = [block] if isinstance(block, TooLong) else block.split(b"\n")[:-1]
+                for offset, data in enumerate(lines):
+                    item = jsonl_record(name, line_no + offset, number + 1, data, self.max_line_bytes)
+                    if item is not None:
+                        number += 1
+                        yield self._event(item)
+        except (OSError, EOFError, zlib.error) as error:
+            raise GongSourceError(f"cannot read {name}: {error}") from None
+        finally:
+            stream.close()
+        if self.progress is not None:
+            self.progress(self.read)
+
+
+def _too_big(size: int, max_file_bytes: int) -> Reason:
+    return Reason(None, f"record is {size} bytes, more than max_file_bytes={max_file_bytes}")
 
 
 def _label(source: Any) -> str:
@@ -229,25 +298,38 @@ def stage(
     first_rejects: list[Reject] = []
     staged = 0
     try:
-        for item, record, reject, generation in run:
+        for event in run:
+            if isinstance(event, FastBlock):
+                sources = event.sources(encoder.encode(run.sources[-1]).decode())
+                if event.generations is None and len(event.data) <= writer.room(0):
+                    writer.add_block(0, event.data, sources, len(event.object_ids))
+                    staged += len(event.object_ids)
+                    continue
+                generations = event.generations or [0] * len(event.object_ids)
+                rows = zip(event.lines(), sources.splitlines(keepends=True), generations, strict=True)
+                for offset, (data, source_line, number) in enumerate(rows):
+                    if len(data) <= max_file_bytes:
+                        writer.add(number, data, source_line)
+                        staged += 1
+                        continue
+                    object_id = event.object_ids[offset]
+                    run.generations.release(object_id)
+                    run.rejected += 1
+                    too_big = Reject(
+                        run.sources[-1],
+                        event.first_line + offset,
+                        event.first_record + offset,
+                        object_id,
+                        [_too_big(len(data), max_file_bytes)],
+                    )
+                    rejects.write(encoder.encode(too_big.to_dict()) + b"\n")
+                    if len(first_rejects) < FIRST_REJECTS_KEPT:
+                        first_rejects.append(too_big)
+                continue
+            item, record, reject, generation = event
             if record is not None:
                 line = encoder.encode(record) + b"\n"
-                if len(line) > max_file_bytes:
-                    reject = Reject(
-                        item.source,
-                        item.line,
-                        item.number,
-                        record.get("objectId"),
-                        [
-                            Reason(
-                                None,
-                                f"record is {len(line)} bytes, more than max_file_bytes={max_file_bytes}",
-                            )
-                        ],
-                    )
-                    run.rejected += 1
-                    run.seen[record["objectId"]] -= 1
-                else:
+                if len(line) <= max_file_bytes:
                     where = {
                         "source": item.source,
                         "line": item.line,
@@ -257,6 +339,15 @@ def stage(
                     writer.add(generation, line, encoder.encode(where) + b"\n")
                     staged += 1
                     continue
+                run.generations.release(record["objectId"])
+                run.rejected += 1
+                reject = Reject(
+                    item.source,
+                    item.line,
+                    item.number,
+                    record["objectId"],
+                    [_too_big(len(line), max_file_bytes)],
+                )
             assert reject is not None
             rejects.write(encoder.encode(reject.to_dict()) + b"\n")
             if len(first_rejects) < FIRST_REJECTS_KEPT:
@@ -334,27 +425,40 @@ def validate(
     )
     report = ValidationReport(run.object_type.value, run.source_label, max_reject_ratio=max_reject_ratio)
     encoder = msgspec.json.Encoder()
-    generations = 0
-    for item, record, reject, generation in run:
-        if record is not None and len(encoder.encode(record)) + 1 > max_file_bytes:
-            reject = Reject(
-                item.source,
-                item.line,
-                item.number,
-                record.get("objectId"),
-                [Reason(None, f"record is larger than max_file_bytes={max_file_bytes}")],
-            )
-            run.rejected += 1
-            run.seen[record["objectId"]] -= 1
-        elif record is not None:
-            report.records_valid += 1
-            generations = max(generations, generation + 1)
+    for event in run:
+        if isinstance(event, FastBlock):
+            too_big = [n for n, line in enumerate(event.lines()) if len(line) > max_file_bytes]
+            report.records_valid += len(event.object_ids) - len(too_big)
+            for offset in too_big:
+                run.generations.release(event.object_ids[offset])
+                run.rejected += 1
+                if len(report.first_rejects) < keep_rejects:
+                    report.first_rejects.append(
+                        Reject(
+                            run.sources[-1],
+                            event.first_line + offset,
+                            event.first_record + offset,
+                            event.object_ids[offset],
+                            [_too_big(len(event.lines()[offset]), max_file_bytes)],
+                        )
+                    )
             continue
+        item, record, reject, _generation = event
+        if record is not None:
+            size = len(encoder.encode(record)) + 1
+            if size <= max_file_bytes:
+                report.records_valid += 1
+                continue
+            run.generations.release(record["objectId"])
+            run.rejected += 1
+            reject = Reject(
+                item.source, item.line, item.number, record["objectId"], [_too_big(size, max_file_bytes)]
+            )
         if reject is not None and len(report.first_rejects) < keep_rejects:
             report.first_rejects.append(reject)
     report.records_read = run.read
     report.records_rejected = run.rejected
-    report.generations = generations
+    report.generations = run.generations.count
     return report
 
 

@@ -61,6 +61,21 @@ class PartWriter:
         if len(part.buffer) >= FLUSH_BYTES:
             self._flush(part)
 
+    def room(self, generation: int) -> int:
+        """Bytes the current part of ``generation`` can still take."""
+        part = self._open.get(generation)
+        return self.max_file_bytes - (part.size if part is not None else 0)
+
+    def add_block(self, generation: int, data: bytes, sources: bytes, records: int) -> None:
+        """Append whole lines at once; the caller checked :meth:`room`."""
+        part = self._open.get(generation) or self._start(generation, 0)
+        part.buffer += data
+        part.source_buffer += sources
+        part.size += len(data)
+        part.records += records
+        if len(part.buffer) >= FLUSH_BYTES:
+            self._flush(part)
+
     def _start(self, generation: int, number: int) -> _Part:
         part = _Part(
             generation,

@@ -1,0 +1,216 @@
+"""The JSON Lines fast path: records already in Gong's form are checked a block at a time, in C.
+
+A block of complete lines is decoded at once by msgspec into a typed struct per object type (types,
+mandatory fields, lengths, enums, dates checked by the decoder), then each column is checked with a
+few whole-column string operations instead of per-value Python. A block that passes is written as
+it is (the user's own bytes: already valid, so nothing to normalize). Anything unusual in a block
+(a bad record, a value to normalize, CR, BOM, ``null``, ``""``, non-ASCII that is not UTF-8)
+sends just that block through the per-record path, so results are the same either way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import IO, Annotated, Any, Literal
+
+import msgspec
+
+from gong_provider.staging.readers import BOM, HEAD_BYTES, TooLong
+from gong_provider.staging.specs import DEAL_STATUSES, EntitySpec, Kind
+
+BLOCK_BYTES = 1 << 20
+_NULL = re.compile(rb":\s*null\b")
+_OBJECT_ID_COLUMN = re.compile(r"[A-Za-z0-9_\-\n]*")
+_EMAIL_FORBIDDEN = re.compile(r'[^\S\n]|["\\,;:<>()\[\]]')
+_NO_AT = re.compile(r"^[^@\n]*$|@[^\n]*@|@[^.\n]*$|^@|@\.|@$|\.$", re.MULTILINE)
+_WHITESPACE = re.compile(r"[^\S\n]")
+_DATETIME_LIST = msgspec.json.Decoder(list[Annotated[dt.datetime, msgspec.Meta(tz=True)]])
+NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+
+
+def _field_type(kind: Kind) -> Any:
+    return {
+        Kind.OBJECT_ID: Annotated[str, msgspec.Meta(min_length=1, max_length=64)],
+        Kind.STRING: NonEmpty,
+        Kind.DATETIME: Annotated[str, msgspec.Meta(min_length=20, max_length=25)],
+        Kind.DATE: dt.date,
+        Kind.BOOLEAN: bool,
+        Kind.NUMBER: int | float,
+        Kind.INTEGER: int,
+        Kind.URL: NonEmpty,
+        Kind.EMAIL: Annotated[str, msgspec.Meta(min_length=3, max_length=254)],
+        Kind.DEAL_STATUS: Literal[DEAL_STATUSES],
+        Kind.STRING_LIST: list[NonEmpty],
+    }[kind]
+
+
+@dataclass(frozen=True)
+class FastBlock:
+    """A block of valid, canonical records to write as is."""
+
+    first_line: int
+    first_record: int
+    data: bytes
+    object_ids: list[str]
+    generations: list[int] | None
+    """Generation of each record, or None when all are 0."""
+
+    def sources(self, source_json: str) -> bytes:
+        """Sidecar lines (objectIds passed the objectId rule, so they need no JSON escaping)."""
+        line, record = self.first_line, self.first_record
+        return "".join(
+            [
+                f'{{"source":{source_json},"line":{line + i},"record":{record + i},"objectId":"{oid}"}}\n'
+                for i, oid in enumerate(self.object_ids)
+            ]
+        ).encode()
+
+    def lines(self) -> list[bytes]:
+        return [line + b"\n" for line in self.data.split(b"\n")[:-1]]
+
+
+class FastChecker:
+    """Checks a block of JSON Lines against one entity spec; ``None`` means "take the slow path"."""
+
+    def __init__(self, spec: EntitySpec) -> None:
+        fields: list[Any] = []
+        self.columns: dict[Kind, list[str]] = {}
+        for name, field in spec.fields.items():
+            if field.mandatory:
+                fields.append((name, _field_type(field.kind)))
+            else:
+                fields.append((name, _field_type(field.kind), None))
+            self.columns.setdefault(field.kind, []).append(name)
+        fields.sort(key=len)  # required fields first, as a struct needs
+        struct = msgspec.defstruct(f"Fast{spec.object_type.value.title()}", fields, kw_only=True)
+        self.decoder = msgspec.json.Decoder(struct)
+        self.deleted_exempt = [n for n, f in spec.fields.items() if f.mandatory_unless_deleted]
+
+    def check(self, block: bytes, *, first_block: bool) -> list[Any] | None:
+        if b"\r" in block or b'""' in block or b"objectType" in block or b"\x00" in block:
+            return None
+        if first_block and block.startswith(BOM):
+            return None
+        if not block.isascii():
+            try:
+                block.decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+        if _NULL.search(block):
+            return None
+        try:
+            records: list[Any] = self.decoder.decode_lines(block)
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            return None
+        if block.count(b"\n") != len(records) or not records:
+            return None  # blank lines: the per-record path numbers and skips them
+        if not self._columns_ok(records):
+            return None
+        for name in self.deleted_exempt:
+            if any(getattr(r, name) is None and r.isDeleted is not True for r in records):
+                return None
+        return records
+
+    def _columns_ok(self, records: list[Any]) -> bool:
+        for kind, names in self.columns.items():
+            for name in names:
+                values = [getattr(r, name) for r in records]
+                if kind is Kind.OBJECT_ID:
+                    if not _object_ids_ok(values):
+                        return False
+                    continue
+                present = [v for v in values if v is not None]
+                if not present or kind in (Kind.STRING, Kind.DATE, Kind.BOOLEAN, Kind.NUMBER, Kind.INTEGER):
+                    continue
+                if kind is Kind.DEAL_STATUS:
+                    continue
+                if not _CHECKS[kind](present):
+                    return False
+        return True
+
+
+def _joined(values: Sequence[str]) -> str | None:
+    text = "\n".join(values)
+    return text if text.count("\n") == len(values) - 1 else None
+
+
+def _object_ids_ok(values: Sequence[str]) -> bool:
+    text = _joined(values)
+    return text is not None and _OBJECT_ID_COLUMN.fullmatch(text) is not None
+
+
+def _datetimes_ok(values: Sequence[str]) -> bool:
+    """Canonical ``YYYY-MM-DDTHH:MM:SSZ`` / ``...+HH:MM``: length, no fraction, then msgspec's parser."""
+    text = _joined(values)
+    if text is None or any(c in text for c in (".", ",", "t", "z", " ", "_")):
+        return False
+    if any(len(v) not in (20, 25) for v in values):
+        return False
+    try:
+        _DATETIME_LIST.decode(('["' + '","'.join(values) + '"]').encode())
+    except (msgspec.DecodeError, UnicodeEncodeError):
+        return False
+    return all(v[10] == "T" and (v[19] == "Z" or v[22] == ":") for v in values)
+
+
+def _emails_ok(values: Sequence[str]) -> bool:
+    text = _joined(values)
+    return text is not None and not _EMAIL_FORBIDDEN.search(text) and not _NO_AT.search(text)
+
+
+def _urls_ok(values: Sequence[str]) -> bool:
+    text = _joined(values)
+    if text is None or _WHITESPACE.search(text) or "@" in text:
+        return False
+    text = "\n" + text
+    starts = text.count("\nhttps://") + text.count("\nhttp://")
+    return starts == len(values) and "://\n" not in text + "\n" and ":///" not in text
+
+
+def _string_lists_ok(values: Sequence[list[str]]) -> bool:
+    return not any(_WHITESPACE.search(item) or "\n" in item for items in values for item in items)
+
+
+_CHECKS: dict[Kind, Any] = {
+    Kind.DATETIME: _datetimes_ok,
+    Kind.EMAIL: _emails_ok,
+    Kind.URL: _urls_ok,
+    Kind.STRING_LIST: _string_lists_ok,
+}
+
+
+def iter_blocks(stream: IO[bytes], max_line_bytes: int) -> Iterator[tuple[int, bytes]]:
+    """``(first line number, block of complete lines ending with a newline)``, or a :class:`TooLong`
+    head for a line over ``max_line_bytes`` (skipped without being held)."""
+    line_no = 1
+    pending = b""
+    skipping = False
+    target = max(min(BLOCK_BYTES, max_line_bytes), 1)
+    while True:
+        data = stream.read(target)
+        if not data:
+            break
+        if skipping:
+            end = data.find(b"\n")
+            if end < 0:
+                continue
+            data = data[end + 1 :]
+            skipping = False
+            line_no += 1
+        buffer = pending + data if pending else data
+        cut = buffer.rfind(b"\n") + 1
+        if cut:
+            block, pending = buffer[:cut], buffer[cut:]
+            yield line_no, block
+            line_no += block.count(b"\n")
+        else:
+            pending = buffer
+        if len(pending) > max_line_bytes:
+            yield line_no, TooLong(pending[:HEAD_BYTES])
+            pending = b""
+            skipping = True
+    if pending and not skipping:
+        yield line_no, pending + b"\n"
