@@ -133,7 +133,7 @@ def main() -> int:
     parser.add_argument("--source", type=Path, default=ROOT / "dags" / "data", help="folder of export files")
     parser.add_argument("--dry-run", action="store_true", help="stage and validate only")
     parser.add_argument(
-        "--processing-delay", type=float, default=0.5, help="seconds the emulator takes per upload"
+        "--processing-delay", type=float, default=1.0, help="seconds the emulator takes per upload"
     )
     args = parser.parse_args()
 
@@ -147,11 +147,10 @@ def main() -> int:
     airflow = str(Path(sys.executable).with_name("airflow"))
     print(f"Demo workspace: {DEMO_DIR} (Airflow output in {log_file})")
 
-    # No integration at start: gong_crm_setup registers one, as it would in a fresh Gong account.
-    with EmulatorProcess(
-        DEMO_DIR / "emulator", processing_delay=args.processing_delay, no_integration=True
-    ) as emulator:
-        print(f"Gong CRM API emulator on {emulator.url}")
+    # The emulator starts with one registered integration, as gong_crm_setup would leave Gong
+    # (the demo skips that DAG: each `airflow dags test` costs about half a minute of start-up).
+    with EmulatorProcess(DEMO_DIR / "emulator", processing_delay=args.processing_delay) as emulator:
+        print(f"Gong CRM API emulator on {emulator.url}, integration id {emulator.integration_id}")
         env = airflow_env(home, emulator, DEMO_DIR / "staging", args.source.resolve())
         steps: list[tuple[str, list[str], float]] = [
             ("Migrating the Airflow database (SQLite)", [airflow, "db", "migrate"], 300),
@@ -160,19 +159,10 @@ def main() -> int:
                 [airflow, "pools", "set", "gong_api", "3", "Gong API calls (3 per second)"],
                 120,
             ),
-            (
-                "Registering the integration and its custom fields (gong_crm_setup)",
-                [airflow, "dags", "test", "gong_crm_setup"],
-                300,
-            ),
         ]
         if not run_steps(steps, env, log_file):
             return 1
-        setup_state, integration_id = read_outcome(env, "gong_crm_setup", "register", "return_value")
-        if setup_state != "success" or not integration_id:
-            print(f"gong_crm_setup did not return an integration id; see {log_file}", file=sys.stderr)
-            return 1
-        print(f"  integration id: {integration_id}")
+        integration_id = emulator.integration_id
         conf = {
             "integration_id": str(integration_id),
             "source": str(args.source.resolve()),
