@@ -20,7 +20,7 @@ from gong_provider.utils.client_request_id import (
     numbered_client_request_id,
 )
 from gong_provider.utils.deadline import seconds, wait_deadline
-from gong_provider.utils.events import check_status, status_from_event, status_summary
+from gong_provider.utils.events import GongEventError, check_status, status_from_event, status_summary
 from gong_provider.utils.integration_id import parse_integration_id
 from gong_provider.utils.poll_schedule import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL
 from gong_provider.utils.upload_files import (
@@ -96,9 +96,21 @@ class GongUploadEntitiesOperator(BaseOperator):
         return self._advance(context, results=[], deadline=deadline)
 
     def execute_complete(
-        self, context: Context, event: Any = None, *, results: list[dict[str, Any]], deadline: float
+        self,
+        context: Context,
+        event: Any = None,
+        *,
+        results: list[dict[str, Any]] | None = None,
+        deadline: float | None = None,
     ) -> Any:
         """Validate the trigger's event for the upload being waited for, then go on."""
+        if (
+            results is None or deadline is None
+        ):  # `airflow dags test` drops next_kwargs: the event carries them
+            carried = event.get("carry") if isinstance(event, dict) else None
+            if not isinstance(carried, dict) or "results" not in carried:
+                raise GongEventError(f"Resumed without the upload state: {event!r}")
+            results, deadline = list(carried["results"]), float(carried["deadline"])
         pending = next(r for r in results if "status" not in r)
         status = status_from_event(event, client_request_id=pending["client_request_id"])
         self._finish(pending, status)
@@ -242,6 +254,7 @@ class GongUploadEntitiesOperator(BaseOperator):
                 gong_conn_id=self.gong_conn_id,
                 poll_interval=self.poll_interval,
                 max_poll_interval=self.max_poll_interval,
+                carry={"results": results, "deadline": deadline},
             ),
             method_name="execute_complete",
             kwargs={"results": results, "deadline": deadline},

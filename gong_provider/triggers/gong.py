@@ -40,6 +40,9 @@ class GongRequestStatusTrigger(BaseTrigger):
     ``max_poll_interval``. Serialized kwargs are the conn id and primitives only: no credential.
 
     :param end_time: wall-clock deadline, epoch seconds (or an aware datetime / ISO string).
+    :param carry: JSON state of the deferring operator, returned untouched in the event (Airflow's
+        ``dag.test()`` hands a resumed task only the event, not the deferral's kwargs). Ids, counts
+        and paths only: never a credential.
     """
 
     def __init__(
@@ -51,6 +54,7 @@ class GongRequestStatusTrigger(BaseTrigger):
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
         backoff_factor: float = BACKOFF_FACTOR,
+        carry: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.integration_id = parse_integration_id(integration_id)
@@ -60,6 +64,7 @@ class GongRequestStatusTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.max_poll_interval = float(max_poll_interval)
         self.backoff_factor = float(backoff_factor)
+        self.carry = carry
         self._hook: GongCrmAsyncHook | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -73,13 +78,17 @@ class GongRequestStatusTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "max_poll_interval": self.max_poll_interval,
                 "backoff_factor": self.backoff_factor,
+                **({"carry": self.carry} if self.carry is not None else {}),
             },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         self._hook = GongCrmAsyncHook(self.gong_conn_id)
         try:
-            yield TriggerEvent(await self._wait(self._hook))  # type: ignore[no-untyped-call]
+            payload = await self._wait(self._hook)
+            if self.carry is not None:
+                payload["carry"] = self.carry
+            yield TriggerEvent(payload)  # type: ignore[no-untyped-call]
         finally:
             await self.cleanup()
 
