@@ -14,6 +14,8 @@ import datetime as dt
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import repeat
+from operator import attrgetter
 from typing import IO, Annotated, Any, Literal
 
 import msgspec
@@ -24,8 +26,9 @@ from gong_provider.staging.specs import DEAL_STATUSES, EntitySpec, Kind
 BLOCK_BYTES = 1 << 20
 _NULL = re.compile(rb":\s*null\b")
 _OBJECT_ID_COLUMN = re.compile(r"[A-Za-z0-9_\-\n]*")
-_EMAIL_FORBIDDEN = re.compile(r'[^\S\n]|["\\,;:<>()\[\]]')
-_NO_AT = re.compile(r"^[^@\n]*$|@[^\n]*@|@[^.\n]*$|^@|@\.|@$|\.$", re.MULTILINE)
+_VISIBLE_ASCII = bytes(range(0x21, 0x7F)) + b"\n"
+_EMAIL_ASCII = bytes(c for c in _VISIBLE_ASCII if chr(c) not in '"\\,;:<>()[]')
+_DOMAIN_WITHOUT_DOT = re.compile(r"@[^.\n]*(?:\n|\Z)")
 _WHITESPACE = re.compile(r"[^\S\n]")
 _DATETIME_LIST = msgspec.json.Decoder(list[Annotated[dt.datetime, msgspec.Meta(tz=True)]])
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
@@ -60,13 +63,15 @@ class FastBlock:
 
     def sources(self, source_json: str) -> bytes:
         """Sidecar lines (objectIds passed the objectId rule, so they need no JSON escaping)."""
-        line, record = self.first_line, self.first_record
-        return "".join(
-            [
-                f'{{"source":{source_json},"line":{line + i},"record":{record + i},"objectId":"{oid}"}}\n'
-                for i, oid in enumerate(self.object_ids)
-            ]
-        ).encode()
+        template = '{"source":' + source_json.replace("%", "%%") + ',"line":%d,"record":%d,"objectId":"%s"}\n'
+        count = len(self.object_ids)
+        rows = zip(
+            range(self.first_line, self.first_line + count),
+            range(self.first_record, self.first_record + count),
+            self.object_ids,
+            strict=True,
+        )
+        return "".join(map(template.__mod__, rows)).encode()
 
     def lines(self) -> list[bytes]:
         return [line + b"\n" for line in self.data.split(b"\n")[:-1]]
@@ -99,7 +104,7 @@ class FastChecker:
                 block.decode("utf-8")
             except UnicodeDecodeError:
                 return None
-        if _NULL.search(block):
+        if b"null" in block and _NULL.search(block):
             return None
         try:
             records: list[Any] = self.decoder.decode_lines(block)
@@ -116,18 +121,12 @@ class FastChecker:
 
     def _columns_ok(self, records: list[Any]) -> bool:
         for kind, names in self.columns.items():
+            check = _CHECKS.get(kind)
+            if check is None:
+                continue  # types, enums, dates, lengths: already checked by the decoder
             for name in names:
-                values = [getattr(r, name) for r in records]
-                if kind is Kind.OBJECT_ID:
-                    if not _object_ids_ok(values):
-                        return False
-                    continue
-                present = [v for v in values if v is not None]
-                if not present or kind in (Kind.STRING, Kind.DATE, Kind.BOOLEAN, Kind.NUMBER, Kind.INTEGER):
-                    continue
-                if kind is Kind.DEAL_STATUS:
-                    continue
-                if not _CHECKS[kind](present):
+                values = list(filter(None, map(attrgetter(name), records)))
+                if values and not check(values):
                     return False
         return True
 
@@ -147,23 +146,34 @@ def _datetimes_ok(values: Sequence[str]) -> bool:
     text = _joined(values)
     if text is None or any(c in text for c in (".", ",", "t", "z", " ", "_")):
         return False
-    if any(len(v) not in (20, 25) for v in values):
+    if not set(map(len, values)) <= {20, 25}:
         return False
     try:
         _DATETIME_LIST.decode(('["' + '","'.join(values) + '"]').encode())
     except (msgspec.DecodeError, UnicodeEncodeError):
         return False
-    return all(v[10] == "T" and (v[19] == "Z" or v[22] == ":") for v in values)
+    return True  # RFC 3339 (checked by msgspec), no fraction, no space or lowercase: Gong's form
+
+
+def _visible_ascii(text: str, allowed: bytes) -> bool:
+    """Only ``allowed`` bytes (ASCII, no space): one C pass instead of a regex scan."""
+    return text.isascii() and not text.encode("ascii").translate(None, allowed)
 
 
 def _emails_ok(values: Sequence[str]) -> bool:
     text = _joined(values)
-    return text is not None and not _EMAIL_FORBIDDEN.search(text) and not _NO_AT.search(text)
+    if text is None or not _visible_ascii(text, _EMAIL_ASCII):
+        return False  # non-ASCII addresses take the per-record path
+    if text.count("@") != len(values) or not all(map(str.__contains__, values, repeat("@"))):
+        return False
+    if text.startswith("@") or "\n@" in text or text.endswith(".") or ".\n" in text or "@." in text:
+        return False
+    return not _DOMAIN_WITHOUT_DOT.search(text)
 
 
 def _urls_ok(values: Sequence[str]) -> bool:
     text = _joined(values)
-    if text is None or _WHITESPACE.search(text) or "@" in text:
+    if text is None or not _visible_ascii(text, _VISIBLE_ASCII) or "@" in text:
         return False
     text = "\n" + text
     starts = text.count("\nhttps://") + text.count("\nhttp://")
@@ -175,6 +185,7 @@ def _string_lists_ok(values: Sequence[list[str]]) -> bool:
 
 
 _CHECKS: dict[Kind, Any] = {
+    Kind.OBJECT_ID: _object_ids_ok,
     Kind.DATETIME: _datetimes_ok,
     Kind.EMAIL: _emails_ok,
     Kind.URL: _urls_ok,
