@@ -144,3 +144,60 @@ def test_no_lines_crash_a_full_staging_run(lines: list[bytes]) -> None:
             assert str(source) in str(error)  # noqa: PT017
             return
         assert manifest.records_staged + manifest.records_rejected == manifest.records_read
+
+
+contacts = st.fixed_dictionaries(
+    {"objectId": st.sampled_from(["c-1", "c-2", "c-3", "x@y.example"]) | object_ids},
+    optional={
+        "modifiedDate": st.sampled_from(
+            [
+                "2026-01-01T00:00:00Z",
+                "2026-01-01T00:00:00.5Z",
+                "2026-02-30T00:00:00Z",
+                "2026-01-01 10:00",
+                "x",
+            ]
+        )
+        | st.builds(iso, moments, offsets),
+        "emailAddress": st.sampled_from(["a@b.co", "a@b", "a b@c.co", "é@ü.example", "@b.co", "a@.co", ""]),
+        "url": st.sampled_from(
+            ["https://x.example/a", "http://x", "x.example", "https://a b", "https://u@h"]
+        ),
+        "isDeleted": st.sampled_from([True, False, "true", "yes", None]),
+        "firstName": st.sampled_from(["Ada", "", " ", None, 5]),
+        "objectType": st.sampled_from(["CONTACT", "ACCOUNT"]),
+        "custom": json_values,
+    },
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(contacts, min_size=1, max_size=15))
+def test_the_json_lines_fast_path_and_the_record_path_agree(records: list[dict[str, Any]]) -> None:
+    """Staging a JSON Lines file (block fast path) and the same records as an iterable (per record)
+    keep and reject the same records, with the same meaning and the same generations."""
+    with tempfile.TemporaryDirectory() as out:
+        source = Path(out) / "c.jsonl"
+        source.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+        outcomes = []
+        for label, src in (("file", str(source)), ("records", [dict(r) for r in records])):
+            manifest = stage(src, object_type="CONTACT", out_dir=Path(out) / label, max_reject_ratio=1.0)
+            generations = [
+                [json.loads(x) for f in gen for x in Path(f.path).read_text("utf-8").split("\n") if x]
+                for gen in manifest.generations
+            ]
+            outcomes.append((manifest.records_staged, manifest.records_rejected, generations))
+    assert outcomes[0] == outcomes[1]
+
+
+def test_already_valid_json_lines_are_copied_byte_for_byte(tmp_path: Path) -> None:
+    lines = [
+        json.dumps(
+            {"objectId": f"c-{n}", "modifiedDate": "2026-01-01T00:00:00+01:00", "url": "https://x.example/c"}
+        )
+        for n in range(5000)
+    ]
+    source = tmp_path / "c.jsonl"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    manifest = stage(str(source), object_type="CONTACT", out_dir=tmp_path / "out")
+    assert Path(manifest.files[0].path).read_bytes() == source.read_bytes()

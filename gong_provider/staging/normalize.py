@@ -314,6 +314,10 @@ def plain_json_value(value: Any, tz: dt.tzinfo) -> Any:
         raise FieldError(f"expected a finite number, got {value}")
     if isinstance(value, (bytes, bytearray, memoryview)):
         raise FieldError("binary values cannot be sent to Gong")
-    if value is None or isinstance(value, (str, int, float, bool, list, dict)):
+    if isinstance(value, (list, tuple)):
+        return [plain_json_value(item, tz) for item in value]
+    if isinstance(value, dict):
+        return {str(key): plain_json_value(item, tz) for key, item in value.items()}
+    if value is None or isinstance(value, (str, int, float, bool)):
         return value
     raise FieldError(f"{type(value).__name__} values cannot be sent to Gong")
