@@ -1,9 +1,10 @@
 """LDJSON writer: one object type per file, size-capped parts per generation, sha256 and sidecars.
 
-Generation g holds the (g+1)-th occurrence of each objectId, in source order, so no file ever holds
-two updates of one objectId and uploading generation after generation applies them in order.
-Knowing how often an objectId was seen takes a dict of objectIds that occurred (O(unique ids)
-memory, documented); records themselves are streamed to disk through a buffer.
+Generation g holds the (g+1)-th occurrence of each objectId, in source order (see generations.py),
+so no file ever holds two updates of one objectId and uploading generation after generation applies
+them in order. Records are streamed to disk through a 1 MiB buffer per open part; sha256 is updated
+per flushed buffer. Each part has a ``.sources.ldjson`` sidecar: line N says where staged line N came
+from (``{"source", "line", "record", "objectId"}``).
 """
 
 from __future__ import annotations
