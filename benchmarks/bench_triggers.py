@@ -33,8 +33,8 @@ from gong_provider.triggers.gong import GongRequestStatusTrigger
 RECORD = b'{"objectId":"c-1","modifiedDate":"2026-01-01T00:00:00Z"}\n'
 
 
-def upload_all(integration_id: int, ids: list[str], path: Path) -> None:
-    with GongCrmHook() as hook:
+def upload_all(conn_id: str, integration_id: int, ids: list[str], path: Path) -> None:
+    with GongCrmHook(conn_id) as hook:
         for request_id in ids:
             hook.upload_entities(integration_id, "CONTACT", request_id, path)
 
@@ -48,12 +48,13 @@ async def wait_all(triggers: list[GongRequestStatusTrigger]) -> list[dict[str, A
 
 
 def make_triggers(
-    integration_id: int, ids: list[str], deadline: float, factor: float
+    conn_id: str, integration_id: int, ids: list[str], deadline: float, factor: float
 ) -> list[GongRequestStatusTrigger]:
     return [
         GongRequestStatusTrigger(
             integration_id=integration_id,
             client_request_id=request_id,
+            gong_conn_id=conn_id,
             end_time=deadline,
             poll_interval=5.0,
             max_poll_interval=60.0,
@@ -96,18 +97,22 @@ def main() -> None:
     sys.stdout.flush()
     os.dup2(2, 1)
 
+    settings = {
+        "processing_delay": args.delay,
+        "rate_limit_per_second": 1_000_000,
+        "rate_limit_per_day": 10**9,
+    }
     with (
         tempfile.TemporaryDirectory() as tmp,
-        EmulatorProcess(
-            Path(tmp) / "emulator",
-            processing_delay=args.delay,
-            rate_limit_per_second=1_000_000,
-            rate_limit_per_day=1_000_000_000,
-        ) as emulator,
+        EmulatorProcess(Path(tmp) / "sample", **settings) as sample_gong,
+        EmulatorProcess(Path(tmp) / "crowd", **settings) as crowd_gong,
     ):
-        conn = json.loads(emulator.connection_json())
-        conn["extra"] = {"calls_per_second": 0}
-        os.environ["AIRFLOW_CONN_GONG_DEFAULT"] = json.dumps(conn)
+        # Two emulators: the crowd's 1,000 simultaneous calls slow the emulator's answers, which would
+        # stretch the sampled triggers' intervals; that is not what the call count should measure.
+        for conn_id, gong in (("GONG_SAMPLE", sample_gong), ("GONG_CROWD", crowd_gong)):
+            conn = json.loads(gong.connection_json())
+            conn["extra"] = {"calls_per_second": 0}
+            os.environ[f"AIRFLOW_CONN_{conn_id}"] = json.dumps(conn)
         data = Path(tmp) / "contacts.ldjson"
         data.write_bytes(RECORD)
 
@@ -115,15 +120,16 @@ def main() -> None:
         fixed = [f"bench-fixed-{n}" for n in range(args.sample)]
         crowd = [f"bench-crowd-{n}" for n in range(args.triggers)]
         started_upload = time.monotonic()
-        upload_all(emulator.integration_id, growing + fixed + crowd, data)
+        upload_all("gong_crowd", crowd_gong.integration_id, crowd, data)
+        upload_all("gong_sample", sample_gong.integration_id, growing + fixed, data)  # full delay ahead
         upload_seconds = time.monotonic() - started_upload
 
         process = psutil.Process()
         deadline = time.time() + args.delay + 600
         triggers = (
-            make_triggers(emulator.integration_id, growing, deadline, 1.5)
-            + make_triggers(emulator.integration_id, fixed, deadline, 1.0)
-            + make_triggers(emulator.integration_id, crowd, deadline, 1.5)
+            make_triggers("gong_sample", sample_gong.integration_id, growing, deadline, 1.5)
+            + make_triggers("gong_sample", sample_gong.integration_id, fixed, deadline, 1.0)
+            + make_triggers("gong_crowd", crowd_gong.integration_id, crowd, deadline, 1.5)
         )
         rss_before = process.memory_info().rss
         cpu_before = time.process_time()
@@ -136,7 +142,8 @@ def main() -> None:
         statuses = Counter(event["status"] for event in events)
         calls = Counter(
             call["clientRequestId"]
-            for call in emulator.client.requests_log()
+            for gong in (sample_gong, crowd_gong)
+            for call in gong.client.requests_log()
             if call["path"] == "/v2/crm/request-status"
         )
 

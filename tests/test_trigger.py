@@ -108,3 +108,19 @@ def test_the_session_is_closed_after_the_event(emulator: EmulatorProcess, conn: 
     trigger = trigger_for(emulator, "t-close")
     run_trigger(trigger)
     assert trigger._hook is None
+
+
+def test_wrong_credentials_end_with_an_error_event_without_the_secret(
+    emulator: EmulatorProcess, emulator_client: EmulatorClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    conn = json.loads(emulator.connection_json()) | {
+        "password": "wrong-secret-value",
+        "extra": {"max_retries": 0},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_GONG_DEFAULT", json.dumps(conn))
+    [event] = run_trigger(trigger_for(emulator, "t-auth"))
+    assert event["status"] == "ERROR"
+    assert "401" in event["message"]
+    assert "wrong-secret-value" not in json.dumps(event)

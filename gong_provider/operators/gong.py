@@ -24,6 +24,7 @@ from gong_provider.utils.events import GongEventError, check_status, status_from
 from gong_provider.utils.integration_id import parse_integration_id
 from gong_provider.utils.poll_schedule import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL
 from gong_provider.utils.upload_files import (
+    FileFacts,
     UploadFile,
     file_facts,
     resolve_files,
@@ -104,9 +105,8 @@ class GongUploadEntitiesOperator(BaseOperator):
         deadline: float | None = None,
     ) -> Any:
         """Validate the trigger's event for the upload being waited for, then go on."""
-        if (
-            results is None or deadline is None
-        ):  # `airflow dags test` drops next_kwargs: the event carries them
+        if results is None or deadline is None:
+            # `airflow dags test` resumes with the event only: the trigger carried the state in it
             carried = event.get("carry") if isinstance(event, dict) else None
             if not isinstance(carried, dict) or "results" not in carried:
                 raise GongEventError(f"Resumed without the upload state: {event!r}")
@@ -129,15 +129,16 @@ class GongUploadEntitiesOperator(BaseOperator):
                     continue
                 if index and upload.generation != files[index - 1].generation:
                     self._wait(context, hook, files, results, deadline)
-                request_id = self._client_request_id(context, upload, index, len(files), object_type)
-                results.append(self._upload(context, hook, integration_id, object_type, upload, request_id))
+                identity = self._identify(context, upload, index, len(files), object_type)
+                results.append(self._upload(context, hook, integration_id, object_type, upload, identity))
             if self.wait_for_completion:
                 self._wait(context, hook, files, results, deadline)
         return results if several else results[0]
 
-    def _client_request_id(
+    def _identify(
         self, context: Context, upload: UploadFile, index: int, count: int, object_type: str
-    ) -> tuple[str, Any]:
+    ) -> tuple[str, FileFacts]:
+        """The file's clientRequestId (the given one, numbered for several files, or derived) and facts."""
         facts = file_facts(upload)
         if self.client_request_id:
             given = check_client_request_id(str(self.client_request_id))
@@ -161,9 +162,9 @@ class GongUploadEntitiesOperator(BaseOperator):
         integration_id: int,
         object_type: str,
         upload: UploadFile,
-        id_and_facts: tuple[str, Any],
+        identity: tuple[str, FileFacts],
     ) -> dict[str, Any]:
-        client_request_id, facts = id_and_facts
+        client_request_id, facts = identity
         result = self._reattach(context, hook, integration_id, client_request_id)
         if result is None:
             result = hook.upload_entities(

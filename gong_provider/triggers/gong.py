@@ -11,8 +11,8 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from gong_provider.exceptions import (
-    GongApiError,
     GongConnectionError,
+    GongError,
     GongRateLimitError,
     GongServerError,
 )
@@ -112,7 +112,7 @@ class GongRequestStatusTrigger(BaseTrigger):
                 if isinstance(error, GongRateLimitError) and error.retry_after:
                     await asyncio.sleep(min(error.retry_after, max(self.end_time - time.time(), 0)))
                 continue
-            except GongApiError as error:
+            except GongError as error:  # 401, an unknown request, a broken connection definition
                 return reason_event(ERROR, self.client_request_id, self.integration_id, str(error))
             self.log.info("Gong request %s is %s", self.client_request_id, status.status.value)
             if status.status.is_terminal:
