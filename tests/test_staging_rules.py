@@ -292,8 +292,11 @@ def test_every_reason_is_listed_with_its_field() -> None:
 
 
 def test_empty_strings_and_nulls_are_left_out() -> None:
-    record, _ = check("CONTACT", {**BASE, "firstName": "", "title": "  ", "lastName": None, "custom": ""})
-    assert record == BASE
+    record, _ = check(
+        "DEAL",
+        {**BASE, "name": "", "amount": "  ", "closeDate": " ", "stage": None, "custom": "", "title": " "},
+    )
+    assert record == {**BASE, "title": " "}  # blank plain text is sent as is: it does not change meaning
 
 
 def test_custom_fields_pass_through_without_a_schema() -> None:

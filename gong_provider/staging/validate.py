@@ -10,7 +10,7 @@ from typing import Any
 from gong_provider.models import CustomField, ObjectType
 from gong_provider.staging.errors import GongSourceError
 from gong_provider.staging.normalize import FieldError, normalizer, plain_json_value, zone
-from gong_provider.staging.specs import EntitySpec, custom_field_specs, spec_for
+from gong_provider.staging.specs import EntitySpec, Kind, custom_field_specs, spec_for
 
 OBJECT_TYPE_KEY = "objectType"
 """A record may say its own type; it is checked against the staged type and not sent to Gong."""
@@ -42,9 +42,10 @@ class Checked:
 class RecordValidator:
     """Normalizes and validates records of one object type.
 
-    Rules: every key goes through its field's normalizer; empty (or blank) strings and ``null`` of
-    known fields are dropped as "no value"; mandatory fields must remain; unknown keys are custom
-    fields, passed through unchanged, or checked against the entity schema when one is given.
+    Rules: every key goes through its field's normalizer; ``null`` and empty strings are dropped
+    as "no value" (so are blank strings of typed fields: dates, numbers, booleans, emails, URLs);
+    mandatory fields must remain; unknown keys are custom fields, passed through unchanged, or
+    checked against the entity schema when one is given.
     """
 
     def __init__(
@@ -65,6 +66,7 @@ class RecordValidator:
         self._custom: dict[str, Callable[[Any], Any]] | None = (
             None if self.custom is None else {name: normalizer(s, self.tz) for name, s in self.custom.items()}
         )
+        self._plain_strings = frozenset(n for n, f in self.spec.fields.items() if f.kind is Kind.STRING)
         self._mandatory = self.spec.mandatory
         self._unless_deleted = tuple(
             name for name, spec in self.spec.fields.items() if spec.mandatory_unless_deleted
@@ -94,8 +96,10 @@ class RecordValidator:
             known = self._known.get(name)
             try:
                 if known is not None:
-                    if value is None or (isinstance(value, str) and not value.strip()):
+                    if value is None or value == "":
                         continue
+                    if isinstance(value, str) and name not in self._plain_strings and not value.strip():
+                        continue  # a blank date, number, flag...: no value (plain text is kept as sent)
                     record[name] = known(value)
                 elif value is None or (isinstance(value, str) and not value):
                     continue
