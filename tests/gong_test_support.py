@@ -61,8 +61,11 @@ def run_trigger(trigger: GongRequestStatusTrigger, timeout: float = 60) -> list[
     return asyncio.run(asyncio.wait_for(collect(), timeout))
 
 
-def run_task(task: Any, context: Any) -> Any:
-    """Run as Airflow would: execute; while it defers, run the trigger, then the method it names."""
+def run_task(task: Any, context: Any, *, drop_kwargs: bool = False) -> Any:
+    """Run as Airflow would: execute; while it defers, run the trigger, then the method it names.
+
+    ``drop_kwargs`` resumes with the event only, as ``dag.test()`` / ``airflow dags test`` do.
+    """
     from airflow.sdk.exceptions import TaskDeferred
 
     step: Any = lambda: task.execute(context)  # noqa: E731
@@ -70,7 +73,8 @@ def run_task(task: Any, context: Any) -> Any:
         try:
             return step()
         except TaskDeferred as deferred:
-            trigger, method, kwargs = deferred.trigger, deferred.method_name, deferred.kwargs or {}
+            trigger, method = deferred.trigger, deferred.method_name
+            kwargs = {} if drop_kwargs else deferred.kwargs or {}
             timeout = deferred.timeout
         assert isinstance(trigger, GongRequestStatusTrigger)
         assert timeout is not None

@@ -159,10 +159,11 @@ def test_same_task_same_id_other_map_index_other_id(
     assert again["already_accepted"] is True
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", [*MODES, "deferrable-event-only"])
 def test_generations_of_a_manifest_go_one_after_another(
     emulator: EmulatorProcess, emulator_client: EmulatorClient, conn: str, tmp_path: Path, mode: str
 ) -> None:
+    """Also resumed with the event only (``airflow dags test``): the trigger carries the state."""
     source = write_ldjson(
         tmp_path / "contacts.jsonl",
         [
@@ -175,7 +176,8 @@ def test_generations_of_a_manifest_go_one_after_another(
     assert len(manifest.generations) == 2
     manifest_path = tmp_path / "out" / "CONTACT" / "manifest.json"
     assert manifest_path.exists()
-    results = run_task(operator(emulator, str(manifest_path), mode, wait_for_completion=True), task_context())
+    task = operator(emulator, str(manifest_path), mode.split("-")[0], wait_for_completion=True)
+    results = run_task(task, task_context(), drop_kwargs=mode.endswith("event-only"))
     assert [r["status"] for r in results] == ["DONE", "DONE"]
     assert [r["records"] for r in results] == [2, 1]
     assert emulator_client.entities("CONTACT")["c-1"]["title"] == "new"
@@ -223,3 +225,28 @@ def test_integration_id_never_passes_through_a_float() -> None:
     assert parse_integration_id("2271307570613351879") == 2271307570613351879
     with pytest.raises(ValueError, match="integration_id"):
         parse_integration_id(2.271307570613351879e18)
+
+
+def test_the_wait_deadline_is_the_earlier_of_timeout_and_execution_timeout() -> None:
+    import time
+    from datetime import timedelta
+
+    from gong_provider.utils.deadline import wait_deadline
+
+    now = time.time()
+    assert now + 9 <= wait_deadline(10, None) <= time.time() + 10
+    assert wait_deadline(3600, timedelta(seconds=5)) <= time.time() + 5
+    assert wait_deadline(timedelta(seconds=5), timedelta(hours=1)) <= time.time() + 5
+
+
+def test_deferral_carries_no_secret(emulator: EmulatorProcess, conn: str, tmp_path: Path) -> None:
+    from airflow.sdk.exceptions import TaskDeferred
+
+    path = write_ldjson(tmp_path / "c.ldjson", [contact("c-1")])
+    task = operator(emulator, str(path), "deferrable", wait_for_completion=True, execution_timeout=None)
+    with pytest.raises(TaskDeferred) as info:
+        task.execute(task_context())
+    text = repr(info.value.trigger.serialize()) + repr(info.value.kwargs)
+    assert "c.ldjson" in text
+    for secret in (emulator.access_key, emulator.access_key_secret, emulator.token):
+        assert secret not in text
