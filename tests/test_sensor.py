@@ -85,10 +85,12 @@ def test_record_errors_name_the_object_ids(
     assert "1 record error(s), 2 record(s) stored" in message
 
 
+@pytest.mark.parametrize("form", ["manifest", "staged path"])
 @pytest.mark.parametrize("mode", MODES)
 def test_record_errors_map_to_the_source_line_through_the_manifest(
-    emulator: EmulatorProcess, conn: str, tmp_path: Path, mode: str
+    emulator: EmulatorProcess, conn: str, tmp_path: Path, mode: str, form: str
 ) -> None:
+    """The manifest dict, or the staged file's path (its ``.sources.ldjson`` sidecar is found)."""
     source = tmp_path / "contacts.csv"
     source.write_text(
         "objectId,modifiedDate,emailAddress\nc-1,2026-01-01T00:00:00Z,a@x.io\nc-2,2026-01-01T00:00:00Z,b@x.io\n"
@@ -100,7 +102,8 @@ def test_record_errors_map_to_the_source_line_through_the_manifest(
     Path(staged.path).write_text("\n".join([lines[0], json.dumps(broken)]) + "\n")  # Gong will refuse line 2
     upload(emulator, Path(staged.path), f"s-man-{mode}")
     with pytest.raises(GongUploadFailed) as info:
-        run(sensor(emulator, f"s-man-{mode}", mode, file=manifest.to_dict()))
+        file = manifest.to_dict() if form == "manifest" else staged.path
+        run(sensor(emulator, f"s-man-{mode}", mode, file=file))
     assert "objectId c-2 (" in str(info.value)
     assert "contacts.csv, line 3)" in str(info.value)
 
