@@ -133,7 +133,7 @@ def main() -> int:
     parser.add_argument("--source", type=Path, default=ROOT / "dags" / "data", help="folder of export files")
     parser.add_argument("--dry-run", action="store_true", help="stage and validate only")
     parser.add_argument(
-        "--processing-delay", type=float, default=1.0, help="seconds the emulator takes per upload"
+        "--processing-delay", type=float, default=2.0, help="seconds the emulator takes per upload"
     )
     args = parser.parse_args()
 
@@ -173,6 +173,8 @@ def main() -> int:
             return 1
         state, report = read_outcome(env, DAG_ID, "report", "report")
         print_results(report, emulator, int(integration_id))
+        deferred = log_file.read_text(encoding="utf-8", errors="replace").count("running trigger in line")
+        print(f"Waits deferred to a trigger and resumed in process: {deferred}")
     elapsed = time.monotonic() - started
     if state != "success":
         print(f"gong_crm_sync ended {state}; see {log_file}", file=sys.stderr)
