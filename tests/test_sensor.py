@@ -101,8 +101,8 @@ def test_record_errors_map_to_the_source_line_through_the_manifest(
     broken = json.loads(lines[1]) | {"modifiedDate": "not a date"}
     Path(staged.path).write_text("\n".join([lines[0], json.dumps(broken)]) + "\n")  # Gong will refuse line 2
     upload(emulator, Path(staged.path), f"s-man-{mode}")
+    file = manifest.to_dict() if form == "manifest" else staged.path
     with pytest.raises(GongUploadFailed) as info:
-        file = manifest.to_dict() if form == "manifest" else staged.path
         run(sensor(emulator, f"s-man-{mode}", mode, file=file))
     assert "objectId c-2 (" in str(info.value)
     assert "contacts.csv, line 3)" in str(info.value)
