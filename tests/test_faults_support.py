@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -138,7 +138,7 @@ def run_dag(dag: Any, conf: dict[str, Any], capsys: pytest.CaptureFixture[str]) 
     return RunResult(dag.dag_id, run.run_id, output.out + output.err)
 
 
-def continue_run(dag: Any, run_id: str, capsys: pytest.CaptureFixture[str]) -> RunResult:
+def continue_run(dag: Any, run_id: str, capsys: pytest.CaptureFixture[str] | None = None) -> RunResult:
     """Go on with an existing run the way the scheduler would (same run_id; retries get try + 1).
 
     ``dag.test()`` always starts a new run with a new run_id, so a retry of a killed or cleared task
@@ -152,7 +152,8 @@ def continue_run(dag: Any, run_id: str, capsys: pytest.CaptureFixture[str]) -> R
     from airflow.utils.state import DagRunState, TaskInstanceState
     from sqlalchemy import select
 
-    capsys.readouterr()
+    if capsys is not None:
+        capsys.readouterr()
     scheduler_dag = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
     session = settings.Session()
     try:
@@ -178,11 +179,13 @@ def continue_run(dag: Any, run_id: str, capsys: pytest.CaptureFixture[str]) -> R
                     _run_task(ti=ti, task=dag.task_dict[ti.task_id], run_triggerer=True)
     finally:
         session.close()
+    if capsys is None:
+        return RunResult(dag.dag_id, run_id)
     output = capsys.readouterr()
     return RunResult(dag.dag_id, run_id, output.out + output.err)
 
 
-def mark_for_retry(dag_id: str, run_id: str, task_ids: list[str], *, clear: bool = False) -> None:
+def mark_for_retry(dag_id: str, run_id: str, task_ids: list[str] | None, *, clear: bool = False) -> list[str]:
     """What the scheduler does to a task whose worker died (retry), or what a user's "Clear" does."""
     from airflow.models.taskinstance import TaskInstance, clear_task_instances
     from airflow.utils.session import create_session
@@ -195,7 +198,9 @@ def mark_for_retry(dag_id: str, run_id: str, task_ids: list[str], *, clear: bool
                 select(TaskInstance).where(
                     TaskInstance.dag_id == dag_id,
                     TaskInstance.run_id == run_id,
-                    TaskInstance.task_id.in_(task_ids),
+                    TaskInstance.task_id.in_(task_ids)
+                    if task_ids is not None
+                    else TaskInstance.state == TaskInstanceState.RUNNING,
                 )
             )
         )
@@ -205,7 +210,8 @@ def mark_for_retry(dag_id: str, run_id: str, task_ids: list[str], *, clear: bool
         else:
             for ti in tis:
                 ti.state = TaskInstanceState.UP_FOR_RETRY
-                ti.end_date = datetime.now(timezone.utc)
+                ti.end_date = datetime.now(timezone.utc) - timedelta(hours=1)  # retry_delay is over
+        return [f"{ti.task_id}[{ti.map_index}]" for ti in tis]
 
 
 def assert_exactly_once(client: EmulatorClient, object_ids: list[str], *, uploads: int = 1) -> None:
