@@ -1,9 +1,9 @@
 """How often to ask Gong for a request's status: often at first, then less and less.
 
 Waits start at ``poll_interval`` and grow by ``BACKOFF_FACTOR`` up to ``max_poll_interval``. With the
-defaults (5 s, x1.5, 60 s) the checks fall at 5, 12.5, 23.8, 40.6, 65.9, 125.9, 185.9 s... after the
+defaults (5 s, x1.5, 60 s) the checks fall at 5, 12.5, 23.8, 40.6, 65.9, 103.9, 160.9, 220.9 s... after the
 deferral: a 60 s processing delay costs 5 calls where a fixed 5 s poll spends 12, and an hour-long wait
-about 63 calls. Gong allows 10,000 calls a day per company.
+65 calls. Gong allows 10,000 calls a day per company.
 """
 
 from __future__ import annotations
