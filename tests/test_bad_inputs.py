@@ -541,3 +541,40 @@ def test_the_float_integration_id_is_also_refused_when_polling(hook: Any, emulat
     with pytest.raises((TypeError, ValueError)) as raised:
         hook.get_request_status(float(emulator.integration_id), "poll-1")
     assert "float" in str(raised.value)
+
+
+# ----------------------------------------------------------------------------- operator cases
+
+OPERATOR_CASES = [case for case in CASES if case["layer"] == "operator"]
+
+
+@pytest.mark.parametrize("case", case_params(OPERATOR_CASES))
+def test_operator_refuses_bad_arguments_before_sending(
+    case: dict[str, Any],
+    airflow_db: Path,
+    gong_connection_env: str,
+    emulator: EmulatorProcess,
+    emulator_client: EmulatorClient,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A templated argument that renders to something Gong would refuse fails the task, unsent."""
+    from tests.test_faults_support import faults_dags, run_dag
+
+    conf = {
+        "integration_id": str(emulator.integration_id),
+        "object_type": "ACCOUNT",
+        "file": str(small_account_file(tmp_path)),
+        "client_request_id": "bad-inputs-valid-1",
+    }
+    if case["id"] == "operator-integration-id-float":
+        conf["integration_id"] = f"{emulator.integration_id}.0"  # what a float-typed conf value renders to
+    else:
+        conf["client_request_id"] = "manual__2026-01-01T00:00:00+00:00"
+    result = run_dag(faults_dags().faults_upload_arguments, conf, capsys)
+    assert result.state == "failed"
+    assert result.state_of("upload") == "failed"
+    for mention in case["mentions"]:
+        assert mention in result.output, result.output[-3000:]
+    assert emulator_client.requests_log() == []  # refused before any call to Gong
+    assert emulator_client.upload_counts() == {}

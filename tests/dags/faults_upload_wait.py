@@ -5,7 +5,9 @@ file(s). Parse time does nothing but build the DAGs. The variants differ only in
 - ``faults_upload_wait``: one upload, then a poke-mode sensor;
 - ``faults_upload_wait_deferrable``: the same with a deferrable sensor (the trigger);
 - ``faults_upload_wait_short_timeout``: a sensor timeout shorter than Gong's processing;
-- ``faults_mapped_uploads``: three (or more) mapped uploads, each followed by a mapped sensor.
+- ``faults_mapped_uploads``: three (or more) mapped uploads, each followed by a mapped sensor;
+- ``faults_upload_arguments``: one upload whose integration id and clientRequestId come from the conf
+  (the bad-input tests give it a float-looking id or an id with ``:``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow.sdk import DAG, Param, task
+
 from gong_provider.operators.gong import GongUploadEntitiesOperator
 from gong_provider.sensors.gong import GongRequestStatusSensor
 
@@ -94,6 +97,26 @@ def mapped_uploads(dag_id: str) -> DAG:
     return dag
 
 
+def upload_arguments(dag_id: str) -> DAG:
+    with DAG(
+        dag_id,
+        schedule=None,
+        start_date=START,
+        catchup=False,
+        params=params(file=Param("", type="string"), client_request_id=Param("", type="string")),
+        default_args={"retries": 0},
+        tags=["tests", "faults"],
+    ) as dag:
+        GongUploadEntitiesOperator(
+            task_id="upload",
+            integration_id=INTEGRATION_ID,
+            object_type=OBJECT_TYPE,
+            file="{{ params.file }}",
+            client_request_id="{{ params.client_request_id }}",
+        )
+    return dag
+
+
 faults_upload_wait = upload_and_wait("faults_upload_wait", deferrable=False, timeout=LONG_TIMEOUT)
 faults_upload_wait_deferrable = upload_and_wait(
     "faults_upload_wait_deferrable", deferrable=True, timeout=LONG_TIMEOUT
@@ -102,3 +125,4 @@ faults_upload_wait_short_timeout = upload_and_wait(
     "faults_upload_wait_short_timeout", deferrable=False, timeout=SHORT_TIMEOUT
 )
 faults_mapped_uploads = mapped_uploads("faults_mapped_uploads")
+faults_upload_arguments = upload_arguments("faults_upload_arguments")
