@@ -148,7 +148,7 @@ PARSE_WITHOUT_IO = textwrap.dedent(
             events.append(["connect", repr(args[1])])
         elif event == "open" and isinstance(args[0], str):
             path = args[0]
-            code = path.endswith((".py", ".pyc", ".so", ".pth", ".json", ".typed")) or "__pycache__" in path
+            code = path.endswith((".py", ".pyc", ".so", ".pth")) or "__pycache__" in path
             library = "site-packages" in path or "/lib/python" in path
             if not (code or library or os.path.isdir(path) or path.endswith(".airflowignore")):
                 events.append(["open", path])
