@@ -61,18 +61,6 @@ class FastBlock:
     generations: list[int] | None
     """Generation of each record, or None when all are 0."""
 
-    def sources(self, source_json: str) -> bytes:
-        """Sidecar lines (objectIds passed the objectId rule, so they need no JSON escaping)."""
-        template = '{"source":' + source_json.replace("%", "%%") + ',"line":%d,"record":%d,"objectId":"%s"}\n'
-        count = len(self.object_ids)
-        rows = zip(
-            range(self.first_line, self.first_line + count),
-            range(self.first_record, self.first_record + count),
-            self.object_ids,
-            strict=True,
-        )
-        return "".join(map(template.__mod__, rows)).encode()
-
     def lines(self) -> list[bytes]:
         return [line + b"\n" for line in self.data.split(b"\n")[:-1]]
 

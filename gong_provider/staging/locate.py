@@ -1,7 +1,14 @@
-"""Map Gong's line errors (1-based lines of an uploaded file) back to the user's source records."""
+"""Map Gong's line errors (1-based lines of an uploaded file) back to the user's source records.
+
+A sidecar holds run-length entries (see writer.py): ``{"staged": a, "count": n, "source", "line",
+"record"}`` covers staged lines a..a+n-1; the objectId of a line in a run is read from the staged
+line itself. Sidecars written before run-length entries (one entry per staged line, no ``staged``
+key) are still understood.
+"""
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -30,6 +37,12 @@ class _SourceEntry(msgspec.Struct):
     line: int | None = None
     record: int | None = None
     objectId: str | None = None
+    staged: int | None = None
+    count: int = 1
+
+
+class _StagedLine(msgspec.Struct):
+    objectId: str | None = None
 
 
 def _open_lines(path: str) -> Iterable[bytes]:
@@ -39,27 +52,50 @@ def _open_lines(path: str) -> Iterable[bytes]:
         yield from handle
 
 
+def _object_ids(path: str, numbers: set[int]) -> dict[int, str | None]:
+    """The objectIds of some lines of a staged file."""
+    decoder = msgspec.json.Decoder(_StagedLine)
+    found: dict[int, str | None] = {}
+    last = max(numbers, default=0)
+    for number, raw in enumerate(_open_lines(path), start=1):
+        if number > last:
+            break
+        if number in numbers:
+            found[number] = decoder.decode(raw).objectId
+    return found
+
+
 def locate_lines(staged: StagedFile, lines: Iterable[int]) -> dict[int, RecordLocation]:
     """Where lines of a staged file came from; lines out of range are left out of the answer."""
-    wanted = {int(n) for n in lines if int(n) >= 1}
+    wanted = sorted({int(n) for n in lines if int(n) >= 1})
     found: dict[int, RecordLocation] = {}
     if not wanted:
         return found
-    last = max(wanted)
+    last = wanted[-1]
     if staged.sources_path:
         decoder = msgspec.json.Decoder(_SourceEntry)
-        for number, raw in enumerate(_open_lines(staged.sources_path), start=1):
-            if number > last:
+        in_runs: set[int] = set()
+        next_start = 1
+        for raw in _open_lines(staged.sources_path):
+            entry = decoder.decode(raw)
+            start = entry.staged if entry.staged is not None else next_start
+            if start > last:
                 break
-            if number in wanted:
-                entry = decoder.decode(raw)
-                line = entry.line if entry.line is not None else entry.record
-                found[number] = RecordLocation(entry.objectId, entry.source, line, entry.record)
+            next_start = start + entry.count
+            for number in wanted[bisect_left(wanted, start) : bisect_left(wanted, next_start)]:
+                offset = number - start
+                record = entry.record + offset if entry.record is not None else None
+                line = entry.line + offset if entry.line is not None else record
+                object_id = entry.objectId if entry.count == 1 else None
+                if entry.count != 1:
+                    in_runs.add(number)
+                found[number] = RecordLocation(object_id, entry.source, line, record)
+        if in_runs:
+            for number, object_id in _object_ids(staged.path, in_runs).items():
+                old = found[number]
+                found[number] = RecordLocation(object_id, old.source, old.source_line, old.record)
         return found
-    for number, raw in enumerate(_open_lines(staged.path), start=1):
-        if number > last:
-            break
-        if number in wanted:
-            object_id = msgspec.json.decode(raw).get("objectId")
-            found[number] = RecordLocation(object_id, staged.path, None, None)
-    return found
+    return {
+        number: RecordLocation(object_id, staged.path, None, None)
+        for number, object_id in _object_ids(staged.path, set(wanted)).items()
+    }

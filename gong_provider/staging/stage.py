@@ -33,7 +33,7 @@ from gong_provider.staging.readers import (
 )
 from gong_provider.staging.sql import SqlSource
 from gong_provider.staging.validate import Reason, RecordValidator
-from gong_provider.staging.writer import PartWriter
+from gong_provider.staging.writer import Origin, PartWriter
 
 log = logging.getLogger(__name__)
 
@@ -300,19 +300,24 @@ def stage(
     try:
         for event in run:
             if isinstance(event, FastBlock):
-                sources = event.sources(encoder.encode(run.sources[-1]).decode())
+                source = run.sources[-1]
+                count = len(event.object_ids)
                 if event.generations is None and len(event.data) <= writer.room(0):
-                    writer.add_block(0, event.data, sources, len(event.object_ids))
-                    staged += len(event.object_ids)
+                    writer.add_block(
+                        0, event.data, count, Origin(source, event.first_line, event.first_record)
+                    )
+                    staged += count
                     continue
-                generations = event.generations or [0] * len(event.object_ids)
-                rows = zip(event.lines(), sources.splitlines(keepends=True), generations, strict=True)
-                for offset, (data, source_line, number) in enumerate(rows):
+                generations = event.generations or [0] * count
+                rows = zip(event.lines(), event.object_ids, generations, strict=True)
+                for offset, (data, object_id, number) in enumerate(rows):
                     if len(data) <= max_file_bytes:
-                        writer.add(number, data, source_line)
+                        origin = Origin(
+                            source, event.first_line + offset, event.first_record + offset, object_id
+                        )
+                        writer.add(number, data, origin)
                         staged += 1
                         continue
-                    object_id = event.object_ids[offset]
                     run.generations.release(object_id)
                     run.rejected += 1
                     too_big = Reject(
@@ -330,13 +335,8 @@ def stage(
             if record is not None:
                 line = encoder.encode(record) + b"\n"
                 if len(line) <= max_file_bytes:
-                    where = {
-                        "source": item.source,
-                        "line": item.line,
-                        "record": item.number,
-                        "objectId": record["objectId"],
-                    }
-                    writer.add(generation, line, encoder.encode(where) + b"\n")
+                    origin = Origin(item.source, item.line, item.number, record["objectId"])
+                    writer.add(generation, line, origin)
                     staged += 1
                     continue
                 run.generations.release(record["objectId"])
@@ -427,7 +427,11 @@ def validate(
     encoder = msgspec.json.Encoder()
     for event in run:
         if isinstance(event, FastBlock):
-            too_big = [n for n, line in enumerate(event.lines()) if len(line) > max_file_bytes]
+            too_big = (
+                [n for n, line in enumerate(event.lines()) if len(line) > max_file_bytes]
+                if len(event.data) > max_file_bytes
+                else []
+            )
             report.records_valid += len(event.object_ids) - len(too_big)
             for offset in too_big:
                 run.generations.release(event.object_ids[offset])

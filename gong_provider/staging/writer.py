@@ -3,19 +3,35 @@
 Generation g holds the (g+1)-th occurrence of each objectId, in source order (see generations.py),
 so no file ever holds two updates of one objectId and uploading generation after generation applies
 them in order. Records are streamed to disk through a 1 MiB buffer per open part; sha256 is updated
-per flushed buffer. Each part has a ``.sources.ldjson`` sidecar: line N says where staged line N came
-from (``{"source", "line", "record", "objectId"}``).
+per flushed buffer. Each part has a ``.sources.ldjson`` sidecar of run-length entries, in staged
+order: ``{"staged": a, "count": n, "source": S, "line": c, "record": e}`` says staged lines a..a+n-1
+came from lines c..c+n-1 (records e..e+n-1) of source S, so a block copied verbatim costs one entry;
+a single normalized record's entry also carries its ``objectId`` (see locate.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
 
 from gong_provider.staging.manifest import StagedFile
 from gong_provider.staging.outdir import AtomicFile, OutputDir
 
-FLUSH_BYTES = 1 << 20
+FLUSH_BYTES = 1 << 22
+_ENCODE = msgspec.json.Encoder().encode
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a staged record (or the first of a run of them) came from."""
+
+    source: str
+    line: int | None
+    record: int
+    object_id: str | None = None
 
 
 def part_name(object_type: str, generation: int, part: int) -> str:
@@ -47,7 +63,7 @@ class PartWriter:
         self._open: dict[int, _Part] = {}
         self.files: list[StagedFile] = []
 
-    def add(self, generation: int, line: bytes, source_line: bytes) -> None:
+    def add(self, generation: int, line: bytes, origin: Origin) -> None:
         """Append one record (``line`` ends with a newline) to its generation's current part."""
         part = self._open.get(generation)
         if part is not None and part.size + len(line) > self.max_file_bytes:
@@ -55,8 +71,8 @@ class PartWriter:
             part = self._start(generation, part.part + 1)
         elif part is None:
             part = self._start(generation, 0)
+        part.source_buffer += _entry(part.records + 1, 1, origin)
         part.buffer += line
-        part.source_buffer += source_line
         part.size += len(line)
         part.records += 1
         if len(part.buffer) >= FLUSH_BYTES:
@@ -67,15 +83,16 @@ class PartWriter:
         part = self._open.get(generation)
         return self.max_file_bytes - (part.size if part is not None else 0)
 
-    def add_block(self, generation: int, data: bytes, sources: bytes, records: int) -> None:
-        """Append whole lines at once; the caller checked :meth:`room`."""
+    def add_block(self, generation: int, data: bytes, records: int, origin: Origin) -> None:
+        """Append consecutive source lines at once (written straight through, no copy); the caller
+        checked :meth:`room`."""
         part = self._open.get(generation) or self._start(generation, 0)
-        part.buffer += data
-        part.source_buffer += sources
+        part.source_buffer += _entry(part.records + 1, records, origin)
+        self._flush(part)
+        part.digest.update(data)
+        part.data.write(data)
         part.size += len(data)
         part.records += records
-        if len(part.buffer) >= FLUSH_BYTES:
-            self._flush(part)
 
     def _start(self, generation: int, number: int) -> _Part:
         part = _Part(
@@ -89,11 +106,13 @@ class PartWriter:
 
     @staticmethod
     def _flush(part: _Part) -> None:
-        part.digest.update(part.buffer)
-        part.data.write(part.buffer)
-        part.sources.write(part.source_buffer)
-        part.buffer.clear()
-        part.source_buffer.clear()
+        if part.buffer:
+            part.digest.update(part.buffer)
+            part.data.write(part.buffer)
+            part.buffer.clear()
+        if part.source_buffer:
+            part.sources.write(part.source_buffer)
+            part.source_buffer.clear()
 
     def _finish(self, part: _Part) -> None:
         self._flush(part)
@@ -125,3 +144,16 @@ class PartWriter:
             part.data.abort()
             part.sources.abort()
         self._open.clear()
+
+
+def _entry(staged: int, count: int, origin: Origin) -> bytes:
+    entry: dict[str, Any] = {
+        "staged": staged,
+        "count": count,
+        "source": origin.source,
+        "line": origin.line,
+        "record": origin.record,
+    }
+    if count == 1 and origin.object_id is not None:
+        entry["objectId"] = origin.object_id
+    return _ENCODE(entry) + b"\n"
