@@ -28,7 +28,7 @@ _NULL = re.compile(rb":\s*null\b")
 _OBJECT_ID_COLUMN = re.compile(r"[A-Za-z0-9_\-\n]*")
 _VISIBLE_ASCII = bytes(range(0x21, 0x7F)) + b"\n"
 _EMAIL_ASCII = bytes(c for c in _VISIBLE_ASCII if chr(c) not in '"\\,;:<>()[]')
-_DOMAIN_WITHOUT_DOT = re.compile(r"@[^.\n]*(?:\n|\Z)")
+_NOT_EMAIL_SKELETON = bytes(c for c in range(256) if c not in b"@.\n")
 _WHITESPACE = re.compile(r"[^\S\n]")
 _DATETIME_LIST = msgspec.json.Decoder(list[Annotated[dt.datetime, msgspec.Meta(tz=True)]])
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
@@ -78,12 +78,22 @@ class FastChecker:
                 fields.append((name, _field_type(field.kind), None))
             self.columns.setdefault(field.kind, []).append(name)
         fields.sort(key=len)  # required fields first, as a struct needs
-        struct = msgspec.defstruct(f"Fast{spec.object_type.value.title()}", fields, kw_only=True)
-        self.decoder = msgspec.json.Decoder(struct)
+        name = f"Fast{spec.object_type.value.title()}"
+        # gc=False: the records are flat and short-lived, so the collector need not track them.
+        strict = msgspec.defstruct(name, fields, kw_only=True, gc=False, forbid_unknown_fields=True)
+        loose = msgspec.defstruct(name, fields, kw_only=True, gc=False)
+        self.decoder = msgspec.json.Decoder(strict)
+        self.loose_decoder = msgspec.json.Decoder(loose)
         self.deleted_exempt = [n for n, f in spec.fields.items() if f.mandatory_unless_deleted]
 
-    def check(self, block: bytes, *, first_block: bool) -> list[Any] | None:
-        if b"\r" in block or b'""' in block or b"objectType" in block or b"\x00" in block:
+    def check(self, block: bytes, *, first_block: bool, lines: int | None = None) -> list[Any] | None:
+        """The decoded records of ``block`` if all are valid and canonical, else None.
+
+        Only known fields (a record with none other decodes strictly) are decoded, and their decoder
+        already refuses ``null``, ``""`` and ``objectType``; unknown (custom) fields are skipped by
+        the decoder, so a block holding any is also scanned for those bytes.
+        """
+        if b"\r" in block or b"\x00" in block:
             return None
         if first_block and block.startswith(BOM):
             return None
@@ -92,20 +102,35 @@ class FastChecker:
                 block.decode("utf-8")
             except UnicodeDecodeError:
                 return None
-        if b"null" in block and _NULL.search(block):
-            return None
         try:
             records: list[Any] = self.decoder.decode_lines(block)
+        except msgspec.ValidationError as error:
+            if "unknown field" not in str(error):
+                return None
+            records = self._decode_with_unknown_fields(block)
+            if not records:
+                return None
         except (msgspec.DecodeError, UnicodeDecodeError):
             return None
-        if block.count(b"\n") != len(records) or not records:
+        if (block.count(b"\n") if lines is None else lines) != len(records) or not records:
             return None  # blank lines: the per-record path numbers and skips them
         if not self._columns_ok(records):
             return None
         for name in self.deleted_exempt:
-            if any(getattr(r, name) is None and r.isDeleted is not True for r in records):
+            values = list(map(attrgetter(name), records))
+            if None in values and any(
+                v is None and r.isDeleted is not True for v, r in zip(values, records, strict=True)
+            ):
                 return None
         return records
+
+    def _decode_with_unknown_fields(self, block: bytes) -> list[Any]:
+        if b'""' in block or b"objectType" in block or (b"null" in block and _NULL.search(block)):
+            return []
+        try:
+            return list(self.loose_decoder.decode_lines(block))
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            return []
 
     def _columns_ok(self, records: list[Any]) -> bool:
         for kind, names in self.columns.items():
@@ -150,13 +175,19 @@ def _visible_ascii(text: str, allowed: bytes) -> bool:
 
 def _emails_ok(values: Sequence[str]) -> bool:
     text = _joined(values)
-    if text is None or not _visible_ascii(text, _EMAIL_ASCII):
+    if text is None or not text.isascii():
         return False  # non-ASCII addresses take the per-record path
-    if text.count("@") != len(values) or not all(map(str.__contains__, values, repeat("@"))):
+    data = text.encode("ascii")
+    if data.translate(None, _EMAIL_ASCII):
         return False
-    if text.startswith("@") or "\n@" in text or text.endswith(".") or ".\n" in text or "@." in text:
+    if data.count(b"@") != len(values) or not all(map(str.__contains__, values, repeat("@"))):
         return False
-    return not _DOMAIN_WITHOUT_DOT.search(text)
+    if data.startswith(b"@") or b"\n@" in data or data.endswith(b".") or b".\n" in data or b"@." in data:
+        return False
+    # Each value holds exactly one "@"; keep only "@", "." and newlines: a domain without a dot
+    # shows as "@" right before a newline or at the end.
+    skeleton = data.translate(None, _NOT_EMAIL_SKELETON)
+    return b"@\n" not in skeleton and not skeleton.endswith(b"@")
 
 
 def _urls_ok(values: Sequence[str]) -> bool:
@@ -181,9 +212,9 @@ _CHECKS: dict[Kind, Any] = {
 }
 
 
-def iter_blocks(stream: IO[bytes], max_line_bytes: int) -> Iterator[tuple[int, bytes]]:
-    """``(first line number, block of complete lines ending with a newline)``, or a :class:`TooLong`
-    head for a line over ``max_line_bytes`` (skipped without being held)."""
+def iter_blocks(stream: IO[bytes], max_line_bytes: int) -> Iterator[tuple[int, bytes | TooLong, int]]:
+    """``(first line number, block of complete lines ending with a newline, its line count)``, or a
+    :class:`TooLong` head for a line over ``max_line_bytes`` (skipped without being held)."""
     line_no = 1
     pending = b""
     skipping = False
@@ -203,13 +234,14 @@ def iter_blocks(stream: IO[bytes], max_line_bytes: int) -> Iterator[tuple[int, b
         cut = buffer.rfind(b"\n") + 1
         if cut:
             block, pending = buffer[:cut], buffer[cut:]
-            yield line_no, block
-            line_no += block.count(b"\n")
+            count = block.count(b"\n")
+            yield line_no, block, count
+            line_no += count
         else:
             pending = buffer
         if len(pending) > max_line_bytes:
-            yield line_no, TooLong(pending[:HEAD_BYTES])
+            yield line_no, TooLong(pending[:HEAD_BYTES]), 1
             pending = b""
             skipping = True
     if pending and not skipping:
-        yield line_no, pending + b"\n"
+        yield line_no, pending + b"\n", 1

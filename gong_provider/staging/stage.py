@@ -212,8 +212,12 @@ class _Run:
         first = True
         self.sources.append(name)
         try:
-            for line_no, block in iter_blocks(stream, self.max_line_bytes):
-                records = None if isinstance(block, TooLong) else checker.check(block, first_block=first)
+            for line_no, block, count in iter_blocks(stream, self.max_line_bytes):
+                records = (
+                    None
+                    if isinstance(block, TooLong)
+                    else checker.check(block, first_block=first, lines=count)
+                )
                 first = False
                 if records is not None:
                     object_ids = [record.objectId for record in records]
