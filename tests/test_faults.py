@@ -142,8 +142,9 @@ def test_fault_5_emulator_restarted_between_upload_and_status_check(
     def restart_once_uploaded() -> None:
         try:
             poll(lambda: own_emulator.client.upload_counts(), what="the upload", interval=0.02)
+            stopping_at = time.time()
             own_emulator.restart()
-            restarted.append(time.time())
+            restarted.append(stopping_at)
         except BaseException as error:  # reported by the test thread below
             errors.append(error)
 

@@ -37,7 +37,7 @@ from tests.test_faults_support import (
 
 __all__ = ["gong", "pycache"]  # fixtures used here
 
-pytestmark = [pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 ANSWER_DELAY = 5.0
 """Seconds Gong takes to answer the killed worker's upload (the kill comes right after the store)."""
@@ -93,7 +93,7 @@ def test_fault_8_three_workers_in_parallel_under_3_calls_per_second(
     gong: EmulatorClient, emulator: EmulatorProcess, tmp_path: Path, pycache: Path
 ) -> None:
     """Three worker processes (each with its own 3/s client limit) share Gong's 3 calls per second."""
-    gong.configure(rate_limit_per_second=3, processing_delay=2)
+    gong.configure(rate_limit_per_second=3, processing_delay=3)  # the waits overlap for seconds
     env = subprocess_env(emulator, pycache)
     workers, ids = [], []
     for index in range(3):
