@@ -24,7 +24,7 @@ from gong_provider.staging.specs import DEAL_STATUSES, EntitySpec, Kind
 
 BLOCK_BYTES = 1 << 20
 _NULL = re.compile(rb":\s*null\b")
-_OBJECT_ID_COLUMN = re.compile(r"[A-Za-z0-9_\-\n]*")
+_OBJECT_ID_ASCII = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-\n"
 _VISIBLE_ASCII = bytes(range(0x21, 0x7F)) + b"\n"
 _EMAIL_ASCII = bytes(c for c in _VISIBLE_ASCII if chr(c) not in '"\\,;:<>()[]')
 _NOT_AT_OR_NEWLINE = bytes(c for c in range(256) if c not in b"@\n")
@@ -86,8 +86,11 @@ class FastChecker:
         self.loose_decoder = msgspec.json.Decoder(loose)
         self.deleted_exempt = [n for n, f in spec.fields.items() if f.mandatory_unless_deleted]
 
-    def check(self, block: bytes, *, first_block: bool, lines: int | None = None) -> list[Any] | None:
-        """The decoded records of ``block`` if all are valid and canonical, else None.
+    def check(
+        self, block: bytes, *, first_block: bool, lines: int | None = None
+    ) -> tuple[list[Any], list[str]] | None:
+        """The decoded records of ``block`` and their objectIds if all are valid and canonical, else
+        None.
 
         Only known fields (a record with none other decodes strictly) are decoded, and their decoder
         already refuses ``null``, ``""`` and ``objectType``; unknown (custom) fields are skipped by
@@ -114,7 +117,8 @@ class FastChecker:
             return None
         if (block.count(b"\n") if lines is None else lines) != len(records) or not records:
             return None  # blank lines: the per-record path numbers and skips them
-        if not self._columns_ok(records):
+        object_ids = self._columns_ok(records)
+        if object_ids is None:
             return None
         for name in self.deleted_exempt:
             values = list(map(attrgetter(name), records))
@@ -122,7 +126,7 @@ class FastChecker:
                 v is None and r.isDeleted is not True for v, r in zip(values, records, strict=True)
             ):
                 return None
-        return records
+        return records, object_ids
 
     def _decode_with_unknown_fields(self, block: bytes) -> list[Any]:
         if b'""' in block or b"objectType" in block or (b"null" in block and _NULL.search(block)):
@@ -132,16 +136,21 @@ class FastChecker:
         except (msgspec.DecodeError, UnicodeDecodeError):
             return []
 
-    def _columns_ok(self, records: list[Any]) -> bool:
+    def _columns_ok(self, records: list[Any]) -> list[str] | None:
+        """The objectId column if every column passes its check, else None."""
+        object_ids: list[str] = list(map(attrgetter("objectId"), records))
         for kind, names in self.columns.items():
             check = _CHECKS.get(kind)
             if check is None:
                 continue  # types, enums, dates, lengths: already checked by the decoder
             for name in names:
-                values = list(filter(None, map(attrgetter(name), records)))
+                # objectId is mandatory and non-empty: its column has no gaps
+                values = (
+                    object_ids if name == "objectId" else list(filter(None, map(attrgetter(name), records)))
+                )
                 if values and not check(values):
-                    return False
-        return True
+                    return None
+        return object_ids
 
 
 def _joined(values: Sequence[str]) -> str | None:
@@ -151,7 +160,7 @@ def _joined(values: Sequence[str]) -> str | None:
 
 def _object_ids_ok(values: Sequence[str]) -> bool:
     text = _joined(values)
-    return text is not None and _OBJECT_ID_COLUMN.fullmatch(text) is not None
+    return text is not None and _visible_ascii(text, _OBJECT_ID_ASCII)
 
 
 def _datetimes_ok(values: Sequence[str]) -> bool:
@@ -230,15 +239,18 @@ def iter_blocks(stream: IO[bytes], max_line_bytes: int) -> Iterator[tuple[int, b
             data = data[end + 1 :]
             skipping = False
             line_no += 1
-        buffer = pending + data if pending else data
-        cut = buffer.rfind(b"\n") + 1
+        cut = data.rfind(b"\n") + 1
         if cut:
-            block, pending = buffer[:cut], buffer[cut:]
+            if pending or cut < len(data):  # one copy at most: join takes a memoryview slice
+                block = b"".join((pending, memoryview(data)[:cut]))
+                pending = data[cut:]
+            else:
+                block = data
             count = block.count(b"\n")
             yield line_no, block, count
             line_no += count
         else:
-            pending = buffer
+            pending += data
         if len(pending) > max_line_bytes:
             yield line_no, TooLong(pending[:HEAD_BYTES]), 1
             pending = b""

@@ -97,10 +97,13 @@ class Generations:
         """Generations of a batch in order; ``None`` means "all 0" (the common case, set-fast)."""
         self._compact()
         keys = list(map(hash, object_ids))
-        batch = set(keys)
-        if len(batch) == len(keys) and self._recent.isdisjoint(batch) and not self._any_in_arrays(keys):
-            self._recent |= batch
-            return None
+        recent = self._recent
+        if recent.isdisjoint(keys) and not self._any_in_arrays(keys):
+            before = len(recent)
+            recent.update(keys)
+            if len(recent) - before == len(keys):
+                return None
+            recent.difference_update(keys)  # an id twice in the batch: all of it was new, undo
         return [self.assign(object_id) for object_id in object_ids]
 
     def _any_in_arrays(self, keys: list[int]) -> bool:

@@ -213,14 +213,14 @@ class _Run:
         self.sources.append(name)
         try:
             for line_no, block, count in iter_blocks(stream, self.max_line_bytes):
-                records = (
+                checked = (
                     None
                     if isinstance(block, TooLong)
                     else checker.check(block, first_block=first, lines=count)
                 )
                 first = False
-                if records is not None:
-                    object_ids = [record.objectId for record in records]
+                if checked is not None:
+                    records, object_ids = checked
                     fast = FastBlock(
                         line_no, number + 1, block, object_ids, self.generations.assign_all(object_ids)
                     )
