@@ -17,7 +17,6 @@ from functools import cached_property
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
-import aiohttp
 import requests
 from airflow.sdk import BaseHook
 from tenacity import AsyncRetrying, Retrying
@@ -45,6 +44,7 @@ from gong_provider.models import (
 )
 
 if TYPE_CHECKING:
+    import aiohttp
     from airflow.sdk import Connection, ObjectStoragePath
 
 __all__ = ["GongCrmAsyncHook", "GongCrmHook"]
@@ -422,6 +422,8 @@ class GongCrmAsyncHook(BaseHook):
         return self._config
 
     async def get_session(self) -> aiohttp.ClientSession:
+        import aiohttp  # imported here: it costs DAG files ~100-300 ms to parse, and only triggers need it
+
         if self._session is None or self._session.closed:
             config = await self.get_config()
             self._session = aiohttp.ClientSession(
@@ -465,6 +467,8 @@ class GongCrmAsyncHook(BaseHook):
     async def _call(
         self, method: str, path: str, *, params: Mapping[str, str] | None = None
     ) -> dict[str, Any]:
+        import aiohttp
+
         config = await self.get_config()
         session = await self.get_session()
         url = config.base_url + path

@@ -11,7 +11,6 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.configuration import conf
 
 from gong_provider.exceptions import GongBadRequestError
-from gong_provider.hooks.gong import GongCrmHook
 from gong_provider.models import ObjectType, RequestStatus, UploadResult
 from gong_provider.triggers.gong import TRANSIENT, GongRequestStatusTrigger
 from gong_provider.utils.client_request_id import (
@@ -35,6 +34,8 @@ from gong_provider.utils.waiting import check_once, wait_until_finished
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from gong_provider.hooks.gong import GongCrmHook
 
 DEFAULT_TIMEOUT = timedelta(hours=6)
 DEFERRAL_MARGIN = timedelta(minutes=5)
@@ -123,6 +124,8 @@ class GongUploadEntitiesOperator(BaseOperator):
             raise ValueError(f"file {self.file!r} names no file to upload")
         integration_id = parse_integration_id(self.integration_id)
         object_type = ObjectType(str(self.object_type)).value
+        from gong_provider.hooks.gong import GongCrmHook  # lazy: keeps DAG parsing fast
+
         with GongCrmHook(self.gong_conn_id) as hook:
             for index, upload in enumerate(files):
                 if index < len(results):

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.configuration import conf
 
-from gong_provider.hooks.gong import GongCrmHook
 from gong_provider.models import RequestStatus
 from gong_provider.staging.manifest import StagedFile
 from gong_provider.triggers.gong import GongRequestStatusTrigger
@@ -24,6 +23,8 @@ from gong_provider.utils.waiting import check_once
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from gong_provider.hooks.gong import GongCrmHook
 
 DEFERRAL_MARGIN = timedelta(minutes=5)
 """Airflow's own deferral timeout, beyond the trigger's deadline: a safety net if no triggerer runs."""
@@ -70,6 +71,8 @@ class GongRequestStatusSensor(BaseSensorOperator):
         self.max_poll_interval = seconds(max_poll_interval) or DEFAULT_MAX_POLL_INTERVAL
 
     def _hook(self) -> GongCrmHook:
+        from gong_provider.hooks.gong import GongCrmHook  # lazy: keeps DAG parsing fast
+
         return GongCrmHook(self.gong_conn_id)
 
     def _staged(self) -> StagedFile | None:

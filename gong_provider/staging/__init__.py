@@ -7,21 +7,56 @@ Public API (see the README's "Staging" section): :func:`stage`, :func:`validate`
 
 from __future__ import annotations
 
-from gong_provider.staging.errors import GongRejectLimitError, GongSourceError
-from gong_provider.staging.locate import RecordLocation, locate_lines
-from gong_provider.staging.manifest import StagedFile, StagingManifest
-from gong_provider.staging.readers import DEFAULT_MAX_LINE_BYTES
-from gong_provider.staging.sql import SqlSource
-from gong_provider.staging.stage import (
-    DEFAULT_MAX_FILE_BYTES,
-    REJECTS_NAME,
-    Reject,
-    StagingSource,
-    ValidationReport,
-    load_manifest,
-    stage,
-    validate,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gong_provider.staging.errors import GongRejectLimitError, GongSourceError
+    from gong_provider.staging.locate import RecordLocation, locate_lines
+    from gong_provider.staging.manifest import StagedFile, StagingManifest
+    from gong_provider.staging.readers import DEFAULT_MAX_LINE_BYTES
+    from gong_provider.staging.sql import SqlSource
+    from gong_provider.staging.stage import (
+        DEFAULT_MAX_FILE_BYTES,
+        REJECTS_NAME,
+        Reject,
+        StagingSource,
+        ValidationReport,
+        load_manifest,
+        stage,
+        validate,
+    )
+
+# Names are imported on first use (PEP 562), so that importing the manifest module, as the operators
+# do when a DAG file is parsed, does not load the whole staging library.
+_HOMES = {
+    "GongRejectLimitError": "errors",
+    "GongSourceError": "errors",
+    "RecordLocation": "locate",
+    "locate_lines": "locate",
+    "StagedFile": "manifest",
+    "StagingManifest": "manifest",
+    "DEFAULT_MAX_LINE_BYTES": "readers",
+    "SqlSource": "sql",
+    "DEFAULT_MAX_FILE_BYTES": "stage",
+    "REJECTS_NAME": "stage",
+    "Reject": "stage",
+    "StagingSource": "stage",
+    "ValidationReport": "stage",
+    "load_manifest": "stage",
+    "stage": "stage",
+    "validate": "stage",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOMES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DEFAULT_MAX_FILE_BYTES",

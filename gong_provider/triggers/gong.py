@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -16,7 +16,6 @@ from gong_provider.exceptions import (
     GongRateLimitError,
     GongServerError,
 )
-from gong_provider.hooks.gong import GongCrmAsyncHook
 from gong_provider.utils.deadline import as_epoch
 from gong_provider.utils.events import ERROR, TIMEOUT, reason_event, status_event
 from gong_provider.utils.integration_id import parse_integration_id
@@ -26,6 +25,9 @@ from gong_provider.utils.poll_schedule import (
     DEFAULT_POLL_INTERVAL,
     poll_intervals,
 )
+
+if TYPE_CHECKING:
+    from gong_provider.hooks.gong import GongCrmAsyncHook
 
 TRANSIENT = (GongRateLimitError, GongServerError, GongConnectionError)
 """Errors that never end the wait: only the deadline does."""
@@ -83,6 +85,8 @@ class GongRequestStatusTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        from gong_provider.hooks.gong import GongCrmAsyncHook  # lazy: keeps DAG parsing fast
+
         self._hook = GongCrmAsyncHook(self.gong_conn_id)
         try:
             payload = await self._wait(self._hook)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
-from gong_provider.hooks.gong import GongCrmHook
 from gong_provider.models import RequestStatus
 from gong_provider.triggers.gong import TRANSIENT
 from gong_provider.utils.events import GongWaitTimeout
 from gong_provider.utils.poll_schedule import poll_intervals
+
+if TYPE_CHECKING:
+    from gong_provider.hooks.gong import GongCrmHook
 
 log = logging.getLogger(__name__)
 
