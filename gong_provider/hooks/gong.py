@@ -91,13 +91,8 @@ class _HeaderAuth(requests.auth.AuthBase):
         return "<Gong authorization>"
 
 
-class GongCrmHook(BaseHook):
-    """Calls Gong's CRM API: integrations, entity schemas, uploads, request status and entities.
-
-    One HTTP request per call (``get_entities`` sends one per 100 ids), with retries on 429, 5xx,
-    connection errors and timeouts, a per-process limit of ``calls_per_second``, connect and read
-    timeouts, and one INFO log line per request. Errors are typed (``gong_provider.exceptions``)
-    and carry Gong's requestId and messages.
+class _GongHookBase(BaseHook):
+    """What both hooks share: the connection id and the per-hook overrides of its extras.
 
     :param gong_conn_id: Airflow connection of type ``gong``.
     :param timeout: read timeout in seconds (default: the ``timeout`` extra, else 60).
@@ -109,8 +104,6 @@ class GongCrmHook(BaseHook):
 
     conn_name_attr = "gong_conn_id"
     default_conn_name = "gong_default"
-    conn_type = "gong"
-    hook_name = "Gong"
 
     def __init__(
         self,
@@ -131,7 +124,21 @@ class GongCrmHook(BaseHook):
             retry_wait_base=retry_wait_base,
             retry_wait_max=retry_wait_max,
         )
-        self._session: requests.Session | None = None
+
+
+class GongCrmHook(_GongHookBase):
+    """Calls Gong's CRM API: integrations, entity schemas, uploads, request status and entities.
+
+    One HTTP request per call (``get_entities`` sends one per 100 ids), with retries on 429, 5xx,
+    connection errors and timeouts, a per-process limit of ``calls_per_second``, connect and read
+    timeouts, and one INFO log line per request. Errors are typed (``gong_provider.exceptions``)
+    and carry Gong's requestId and messages. Parameters: see :class:`_GongHookBase`.
+    """
+
+    conn_type = "gong"
+    hook_name = "Gong"
+
+    _session: requests.Session | None = None
 
     # -- connection -------------------------------------------------------------------------
 
@@ -379,37 +386,15 @@ class GongCrmHook(BaseHook):
         return retrying(attempt)
 
 
-class GongCrmAsyncHook(BaseHook):
+class GongCrmAsyncHook(_GongHookBase):
     """The async (aiohttp) side of the Gong hook, for triggers: never blocks the event loop.
 
     Same connection, retry policy and per-process rate limit as :class:`GongCrmHook`. Use it as
     ``async with GongCrmAsyncHook(conn_id) as hook:`` or call :meth:`close`.
     """
 
-    conn_name_attr = "gong_conn_id"
-    default_conn_name = "gong_default"
-
-    def __init__(
-        self,
-        gong_conn_id: str = default_conn_name,
-        *,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-        calls_per_second: float | None = None,
-        retry_wait_base: float | None = None,
-        retry_wait_max: float | None = None,
-    ) -> None:
-        super().__init__()
-        self.gong_conn_id = gong_conn_id
-        self._options = HookOptions(
-            timeout=timeout,
-            max_retries=max_retries,
-            calls_per_second=calls_per_second,
-            retry_wait_base=retry_wait_base,
-            retry_wait_max=retry_wait_max,
-        )
-        self._config: GongConnectionConfig | None = None
-        self._session: aiohttp.ClientSession | None = None
+    _config: GongConnectionConfig | None = None
+    _session: aiohttp.ClientSession | None = None
 
     async def get_config(self) -> GongConnectionConfig:
         """Read the connection without blocking the loop (``BaseHook.aget_connection``)."""
