@@ -3,14 +3,14 @@
 Measures, each in a fresh subprocess (so peak RSS is that run's own):
 - ``staging``: ``gong_provider.staging.stage()`` on N records (default 1,000,000, about 280 MB);
 - ``staging_5x``: the same on 5x the records, to show that peak RSS does not grow with the file size
-  (beyond the generation index: ~64 bytes per distinct objectId, see generations.py);
+  (beyond the generation index: ~8 bytes per distinct objectId plus a fixed ~70 MB, see generations.py);
 - ``baseline``: the naive way, stdlib ``json`` + ``jsonschema`` validation of the same rules, then
-  ``json.dumps`` to an LDJSON file with sha256, on a subset (default 100,000 records), as MB/s.
+  ``json.dumps`` to an LDJSON file with sha256, on a subset (default 20,000 records), as MB/s.
 
 Prints one JSON document on stdout (``make bench`` collects it). Wall-clock and CPU-time rates are
 both given: on a shared 2-core machine the CPU-time rate is the honest "one core" figure.
 
-    python benchmarks/bench_staging.py --records 1000000 --scale 5 --baseline-records 100000
+    python benchmarks/bench_staging.py --records 1000000 --scale 5 --baseline-records 20000
 """
 
 from __future__ import annotations
@@ -182,7 +182,7 @@ def main() -> int:
     )
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--scale", type=int, default=5, help="also stage N x records for peak RSS (0: skip)")
-    parser.add_argument("--baseline-records", type=int, default=100_000)
+    parser.add_argument("--baseline-records", type=int, default=20_000)
     parser.add_argument("--workdir", default=None, help="where inputs are generated (default: a temp dir)")
     parser.add_argument("--child-stage", nargs=2, metavar=("SOURCE", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--child-baseline", nargs=3, metavar=("SOURCE", "OUT", "N"), help=argparse.SUPPRESS)

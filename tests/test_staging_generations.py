@@ -13,6 +13,7 @@ from gong_provider.staging.generations import Generations
 
 @pytest.fixture(autouse=True)
 def small_recent_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(generations, "FIRST_RECENT_MAX", 80)
     monkeypatch.setattr(generations, "RECENT_MAX", 50)
 
 

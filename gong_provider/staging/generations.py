@@ -1,11 +1,15 @@
 """Which generation each record goes to: the n-th occurrence of an objectId goes to generation n-1.
 
-The index holds 64-bit hashes of the objectIds, not the ids. The most recent ones (up to
-``RECENT_MAX``) sit in a Python set; older ones are moved, a batch at a time, into sorted 8-byte
-arrays (one per hash range) behind a one-byte-per-slot presence filter. Lookups of a whole block
-stay in C: the set, then the filter, then an exact binary search only for the few hashes the
-filter flags. Memory is about 8 bytes per distinct id plus a fixed 32 MiB filter and the recent set
-(~35 MB), e.g. ~110 MB for 5 million distinct ids; files themselves are streamed.
+The index holds 64-bit hashes of the objectIds, not the ids. The first ``FIRST_RECENT_MAX``, then
+the most recent ones (up to ``RECENT_MAX``), sit in a Python set; older ones are moved, a batch at
+a time, into 8-byte arrays (65,536 of them, chosen by hash bits) behind a one-byte-per-slot presence
+filter. Lookups of a whole block stay in C: the set, then the filter, then an exact scan of one
+small array only for the few hashes the filter flags.
+
+Memory: ~64 bytes per distinct id up to ~1 million ids (the plain set); past that, ~8 bytes per
+older id, a fixed ~36 MB (the 32 MiB filter, the arrays' headers) and the recent set (~17 MB):
+e.g. ~90 MB for 5 million distinct ids. Moving ids to the arrays costs ~1 µs per id, which is why
+the first million stay in the set. Files themselves are streamed.
 
 Two different ids with the same 64-bit hash (odds ~n²/2^65, about 3e-8 for a million ids) only put
 the later one in a later generation, which is still correct (never two updates of one id in a file,
@@ -15,46 +19,36 @@ order kept). The filter never changes an answer: it only decides when to search 
 from __future__ import annotations
 
 from array import array
-from bisect import bisect_left
 from collections import deque
 from collections.abc import Sequence
-from itertools import chain, compress, repeat
-from operator import and_
+from itertools import compress, repeat
+from operator import and_, rshift
 
-RECENT_MAX = 1 << 19
-"""Hashes kept in the Python set (~64 bytes each) before they are moved to the compact arrays."""
+FIRST_RECENT_MAX = 1 << 20
+"""Distinct ids kept in the plain set before the first move (~64 bytes each: up to ~70 MB), so
+that files of up to a million distinct ids never pay for a move."""
+RECENT_MAX = 1 << 18
+"""Once the arrays exist, the set holds at most this many (~17 MB) between moves."""
 FILTER_BITS = 25
 FILTER_MASK = (1 << FILTER_BITS) - 1
-BUCKET_BITS = 12
-_BUCKET_SHIFT = 64 - BUCKET_BITS
-_OFFSET = 1 << 63
-"""``hash()`` is a signed 64-bit value; adding 2^63 makes the top bits a monotonic bucket number."""
-
-
-def _bucket(key: int) -> int:
-    return (key + _OFFSET) >> _BUCKET_SHIFT
-
-
-def _bucket_start(bucket: int) -> int:
-    return (bucket << _BUCKET_SHIFT) - _OFFSET
+BUCKET_BITS = 16
+_BUCKET_SHIFT = 40
+_BUCKET_MASK = (1 << BUCKET_BITS) - 1
+"""Arrays are chosen by bits 40-55 of the hash, independent of the filter's low bits."""
 
 
 class Generations:
     def __init__(self) -> None:
         self._recent: set[int] = set()
         self._buckets: list[array[int]] | None = None
-        """Older hashes, sorted, by their top ``BUCKET_BITS`` bits (None until the first move)."""
+        """Older hashes, by bits of the hash (None until the first move)."""
         self._filter: bytearray | None = None
         """``_filter[key & FILTER_MASK]`` is 1 for every hash in the arrays (and a few others)."""
         self._later: dict[int, int] = {}
         """Last generation of the ids seen more than once (usually few)."""
 
     def _in_arrays(self, key: int) -> bool:
-        if self._buckets is None:
-            return False
-        bucket = self._buckets[_bucket(key)]
-        index = bisect_left(bucket, key)
-        return index < len(bucket) and bucket[index] == key
+        return self._buckets is not None and key in self._buckets[(key >> _BUCKET_SHIFT) & _BUCKET_MASK]
 
     def _seen(self, key: int) -> bool:
         if key in self._recent:
@@ -62,26 +56,21 @@ class Generations:
         return self._filter is not None and bool(self._filter[key & FILTER_MASK]) and self._in_arrays(key)
 
     def _compact(self) -> None:
-        """Move the recent set into the sorted arrays (called before an assignment, never between an
-        assignment and its :meth:`release`)."""
-        if len(self._recent) < RECENT_MAX:
+        """Move the recent set into the arrays (called before an assignment, never between an
+        assignment and its :meth:`release`); all in C, no sorting."""
+        if len(self._recent) < (RECENT_MAX if self._buckets is not None else FIRST_RECENT_MAX):
             return
         if self._buckets is None or self._filter is None:
             self._buckets = [array("q") for _ in range(1 << BUCKET_BITS)]
-            self._filter = bytearray(1 << (FILTER_BITS))
-        keys = sorted(self._recent)
+            self._filter = bytearray(1 << FILTER_BITS)
+        keys = list(self._recent)
         self._recent = set()
         deque(map(self._filter.__setitem__, map(and_, keys, repeat(FILTER_MASK)), repeat(1)), maxlen=0)
-        start = 0
-        for number, bucket in enumerate(self._buckets):
-            end = (
-                bisect_left(keys, _bucket_start(number + 1), start)
-                if number + 1 < len(self._buckets)
-                else len(keys)
-            )
-            if end > start:
-                self._buckets[number] = array("q", sorted(chain(bucket, keys[start:end])))
-            start = end
+        buckets = map(
+            self._buckets.__getitem__,
+            map(and_, map(rshift, keys, repeat(_BUCKET_SHIFT)), repeat(_BUCKET_MASK)),
+        )
+        deque(map(array.append, buckets, keys), maxlen=0)
 
     def assign(self, object_id: str) -> int:
         self._compact()
@@ -120,8 +109,7 @@ class Generations:
             if key in self._recent:
                 self._recent.discard(key)
             elif self._in_arrays(key) and self._buckets is not None:
-                bucket = self._buckets[_bucket(key)]
-                del bucket[bisect_left(bucket, key)]
+                self._buckets[(key >> _BUCKET_SHIFT) & _BUCKET_MASK].remove(key)
         elif generation == 1:
             del self._later[key]
         else:
