@@ -53,3 +53,17 @@ def test_sidecars_of_the_per_line_format_are_still_read(tmp_path: Path) -> None:
     located = locate_lines(staged, [2, 1])
     assert (located[1].object_id, located[1].source, located[1].source_line) == ("003X1", "a.csv", 7)
     assert (located[2].object_id, located[2].source, located[2].source_line) == ("003X2", "sql:db", 9)
+
+
+def test_stage_stays_the_function_whatever_was_imported_first() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "from gong_provider.staging import validate\n"
+        "from gong_provider.staging.stage import records_of\n"
+        "from gong_provider.staging import stage\n"
+        "assert callable(stage) and stage.__name__ == 'stage', stage\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr

@@ -8,6 +8,8 @@ Public API (see the README's "Staging" section): :func:`stage`, :func:`validate`
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -47,6 +49,19 @@ _HOMES = {
     "stage": "stage",
     "validate": "stage",
 }
+
+
+class _Package(types.ModuleType):
+    """Keeps ``stage`` bound to the function: loading the submodule of the same name (as importing
+    ``validate`` first does) would otherwise rebind the package attribute to the submodule."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "stage" and isinstance(value, types.ModuleType):
+            value = value.stage
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:
