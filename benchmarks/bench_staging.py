@@ -1,9 +1,9 @@
 """Staging throughput and memory: 1M realistic CONTACT records (JSON Lines) with full validation.
 
 Measures, each in a fresh subprocess (so peak RSS is that run's own):
-- ``staging``: ``gong_provider.staging.stage()`` on N records (default 1,000,000, about 280 MB);
-- ``staging_5x``: the same on 5x the records, to show that peak RSS does not grow with the file size
-  (beyond the generation index: ~8 bytes per distinct objectId plus a fixed ~70 MB, see generations.py);
+- ``staging``: ``gong_provider.staging.stage()`` on N records (default 1,000,000, about 314 MB);
+- ``staging_scaled``: the same on 5x the records, to show that peak RSS stays bounded (the generation
+  index keeps up to ~1M distinct objectIds in a set, then ~8 bytes per id; see generations.py);
 - ``baseline``: the naive way, stdlib ``json`` + ``jsonschema`` validation of the same rules, then
   ``json.dumps`` to an LDJSON file with sha256, on a subset (default 20,000 records), as MB/s.
 
@@ -70,7 +70,7 @@ CONTACT_SCHEMA: dict[str, Any] = {
 
 
 def generate(path: Path, records: int, seed: int = 7) -> int:
-    """Realistic CONTACT export lines (~280 bytes each), already in Gong's form, as CRMs export them."""
+    """Realistic CONTACT export lines (~314 bytes each), already in Gong's form, as CRMs export them."""
     rng = random.Random(seed)
     written = 0
     with path.open("wb") as handle:

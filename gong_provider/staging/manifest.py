@@ -3,8 +3,8 @@
 A manifest is a small JSON document beside the staged files. It lists every file with its object
 type, generation (successive updates of one objectId go to successive generations, uploaded one after
 another), record count, size and sha256, and the rejects. Each staged file has a sidecar
-``<file>.sources.ldjson`` whose line N says where staged line N came from, so that Gong's line errors
-can be mapped back to the user's source rows.
+``<file>.sources.ldjson`` saying where its staged lines came from (as run-length entries), so that
+Gong's line errors can be mapped back to the user's source rows.
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ class StagedFile:
     bytes: int
     sha256: str
     sources_path: str | None = None
-    """Sidecar LDJSON: line N = ``{"source": ..., "line": ..., "objectId": ...}`` of staged line N."""
+    """Sidecar LDJSON of run-length entries ``{"staged": a, "count": n, "source", "line", "record"}``:
+    staged lines a..a+n-1 came from consecutive source lines/records; a one-record entry also has
+    ``objectId``. Read it with ``locate_lines`` (which also reads the older one-entry-per-line form)."""
 
 
 @dataclass

@@ -20,7 +20,7 @@ import msgspec
 from gong_provider.staging.manifest import StagedFile
 from gong_provider.staging.outdir import AtomicFile, OutputDir
 
-FLUSH_BYTES = 1 << 22
+FLUSH_BYTES = 1 << 20
 _ENCODE = msgspec.json.Encoder().encode
 
 
