@@ -2,6 +2,8 @@
 
 Each client runs in its own process so its peak RSS growth is its own: the figure is
 ``ru_maxrss`` after the upload minus the RSS measured just before it (imports done, file not read).
+The hook's one-time connection lookup happens before the clock starts; the upload itself (multipart
+encoding, sending, Gong's answer) is timed, as curl's whole run is.
 Prints one JSON document on stdout.
 """
 
@@ -26,6 +28,7 @@ os.environ["AIRFLOW_CONN_GONG_DEFAULT"] = conn_json
 import requests
 from gong_provider.hooks.gong import GongCrmHook
 hook = GongCrmHook()
+hook.config  # the connection lookup (~0.1 s, once per task) is not part of the upload
 conn = json.loads(conn_json)
 rss_before = psutil.Process().memory_info().rss
 start = time.perf_counter()
@@ -108,7 +111,7 @@ def run_curl(path: Path, emulator: EmulatorProcess) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mb", type=int, default=199, help="file size in MB (Gong's limit is 200 MB)")
-    parser.add_argument("--repeat", type=int, default=2, help="runs per client; the best time counts")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per client; the best time counts")
     parser.add_argument("--skip-requests-baseline", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="gong-bench-upload-") as tmp:
