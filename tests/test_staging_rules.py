@@ -333,7 +333,7 @@ def test_a_record_of_another_type_is_rejected_and_the_type_key_is_not_sent() -> 
     assert check("CONTACT", {**BASE, "objectType": "CONTACT"})[0] == BASE
     record, reasons = check("CONTACT", {**BASE, "objectType": "ACCOUNT"})
     assert record is None
-    assert reasons[0].startswith("objectType: the record is a ACCOUNT")
+    assert reasons[0].startswith("objectType: the record is of type ACCOUNT")
 
 
 def test_mapping_renames_columns() -> None:

@@ -88,8 +88,8 @@ class RecordValidator:
                     reasons.append(
                         Reason(
                             name,
-                            f"the record is a {value}, the source is staged as {self.spec.object_type.value} "
-                            "(one object type per file)",
+                            f"the record is of type {value}, but the source is staged as "
+                            f"{self.spec.object_type.value} (one object type per file)",
                         )
                     )
                 continue
