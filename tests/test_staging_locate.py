@@ -61,7 +61,7 @@ def test_stage_stays_the_function_whatever_was_imported_first() -> None:
 
     code = (
         "from gong_provider.staging import validate\n"
-        "from gong_provider.staging.stage import records_of\n"
+        "from gong_provider.staging.pipeline import records_of\n"
         "from gong_provider.staging import stage\n"
         "assert callable(stage) and stage.__name__ == 'stage', stage\n"
     )

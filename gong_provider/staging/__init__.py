@@ -8,17 +8,13 @@ Public API (see the README's "Staging" section): :func:`stage`, :func:`validate`
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gong_provider.staging.errors import GongRejectLimitError, GongSourceError
     from gong_provider.staging.locate import RecordLocation, locate_lines
     from gong_provider.staging.manifest import StagedFile, StagingManifest
-    from gong_provider.staging.readers import DEFAULT_MAX_LINE_BYTES
-    from gong_provider.staging.sql import SqlSource
-    from gong_provider.staging.stage import (
+    from gong_provider.staging.pipeline import (
         DEFAULT_MAX_FILE_BYTES,
         REJECTS_NAME,
         Reject,
@@ -28,9 +24,12 @@ if TYPE_CHECKING:
         stage,
         validate,
     )
+    from gong_provider.staging.readers import DEFAULT_MAX_LINE_BYTES
+    from gong_provider.staging.sql import SqlSource
 
 # Names are imported on first use (PEP 562), so that importing the manifest module, as the operators
-# do when a DAG file is parsed, does not load the whole staging library.
+# do when a DAG file is parsed, does not load the whole staging library. (No submodule shares a name
+# with a function here: importing such a submodule would rebind the package attribute to it.)
 _HOMES = {
     "GongRejectLimitError": "errors",
     "GongSourceError": "errors",
@@ -40,28 +39,15 @@ _HOMES = {
     "StagingManifest": "manifest",
     "DEFAULT_MAX_LINE_BYTES": "readers",
     "SqlSource": "sql",
-    "DEFAULT_MAX_FILE_BYTES": "stage",
-    "REJECTS_NAME": "stage",
-    "Reject": "stage",
-    "StagingSource": "stage",
-    "ValidationReport": "stage",
-    "load_manifest": "stage",
-    "stage": "stage",
-    "validate": "stage",
+    "DEFAULT_MAX_FILE_BYTES": "pipeline",
+    "REJECTS_NAME": "pipeline",
+    "Reject": "pipeline",
+    "StagingSource": "pipeline",
+    "ValidationReport": "pipeline",
+    "load_manifest": "pipeline",
+    "stage": "pipeline",
+    "validate": "pipeline",
 }
-
-
-class _Package(types.ModuleType):
-    """Keeps ``stage`` bound to the function: loading the submodule of the same name (as importing
-    ``validate`` first does) would otherwise rebind the package attribute to the submodule."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name == "stage" and isinstance(value, types.ModuleType):
-            value = value.stage
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:

@@ -133,8 +133,8 @@ def add_stage_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
+    from gong_provider.staging.pipeline import DEFAULT_MAX_FILE_BYTES
     from gong_provider.staging.readers import DEFAULT_MAX_LINE_BYTES
-    from gong_provider.staging.stage import DEFAULT_MAX_FILE_BYTES
 
     return {
         "object_type": args.object_type,
@@ -206,7 +206,7 @@ def _fail(console: Any, error: Exception) -> int:
 def run_validate(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from gong_provider.staging.stage import validate
+    from gong_provider.staging.pipeline import validate
 
     console, errors = Console(), Console(stderr=True)
     try:
@@ -233,7 +233,7 @@ def run_stage(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from gong_provider.staging.errors import GongRejectLimitError
-    from gong_provider.staging.stage import load_manifest, stage
+    from gong_provider.staging.pipeline import load_manifest, stage
 
     console, errors = Console(), Console(stderr=True)
     limit_error: GongRejectLimitError | None = None
