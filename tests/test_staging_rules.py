@@ -24,7 +24,7 @@ from gong_provider.staging.normalize import (
     zone,
 )
 from gong_provider.staging.specs import SPECS, Kind
-from gong_provider.staging.validate import RecordValidator
+from gong_provider.staging.validator import RecordValidator
 
 UTC = dt.timezone.utc
 PARIS = zone("Europe/Paris")

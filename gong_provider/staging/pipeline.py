@@ -32,7 +32,7 @@ from gong_provider.staging.readers import (
     source_name,
 )
 from gong_provider.staging.sql import SqlSource
-from gong_provider.staging.validate import Reason, RecordValidator
+from gong_provider.staging.validator import Reason, RecordValidator
 from gong_provider.staging.writer import Origin, PartWriter
 
 log = logging.getLogger(__name__)
