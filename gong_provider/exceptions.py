@@ -8,6 +8,7 @@ them from the response body and the request path only, never from headers.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 
 class GongError(Exception):
@@ -74,9 +75,19 @@ class GongConflictError(GongApiError):
 
 
 class GongPayloadTooLargeError(GongApiError):
-    """413, or a file over Gong's 200 MB limit refused before sending."""
+    """413 from Gong, or (``sent=False``) a file over Gong's 200 MB limit refused before sending:
+    then the message claims no HTTP status, as nothing went over the wire."""
 
     status_code = 413
+
+    def __init__(self, message: str, *, sent: bool = True, **details: Any) -> None:
+        self.sent = sent
+        super().__init__(message, **details)
+
+    def _render(self) -> str:
+        if self.sent:
+            return super()._render()
+        return self.message
 
 
 class GongRateLimitError(GongApiError):

@@ -16,6 +16,7 @@ from gong_provider.exceptions import (
     GongBadRequestError,
     GongConflictError,
     GongNotFoundError,
+    GongPayloadTooLargeError,
 )
 from gong_provider.hooks.gong import GongCrmHook
 from gong_provider.models import CustomField, Integration, ObjectType, RecordError, RequestState
@@ -326,7 +327,13 @@ def test_upload_from_object_storage_path(hook: GongCrmHook, httpserver: HTTPServ
 
 @pytest.mark.parametrize(
     ("status", "error_class"),
-    [(400, GongBadRequestError), (401, GongAuthError), (403, GongAuthError), (404, GongNotFoundError)],
+    [
+        (400, GongBadRequestError),
+        (401, GongAuthError),
+        (403, GongAuthError),
+        (404, GongNotFoundError),
+        (413, GongPayloadTooLargeError),
+    ],
 )
 def test_client_errors_are_typed_carry_gong_details_and_are_not_retried(
     hook: GongCrmHook, httpserver: HTTPServer, status: int, error_class: type[GongApiError]
@@ -346,6 +353,7 @@ def test_client_errors_are_typed_carry_gong_details_and_are_not_retried(
     )
     assert (error.method, error.path) == ("GET", "/v2/crm/request-status")
     assert f"requestId=r-{status}" in str(error)
+    assert f"HTTP {status}" in str(error)
     assert "second problem" in str(error)
     assert len(httpserver.log) == 1
 

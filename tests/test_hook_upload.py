@@ -211,6 +211,8 @@ def test_a_file_over_200_mb_is_refused_before_sending(
 
     assert "too-big.ldjson" in str(caught.value)
     assert str(MAX_UPLOAD_BYTES) in str(caught.value)
+    assert "HTTP 413" not in str(caught.value)  # nothing was sent, so no status is claimed
+    assert caught.value.sent is False
     assert list(received.iterdir()) == []
 
 
