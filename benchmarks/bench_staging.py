@@ -138,33 +138,28 @@ FLOOR_LEVELS = ("io", "decode", "index")
 
 
 def child_floor(source: str, out_dir: str, level: str) -> dict[str, Any]:
-    """The work any stager of ``source`` must do, without any validation (see the module docstring)."""
+    """The work any stager of ``source`` must do, without any validation (see the module docstring).
+
+    Blocks come from the fast path's own reader; the struct has CONTACT's fields with bare types."""
     import msgspec
 
-    contact = msgspec.defstruct(
-        "Contact",
-        [("objectId", str), ("modifiedDate", str)]
-        + [
-            (name, str, None)
-            for name in ("url", "accountId", "emailAddress", "firstName", "lastName", "title", "phoneNumber")
-        ]
-        + [("isDeleted", bool, None)],
-        gc=False,
-    )
-    decoder = msgspec.json.Decoder(contact)
+    from gong_provider.staging.fastpath import iter_blocks
+    from gong_provider.staging.specs import Kind, spec_for
+
+    fields = [
+        (name, bool if spec.kind is Kind.BOOLEAN else str, *(() if spec.mandatory else (None,)))
+        for name, spec in spec_for("CONTACT").fields.items()
+    ]
+    fields.sort(key=len)  # required fields first, as a struct needs
+    decoder = msgspec.json.Decoder(msgspec.defstruct("Contact", fields, gc=False))
     digest = hashlib.sha256()
     seen: set[str] = set()
     records = 0
-    pending = b""
     wall, cpu = time.perf_counter(), time.process_time()
     with open(source, "rb") as src, open(Path(out_dir) / "floor.ldjson", "wb") as out:
-        while data := src.read(1 << 20):
-            cut = data.rfind(b"\n") + 1
-            if not cut:
-                pending += data
-                continue
-            block, pending = pending + data[:cut], data[cut:]
-            records += block.count(b"\n")
+        for _line, block, count in iter_blocks(src, max_line_bytes=1 << 30):
+            assert isinstance(block, bytes)
+            records += count
             if level != "io":
                 decoded = decoder.decode_lines(block)
                 if level == "index":
