@@ -191,6 +191,17 @@ def test_a_json_file_with_one_big_object_is_a_clear_error(tmp_path: Path) -> Non
         validate(path, object_type="ACCOUNT")
 
 
+@pytest.mark.parametrize("name", ["c.jsonl.gz", "c.csv.gz"])
+def test_a_corrupt_gzip_is_a_clear_error_on_every_path(tmp_path: Path, name: str) -> None:
+    """The format sniffing reads the head first: its zlib error must be a GongSourceError too."""
+    path = tmp_path / name
+    path.write_bytes(b"\x1f\x8b\x08\x00" + b"\xff" * 64)
+    with pytest.raises(GongSourceError, match=f"cannot read .*{name}"):
+        validate(str(path), object_type="CONTACT")
+    with pytest.raises(GongSourceError, match=f"cannot read .*{name}"):
+        validate(str(path), object_type="CONTACT", mapping={"id": "objectId"})  # the per-record path
+
+
 def test_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(GongSourceError, match="not found"):
         validate(str(tmp_path / "nope.jsonl"), object_type="CONTACT")

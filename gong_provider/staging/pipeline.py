@@ -19,16 +19,16 @@ from gong_provider.staging.manifest import MANIFEST_NAME, StagingManifest
 from gong_provider.staging.outdir import OutputDir
 from gong_provider.staging.readers import (
     DEFAULT_MAX_LINE_BYTES,
-    HEAD_BYTES,
     HeaderCheck,
     SourceRecord,
     TooLong,
-    detect_format,
     is_object_storage_path,
     jsonl_record,
-    open_binary,
+    open_source,
     read_file,
     read_iterable,
+    read_stream,
+    resolve_location,
     source_name,
 )
 from gong_provider.staging.sql import SqlSource
@@ -110,13 +110,7 @@ def records_of(
     if isinstance(source, SqlSource):
         return source.records()
     if isinstance(source, (str, os.PathLike)) or is_object_storage_path(source):
-        if isinstance(source, str) and "://" in source and not source.startswith("file://"):
-            from airflow.sdk import ObjectStoragePath
-
-            source = ObjectStoragePath(source)
-        elif isinstance(source, str) and source.startswith("file://"):
-            source = source.removeprefix("file://")
-        return read_file(source, max_line_bytes=max_line_bytes, check_header=check_header)
+        return read_file(resolve_location(source), max_line_bytes=max_line_bytes, check_header=check_header)
     if isinstance(source, (bytes, bytearray, Mapping)):
         raise TypeError(f"cannot stage a {type(source).__name__}: give a path, a SqlSource or an iterable")
     return read_iterable(source)
@@ -152,14 +146,17 @@ class _Run:
 
     def __iter__(self) -> Iterator[Event | FastBlock]:
         """Per-record events, or whole blocks of already-valid JSON Lines (the fast path)."""
-        if self.fast:
-            fast = self._fast_events()
-            if fast is not None:
-                yield from fast
+        check_header = self.validator.check_columns
+        if self.fast and _is_file(self.source):
+            stream, name, fmt = open_source(resolve_location(self.source))
+            if fmt == "jsonl":
+                yield from self._fast_blocks(stream, name)
                 return
-        records = records_of(
-            self.source, max_line_bytes=self.max_line_bytes, check_header=self.validator.check_columns
-        )
+            records = read_stream(
+                stream, name, fmt, max_line_bytes=self.max_line_bytes, check_header=check_header
+            )
+        else:
+            records = records_of(self.source, max_line_bytes=self.max_line_bytes, check_header=check_header)
         for item in records:
             yield self._event(item)
         if self.progress is not None:
@@ -185,26 +182,6 @@ class _Run:
                 0,
             )
         return item, checked.record, None, self.generations.assign(checked.record["objectId"])
-
-    def _fast_events(self) -> Iterator[Event | FastBlock] | None:
-        """The fast path over a JSON Lines file, or None when the source is not one."""
-        source = self.source
-        if isinstance(source, str) and source.startswith("file://"):
-            source = source.removeprefix("file://")
-        if isinstance(source, str) and "://" in source:
-            return None
-        if not (isinstance(source, (str, os.PathLike)) or is_object_storage_path(source)):
-            return None
-        stream = open_binary(source)
-        try:
-            head = stream.peek(HEAD_BYTES) if hasattr(stream, "peek") else b""
-            if detect_format(source, head) != "jsonl":
-                stream.close()
-                return None
-        except BaseException:
-            stream.close()
-            raise
-        return self._fast_blocks(stream, source_name(source))
 
     def _fast_blocks(self, stream: IO[bytes], name: str) -> Iterator[Event | FastBlock]:
         checker = FastChecker(self.validator.spec)
@@ -248,10 +225,12 @@ def _too_big(size: int, max_file_bytes: int) -> Reason:
     return Reason(None, f"record is {size} bytes, more than max_file_bytes={max_file_bytes}")
 
 
+def _is_file(source: Any) -> bool:
+    return isinstance(source, (str, os.PathLike)) or is_object_storage_path(source)
+
+
 def _label(source: Any) -> str:
-    if isinstance(source, (str, os.PathLike)) or is_object_storage_path(source):
-        return source_name(source)
-    return "records"
+    return source_name(source) if _is_file(source) else "records"
 
 
 def _check_options(max_reject_ratio: float, max_file_bytes: int) -> None:

@@ -76,7 +76,7 @@ def open_binary(source: Any) -> IO[bytes]:
     name = source_name(source)
     try:
         raw: IO[bytes] = (
-            source.open("rb") if is_object_storage_path(source) else open(os.fspath(source), "rb")  # noqa: SIM115 - closed by read_file
+            source.open("rb") if is_object_storage_path(source) else open(os.fspath(source), "rb")  # noqa: SIM115 - closed by read_stream
         )
     except FileNotFoundError:
         raise GongSourceError(f"source file not found: {name}") from None
@@ -113,9 +113,20 @@ def detect_format(source: Any, head: bytes) -> str:
     return "json" if name.endswith(".json") else "csv"
 
 
-def read_file(
-    source: Any, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, check_header: HeaderCheck | None = None
-) -> Iterator[SourceRecord]:
+def resolve_location(source: Any) -> Any:
+    """A ``file://`` string as a local path, another URL string as an ObjectStoragePath, anything
+    else unchanged."""
+    if isinstance(source, str) and source.startswith("file://"):
+        return source.removeprefix("file://")
+    if isinstance(source, str) and "://" in source:
+        from airflow.sdk import ObjectStoragePath
+
+        return ObjectStoragePath(source)
+    return source
+
+
+def open_source(source: Any) -> tuple[IO[bytes], str, str]:
+    """``(stream, name, format)`` of a path or ObjectStoragePath, opened and sniffed once."""
     name = source_name(source)
     stream = open_binary(source)
     try:
@@ -123,7 +134,22 @@ def read_file(
             head = stream.peek(HEAD_BYTES) if hasattr(stream, "peek") else b""
         except (OSError, EOFError, zlib.error) as error:
             raise GongSourceError(f"cannot read {name}: {error}") from None
-        fmt = detect_format(source, head)
+        return stream, name, detect_format(source, head)
+    except BaseException:
+        stream.close()
+        raise
+
+
+def read_stream(
+    stream: IO[bytes],
+    name: str,
+    fmt: str,
+    *,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    check_header: HeaderCheck | None = None,
+) -> Iterator[SourceRecord]:
+    """The records of a stream from :func:`open_source`, which this closes."""
+    try:
         if fmt == "csv":
             yield from read_csv(stream, name, max_line_bytes=max_line_bytes, check_header=check_header)
         elif fmt == "json":
@@ -134,6 +160,13 @@ def read_file(
         raise GongSourceError(f"cannot read {name}: {error}") from None
     finally:
         stream.close()
+
+
+def read_file(
+    source: Any, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, check_header: HeaderCheck | None = None
+) -> Iterator[SourceRecord]:
+    stream, name, fmt = open_source(source)
+    return read_stream(stream, name, fmt, max_line_bytes=max_line_bytes, check_header=check_header)
 
 
 HEAD_BYTES = 4096
