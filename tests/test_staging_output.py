@@ -80,6 +80,31 @@ def test_a_record_larger_than_max_file_bytes_is_rejected(tmp_path: Path) -> None
     assert "max_file_bytes" in rejects[0]["reasons"][0]["message"]
 
 
+def test_a_too_big_line_of_a_valid_jsonl_block_is_rejected_alike_by_stage_and_validate(
+    tmp_path: Path,
+) -> None:
+    """The fast path (a clean JSON Lines block) rejects the one line over max_file_bytes, keeps the
+    rest, and validate() reports exactly what stage() writes."""
+    from gong_provider.staging import validate
+
+    source = tmp_path / "contacts.jsonl"
+    rows = [contact("a"), contact("big", title="x" * 500), contact("b")]
+    source.write_text("".join(json.dumps(row, separators=(",", ":")) + "\n" for row in rows))
+
+    options: dict[str, Any] = {"object_type": "CONTACT", "max_file_bytes": 300, "max_reject_ratio": 1}
+    manifest = stage(str(source), out_dir=tmp_path / "out", **options)
+    report = validate(str(source), **options)
+    rejects = lines_of(manifest.rejects_path or "")
+
+    assert (manifest.records_staged, manifest.records_rejected) == (2, 1)
+    assert [r["objectId"] for f in manifest.files for r in lines_of(f.path)] == ["a", "b"]
+    assert [(r["line"], r["objectId"]) for r in rejects] == [(2, "big")]
+    assert (report.records_valid, report.records_rejected) == (2, 1)
+    assert [str(r) for r in report.first_rejects] == [
+        f"{source}, line 2 objectId big: " + rejects[0]["reasons"][0]["message"]
+    ]
+
+
 def test_options_are_checked() -> None:
     with pytest.raises(ValueError, match="max_file_bytes"):
         stage([], object_type="CONTACT", out_dir="/nonexistent", max_file_bytes=300 * 1024 * 1024)

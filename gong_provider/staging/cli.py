@@ -279,23 +279,13 @@ def run_stage(args: argparse.Namespace) -> int:
 def _read_rejects(path: str | None, limit: int) -> list[str]:
     if not path or limit <= 0:
         return []
-    from gong_provider.staging.outdir import OutputDir
+    from gong_provider.staging.outdir import open_location
+    from gong_provider.staging.pipeline import Reject
 
-    folder, _, name = path.rpartition("/")
     shown: list[str] = []
-    with OutputDir(folder).open_read(name) as handle:
+    with open_location(path) as handle:
         for raw in handle:
-            entry = json.loads(raw)
-            where = (
-                f"{entry['source']}, line {entry['line']}"
-                if entry.get("line") is not None
-                else f"{entry['source']}, record {entry['record']}"
-            )
-            who = f" objectId {entry['objectId']}" if entry.get("objectId") else ""
-            reasons = "; ".join(
-                f"{r['field']}: {r['message']}" if r.get("field") else r["message"] for r in entry["reasons"]
-            )
-            shown.append(f"{where}{who}: {reasons}")
+            shown.append(str(Reject.from_dict(json.loads(raw))))
             if len(shown) >= limit:
                 break
     return shown

@@ -19,10 +19,11 @@ from typing import IO, Annotated, Any, Literal
 
 import msgspec
 
-from gong_provider.staging.readers import BOM, HEAD_BYTES, TooLong
+from gong_provider.staging.normalize import MAX_EMAIL_LENGTH, MAX_OBJECT_ID_LENGTH
+from gong_provider.staging.readers import BLOCK_SIZE, BOM, HEAD_BYTES, TooLong
 from gong_provider.staging.specs import DEAL_STATUSES, EntitySpec, Kind
 
-BLOCK_BYTES = 1 << 20
+BLOCK_BYTES = BLOCK_SIZE
 _NULL = re.compile(rb":\s*null\b")
 _OBJECT_ID_ASCII = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-\n"
 _VISIBLE_ASCII = bytes(range(0x21, 0x7F)) + b"\n"
@@ -36,7 +37,7 @@ NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
 
 def _field_type(kind: Kind) -> Any:
     return {
-        Kind.OBJECT_ID: Annotated[str, msgspec.Meta(min_length=1, max_length=64)],
+        Kind.OBJECT_ID: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_OBJECT_ID_LENGTH)],
         Kind.STRING: NonEmpty,
         Kind.DATETIME: Annotated[str, msgspec.Meta(min_length=20, max_length=25)],
         Kind.DATE: dt.date,
@@ -44,7 +45,7 @@ def _field_type(kind: Kind) -> Any:
         Kind.NUMBER: int | float,
         Kind.INTEGER: int,
         Kind.URL: NonEmpty,
-        Kind.EMAIL: Annotated[str, msgspec.Meta(min_length=3, max_length=254)],
+        Kind.EMAIL: Annotated[str, msgspec.Meta(min_length=3, max_length=MAX_EMAIL_LENGTH)],
         Kind.DEAL_STATUS: Literal[DEAL_STATUSES],
         Kind.STRING_LIST: list[NonEmpty],
     }[kind]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import msgspec
 
 from gong_provider.staging.manifest import StagedFile
-from gong_provider.staging.outdir import OutputDir
+from gong_provider.staging.outdir import open_location
 
 
 @dataclass(frozen=True)
@@ -46,9 +46,7 @@ class _StagedLine(msgspec.Struct):
 
 
 def _open_lines(path: str) -> Iterable[bytes]:
-    folder, _, name = path.rpartition("/")
-    handle = OutputDir(folder).open_read(name)
-    with handle:
+    with open_location(path) as handle:
         yield from handle
 
 

@@ -63,11 +63,6 @@ class OutputDir:
         except FileNotFoundError:
             return []
 
-    def exists(self, name: str) -> bool:
-        if self.local is not None:
-            return (self.local / name).exists()
-        return bool((self.remote / name).exists())
-
     def remove(self, name: str) -> None:
         try:
             if self.local is not None:
@@ -127,3 +122,9 @@ class AtomicFile:
             self.commit()
         else:
             self.abort()
+
+
+def open_location(path: str) -> IO[bytes]:
+    """Open a file by the full location a manifest records for it (local path or URL)."""
+    folder, _, name = path.rpartition("/")
+    return OutputDir(folder).open_read(name)

@@ -68,6 +68,12 @@ class Reject:
             "reasons": [r.to_dict() for r in self.reasons],
         }
 
+    @classmethod
+    def from_dict(cls, entry: Mapping[str, Any]) -> Reject:
+        """A reject as :meth:`to_dict` wrote it (a line of ``rejects.ldjson``)."""
+        reasons = [Reason(r.get("field"), r["message"]) for r in entry["reasons"]]
+        return cls(entry["source"], entry.get("line"), entry["record"], entry.get("objectId"), reasons)
+
     def __str__(self) -> str:
         where = (
             f"{self.source}, line {self.line}"
@@ -183,6 +189,15 @@ class _Run:
             )
         return item, checked.record, None, self.generations.assign(checked.record["objectId"])
 
+    def reject_too_big(
+        self, source: str, line: int | None, record: int, object_id: str, size: int, max_file_bytes: int
+    ) -> Reject:
+        """Reject a valid record whose staged line would not fit in a file, undoing its generation."""
+        self.generations.release(object_id)
+        self.rejected += 1
+        reason = Reason(None, f"record is {size} bytes, more than max_file_bytes={max_file_bytes}")
+        return Reject(source, line, record, object_id, [reason])
+
     def _fast_blocks(self, stream: IO[bytes], name: str) -> Iterator[Event | FastBlock]:
         checker = FastChecker(self.validator.spec)
         number = 0
@@ -219,10 +234,6 @@ class _Run:
             stream.close()
         if self.progress is not None:
             self.progress(self.read)
-
-
-def _too_big(size: int, max_file_bytes: int) -> Reason:
-    return Reason(None, f"record is {size} bytes, more than max_file_bytes={max_file_bytes}")
 
 
 def _is_file(source: Any) -> bool:
@@ -301,14 +312,13 @@ def stage(
                         writer.add(number, data, origin)
                         staged += 1
                         continue
-                    run.generations.release(object_id)
-                    run.rejected += 1
-                    too_big = Reject(
-                        run.sources[-1],
+                    too_big = run.reject_too_big(
+                        source,
                         event.first_line + offset,
                         event.first_record + offset,
                         object_id,
-                        [_too_big(len(data), max_file_bytes)],
+                        len(data),
+                        max_file_bytes,
                     )
                     rejects.write(encoder.encode(too_big.to_dict()) + b"\n")
                     if len(first_rejects) < FIRST_REJECTS_KEPT:
@@ -322,14 +332,8 @@ def stage(
                     writer.add(generation, line, origin)
                     staged += 1
                     continue
-                run.generations.release(record["objectId"])
-                run.rejected += 1
-                reject = Reject(
-                    item.source,
-                    item.line,
-                    item.number,
-                    record["objectId"],
-                    [_too_big(len(line), max_file_bytes)],
+                reject = run.reject_too_big(
+                    item.source, item.line, item.number, record["objectId"], len(line), max_file_bytes
                 )
             assert reject is not None
             rejects.write(encoder.encode(reject.to_dict()) + b"\n")
@@ -410,25 +414,23 @@ def validate(
     encoder = msgspec.json.Encoder()
     for event in run:
         if isinstance(event, FastBlock):
-            too_big = (
-                [n for n, line in enumerate(event.lines()) if len(line) > max_file_bytes]
-                if len(event.data) > max_file_bytes
-                else []
-            )
-            report.records_valid += len(event.object_ids) - len(too_big)
-            for offset in too_big:
-                run.generations.release(event.object_ids[offset])
-                run.rejected += 1
-                if len(report.first_rejects) < keep_rejects:
-                    report.first_rejects.append(
-                        Reject(
-                            run.sources[-1],
-                            event.first_line + offset,
-                            event.first_record + offset,
-                            event.object_ids[offset],
-                            [_too_big(len(event.lines()[offset]), max_file_bytes)],
-                        )
+            rejects = []
+            if len(event.data) > max_file_bytes:  # else no line of the block can be too big
+                sizes = map(len, event.lines())
+                rejects = [
+                    run.reject_too_big(
+                        run.sources[-1],
+                        event.first_line + offset,
+                        event.first_record + offset,
+                        event.object_ids[offset],
+                        size,
+                        max_file_bytes,
                     )
+                    for offset, size in enumerate(sizes)
+                    if size > max_file_bytes
+                ]
+            report.records_valid += len(event.object_ids) - len(rejects)
+            report.first_rejects += rejects[: keep_rejects - len(report.first_rejects)]
             continue
         item, record, reject, _generation = event
         if record is not None:
@@ -436,10 +438,8 @@ def validate(
             if size <= max_file_bytes:
                 report.records_valid += 1
                 continue
-            run.generations.release(record["objectId"])
-            run.rejected += 1
-            reject = Reject(
-                item.source, item.line, item.number, record["objectId"], [_too_big(size, max_file_bytes)]
+            reject = run.reject_too_big(
+                item.source, item.line, item.number, record["objectId"], size, max_file_bytes
             )
         if reject is not None and len(report.first_rejects) < keep_rejects:
             report.first_rejects.append(reject)

@@ -381,8 +381,6 @@ def read_csv(
             )
         else:
             yield SourceRecord(name, first, number, dict(zip(header, row, strict=True)))
-    if header is None:
-        return
 
 
 def _header(row: list[str], name: str, line: int) -> list[str]:
