@@ -38,11 +38,17 @@ class GongApiError(GongError):
         self.message = message
         super().__init__(self._render())
 
+    @property
+    def sent(self) -> bool:
+        """Whether the request went out: every error built from an answer (or its absence) names the
+        request, one refused before sending (a file over 200 MB) does not, nor claims an HTTP status."""
+        return self.method is not None
+
     def _render(self) -> str:
         parts = [self.message]
         if self.method and self.path:
             parts.append(f"({self.method} {self.path})")
-        if self.status_code is not None:
+        if self.status_code is not None and self.sent:
             parts.append(f"HTTP {self.status_code}")
         if self.request_id:
             parts.append(f"requestId={self.request_id}")
@@ -75,19 +81,9 @@ class GongConflictError(GongApiError):
 
 
 class GongPayloadTooLargeError(GongApiError):
-    """413 from Gong, or (``sent=False``) a file over Gong's 200 MB limit refused before sending:
-    then the message claims no HTTP status, as nothing went over the wire."""
+    """413, or (``sent`` false) a file over Gong's 200 MB limit refused before sending."""
 
     status_code = 413
-
-    def __init__(self, message: str, *, sent: bool = True, **details: Any) -> None:
-        self.sent = sent
-        super().__init__(message, **details)
-
-    def _render(self) -> str:
-        if self.sent:
-            return super()._render()
-        return self.message
 
 
 class GongRateLimitError(GongApiError):
@@ -95,26 +91,9 @@ class GongRateLimitError(GongApiError):
 
     status_code = 429
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        retry_after: float | None = None,
-        status_code: int | None = None,
-        request_id: str | None = None,
-        errors: Sequence[str] = (),
-        method: str | None = None,
-        path: str | None = None,
-    ) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None, **details: Any) -> None:
         self.retry_after = retry_after
-        super().__init__(
-            message,
-            status_code=status_code,
-            request_id=request_id,
-            errors=errors,
-            method=method,
-            path=path,
-        )
+        super().__init__(message, **details)
 
 
 class GongServerError(GongApiError):

@@ -84,27 +84,20 @@ def api_error(
     message = _MESSAGES.get(status) or (
         "Gong had an internal error" if status >= 500 else "Gong answered with an error"
     )
+    details: dict[str, Any] = {"status_code": status, "request_id": request_id, "errors": errors}
     error_class = error_class_for_status(status)
     if error_class is GongRateLimitError:
-        return GongRateLimitError(
-            message,
-            retry_after=parse_retry_after(retry_after),
-            status_code=status,
-            request_id=request_id,
-            errors=errors,
-            method=method,
-            path=path,
-        )
-    return error_class(
-        message, status_code=status, request_id=request_id, errors=errors, method=method, path=path
-    )
+        details["retry_after"] = parse_retry_after(retry_after)
+    return error_class(message, method=method, path=path, **details)
 
 
 def connection_error(
-    config: GongConnectionConfig, exc: BaseException, *, method: str, path: str
+    config: GongConnectionConfig, exc: BaseException, *, method: str, path: str, elapsed_ms: float
 ) -> GongConnectionError:
-    """No HTTP answer (refused, dropped, timed out): say which, without the library's URL dump."""
+    """No HTTP answer (refused, dropped, timed out): log it, and say which without the library's URL
+    dump."""
     kind = type(exc).__name__
+    log.warning("Gong %s %s -> no response: %s (%.0f ms)", method, path, kind, elapsed_ms)
     detail = config.redact(str(exc))[:300]
     return GongConnectionError(
         f"No answer from Gong at {config.base_url} ({kind}: {detail})", method=method, path=path
@@ -135,10 +128,6 @@ def expect_object(
     if not isinstance(data, dict):
         raise invalid_body_error(config, status=status, method=method, path=path, what="not an object")
     return data
-
-
-def log_no_response(method: str, path: str, exc: BaseException, elapsed_ms: float) -> None:
-    log.warning("Gong %s %s -> no response: %s (%.0f ms)", method, path, type(exc).__name__, elapsed_ms)
 
 
 def interpret(

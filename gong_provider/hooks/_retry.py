@@ -52,7 +52,7 @@ class RetryPolicy:
             return True
         if isinstance(exc, GongConnectionError):
             # A certificate that fails verification will fail the same way on every attempt.
-            return not isinstance(exc.__cause__, ssl.SSLError) and not _caused_by_ssl(exc)
+            return not _caused_by_ssl(exc)
         return False
 
     def tenacity_kwargs(self) -> dict[str, Any]:

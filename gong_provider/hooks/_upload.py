@@ -161,7 +161,6 @@ def upload_source(data_file: object, *, fallback_name: str) -> UploadSource:
     if source.size > MAX_UPLOAD_BYTES:
         raise GongPayloadTooLargeError(
             f"{source.filename} is {source.size} bytes; Gong accepts at most {MAX_UPLOAD_BYTES} bytes "
-            "(200 MB) per upload, so it was not sent. Stage it into smaller files",
-            sent=False,
+            "(200 MB) per upload, so it was not sent. Stage it into smaller files"
         )
     return source

@@ -31,7 +31,7 @@ from gong_provider.hooks._params import (
     unique_ids,
 )
 from gong_provider.hooks._ratelimit import limiter_for
-from gong_provider.hooks._responses import connection_error, interpret, log_no_response
+from gong_provider.hooks._responses import connection_error, interpret
 from gong_provider.hooks._retry import RetryPolicy
 from gong_provider.hooks._upload import upload_source
 from gong_provider.models import (
@@ -370,8 +370,8 @@ class GongCrmHook(_GongHookBase):
                 requests.Timeout,
                 requests.exceptions.ChunkedEncodingError,
             ) as exc:
-                log_no_response(method, path, exc, (time.monotonic() - started) * 1000)
-                raise connection_error(config, exc, method=method, path=path) from exc
+                elapsed_ms = (time.monotonic() - started) * 1000
+                raise connection_error(config, exc, method=method, path=path, elapsed_ms=elapsed_ms) from exc
             return interpret(
                 config,
                 method=method,
@@ -467,8 +467,8 @@ class GongCrmAsyncHook(_GongHookBase):
                     status = response.status
                     retry_after = response.headers.get("Retry-After")
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                log_no_response(method, path, exc, (time.monotonic() - started) * 1000)
-                raise connection_error(config, exc, method=method, path=path) from exc
+                elapsed_ms = (time.monotonic() - started) * 1000
+                raise connection_error(config, exc, method=method, path=path, elapsed_ms=elapsed_ms) from exc
             return interpret(
                 config,
                 method=method,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -11,6 +10,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.configuration import conf
 
 from gong_provider.exceptions import GongBadRequestError
+from gong_provider.hooks._params import object_type_param
 from gong_provider.models import ObjectType, RequestStatus, UploadResult
 from gong_provider.triggers.gong import TRANSIENT, GongRequestStatusTrigger
 from gong_provider.utils.client_request_id import (
@@ -18,7 +18,7 @@ from gong_provider.utils.client_request_id import (
     make_client_request_id,
     numbered_client_request_id,
 )
-from gong_provider.utils.deadline import seconds, wait_deadline
+from gong_provider.utils.deadline import deferral_timeout, seconds, wait_deadline
 from gong_provider.utils.events import GongEventError, check_status, status_from_event, status_summary
 from gong_provider.utils.integration_id import parse_integration_id
 from gong_provider.utils.poll_schedule import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from gong_provider.hooks.gong import GongCrmHook
 
 DEFAULT_TIMEOUT = timedelta(hours=6)
-DEFERRAL_MARGIN = timedelta(minutes=5)
 
 
 class GongUploadEntitiesOperator(BaseOperator):
@@ -123,7 +122,7 @@ class GongUploadEntitiesOperator(BaseOperator):
         if not files:
             raise ValueError(f"file {self.file!r} names no file to upload")
         integration_id = parse_integration_id(self.integration_id)
-        object_type = ObjectType(str(self.object_type)).value
+        object_type = object_type_param(str(self.object_type))
         from gong_provider.hooks.gong import GongCrmHook  # lazy: keeps DAG parsing fast
 
         with GongCrmHook(self.gong_conn_id) as hook:
@@ -262,7 +261,7 @@ class GongUploadEntitiesOperator(BaseOperator):
             ),
             method_name="execute_complete",
             kwargs={"results": results, "deadline": deadline},
-            timeout=timedelta(seconds=max(deadline - time.time(), 0)) + DEFERRAL_MARGIN,
+            timeout=deferral_timeout(deadline),
         )
 
     def _finish(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
@@ -14,7 +15,7 @@ from gong_provider.staging.manifest import StagedFile
 from gong_provider.triggers.gong import GongRequestStatusTrigger
 from gong_provider.utils.airflow_compat import AirflowSensorTimeout
 from gong_provider.utils.client_request_id import check_client_request_id
-from gong_provider.utils.deadline import seconds, wait_deadline
+from gong_provider.utils.deadline import deferral_timeout, seconds, wait_deadline
 from gong_provider.utils.events import GongWaitTimeout, check_status, status_from_event, status_summary
 from gong_provider.utils.integration_id import parse_integration_id
 from gong_provider.utils.poll_schedule import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL
@@ -25,9 +26,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from gong_provider.hooks.gong import GongCrmHook
-
-DEFERRAL_MARGIN = timedelta(minutes=5)
-"""Airflow's own deferral timeout, beyond the trigger's deadline: a safety net if no triggerer runs."""
 
 
 class GongRequestStatusSensor(BaseSensorOperator):
@@ -70,7 +68,9 @@ class GongRequestStatusSensor(BaseSensorOperator):
         self.deferrable = deferrable
         self.max_poll_interval = seconds(max_poll_interval) or DEFAULT_MAX_POLL_INTERVAL
 
-    def _hook(self) -> GongCrmHook:
+    @cached_property
+    def hook(self) -> GongCrmHook:
+        """One hook for every poke: the connection is looked up once, not every ``poke_interval``."""
         from gong_provider.hooks.gong import GongCrmHook  # lazy: keeps DAG parsing fast
 
         return GongCrmHook(self.gong_conn_id)
@@ -104,7 +104,7 @@ class GongRequestStatusSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> PokeReturnValue:
         check_client_request_id(self.client_request_id)
-        with self._hook() as hook:
+        with self.hook as hook:
             status = check_once(hook, parse_integration_id(self.integration_id), self.client_request_id)
         if status is None or not status.status.is_terminal:
             if status is not None:
@@ -130,7 +130,7 @@ class GongRequestStatusSensor(BaseSensorOperator):
                 max_poll_interval=self.max_poll_interval,
             ),
             method_name="execute_complete",
-            timeout=timedelta(seconds=max(deadline - _now(), 0)) + DEFERRAL_MARGIN,
+            timeout=deferral_timeout(deadline),
         )
         return None  # pragma: no cover - defer() raises TaskDeferred
 
@@ -141,9 +141,3 @@ class GongRequestStatusSensor(BaseSensorOperator):
         except GongWaitTimeout as error:
             raise AirflowSensorTimeout(str(error)) from error
         return self._result(status)
-
-
-def _now() -> float:
-    import time
-
-    return time.time()

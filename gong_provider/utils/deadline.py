@@ -22,6 +22,15 @@ def wait_deadline(timeout: float | timedelta | None, execution_timeout: float | 
     return time.time() + (min(limits) if limits else 7 * 24 * 3600.0)
 
 
+DEFERRAL_MARGIN = timedelta(minutes=5)
+"""Airflow's own deferral timeout, beyond the trigger's deadline: a safety net if no triggerer runs."""
+
+
+def deferral_timeout(deadline: float) -> timedelta:
+    """The ``timeout`` to give ``defer()`` for a trigger that stops itself at ``deadline``."""
+    return timedelta(seconds=max(deadline - time.time(), 0)) + DEFERRAL_MARGIN
+
+
 def as_epoch(end_time: float | int | str | datetime) -> float:
     """Accept epoch seconds, an ISO-8601 string or an aware datetime."""
     if isinstance(end_time, datetime):
