@@ -166,10 +166,6 @@ def render_demo(r: Result) -> list[str]:
     ]
 
 
-def render_generic(r: Result) -> list[str]:
-    return ["```json", json.dumps(r, indent=2), "```"]
-
-
 BENCHMARKS: list[tuple[str, str, list[str], int, Callable[[Result], list[str]]]] = [
     (
         "staging",

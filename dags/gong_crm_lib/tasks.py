@@ -67,7 +67,7 @@ def stage_entity(
     object_type: str, params: Mapping[str, Any], *, dag_id: str, run_id: str, render: Any
 ) -> dict[str, Any]:
     """Stage one type; return the summary and the uploads (file + clientRequestId) of generation 0."""
-    from gong_provider.staging import load_manifest, stage
+    from gong_provider.staging import stage
 
     kind = ObjectType(object_type)
     if kind.value not in (params.get("entity_types") or [t.value for t in ObjectType]):
@@ -96,7 +96,6 @@ def stage_entity(
         max_reject_ratio=float(params.get("max_reject_ratio") or 0.0),
     )
     manifest_path = f"{out_dir}/{kind.value}/manifest.json"
-    manifest = load_manifest(_out_dir(manifest_path))
     generations = manifest.generations
     resend_key = str(params.get("resend_key") or "")
     uploads: list[dict[str, Any]] = []

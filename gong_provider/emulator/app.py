@@ -32,7 +32,7 @@ from gong_provider.emulator.rules import (
     is_valid_client_request_id,
     schema_field_for_get,
 )
-from gong_provider.emulator.store import Store
+from gong_provider.emulator.store import TERMINAL_STATES, Store
 
 log = logging.getLogger(__name__)
 
@@ -299,7 +299,7 @@ async def delete_integration(request: web.Request) -> web.Response:
     if emulator.store.client_request_id_used(client_request_id):  # a retry learns it was accepted
         raise ApiError(409, "Client request id has already been used")
     known_integration(emulator, integration_id)
-    _, ready = emulator.processing_delays(0)
+    in_progress, ready = emulator.processing_delays(0)
     accepted = emulator.store.insert_request(
         client_request_id=client_request_id,
         integration_id=integration_id,
@@ -307,7 +307,7 @@ async def delete_integration(request: web.Request) -> web.Response:
         object_type=None,
         file_path=None,
         file_bytes=0,
-        in_progress_delay=ready / 2,
+        in_progress_delay=in_progress,
         ready_delay=ready,
         forced_error=None,
     )
@@ -432,7 +432,7 @@ async def request_status(request: web.Request) -> web.Response:
     status = row.status
     if status == "PENDING" and time.time() >= row.in_progress_at:
         status = "IN_PROGRESS"
-    done = status in ("DONE", "FAILED")
+    done = status in TERMINAL_STATES
     return json_response(
         {
             "requestId": request["request_id"],

@@ -17,6 +17,7 @@ from gong_provider.emulator.config import (
     DEFAULT_RATE_LIMIT_PER_DAY,
     DEFAULT_RATE_LIMIT_PER_SECOND,
     DEFAULT_TOKEN,
+    RUNTIME_SETTINGS,
     EmulatorConfig,
     EmulatorSettings,
 )
@@ -103,12 +104,7 @@ def add_emulator_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="gong-emulator-"))
-    for name in (
-        "processing_delay",
-        "processing_delay_per_mb",
-        "rate_limit_per_second",
-        "rate_limit_per_day",
-    ):
+    for name in RUNTIME_SETTINGS:
         if getattr(args, name) < 0:
             raise SystemExit(f"--{name.replace('_', '-')} must be >= 0")
     return EmulatorConfig(
@@ -119,12 +115,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         access_key_secret=args.access_key_secret,
         token=args.token,
         integration_id=None if args.no_integration else args.integration_id,
-        settings=EmulatorSettings(
-            processing_delay=args.processing_delay,
-            processing_delay_per_mb=args.processing_delay_per_mb,
-            rate_limit_per_second=args.rate_limit_per_second,
-            rate_limit_per_day=args.rate_limit_per_day,
-        ),
+        settings=EmulatorSettings(**{name: getattr(args, name) for name in RUNTIME_SETTINGS}),
     )
 
 

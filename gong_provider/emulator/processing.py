@@ -39,10 +39,6 @@ UPSERT_SQL = (
 which is how duplicates inside one file are detected (see ``_flush``)."""
 
 
-class _Cancelled(Exception):
-    pass
-
-
 class UploadProcessor:
     """Applies one upload file to the entities table, checkpointing every batch."""
 

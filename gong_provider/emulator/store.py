@@ -13,6 +13,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
 
@@ -118,32 +119,14 @@ class RequestRow:
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> RequestRow:
-        return cls(
-            seq=row[0],
-            client_request_id=row[1],
-            integration_id=row[2],
-            kind=row[3],
-            object_type=row[4],
-            file_path=row[5],
-            file_bytes=row[6],
-            status=row[7],
-            accepted_at=row[8],
-            in_progress_at=row[9],
-            ready_at=row[10],
-            forced_error=row[11],
-            processed_lines=row[12],
-            errors=msgspec.json.decode(row[13]),
-            total_error_count=row[14],
-            total_success_count=row[15],
-            finished_at=row[16],
-        )
+        """A row selected with :data:`REQUEST_COLUMNS` (the fields, in order; errors as JSON)."""
+        values = dict(zip(REQUEST_FIELDS, row, strict=True))
+        values["errors"] = msgspec.json.decode(values["errors"])
+        return cls(**values)
 
 
-REQUEST_COLUMNS = (
-    "seq, client_request_id, integration_id, kind, object_type, file_path, file_bytes, status, "
-    "accepted_at, in_progress_at, ready_at, forced_error, processed_lines, errors, "
-    "total_error_count, total_success_count, finished_at"
-)
+REQUEST_FIELDS = tuple(f.name for f in dataclass_fields(RequestRow))
+REQUEST_COLUMNS = ", ".join(REQUEST_FIELDS)
 
 
 class Store:
@@ -239,7 +222,7 @@ class Store:
     def next_job(self) -> RequestRow | None:
         """The oldest request not yet finished: requests are processed one at a time, in order."""
         row = self.db.execute(
-            f"SELECT {REQUEST_COLUMNS} FROM requests WHERE status NOT IN ('DONE', 'FAILED')"
+            f"SELECT {REQUEST_COLUMNS} FROM requests WHERE status NOT IN {TERMINAL_STATES!r}"
             " ORDER BY seq LIMIT 1"
         ).fetchone()
         return None if row is None else RequestRow.from_row(row)
