@@ -21,13 +21,15 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+
+from tests.test_faults_support import poll
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -50,18 +52,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def poll(check: Callable[[], Any], *, timeout: float, interval: float = 0.5, what: str) -> Any:
-    """Call ``check`` until it returns something truthy, for at most ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 def expected_record_counts(object_type: str) -> dict[str, int]:
@@ -146,6 +136,7 @@ class AirflowProcesses:
         poll(
             lambda: not any(_group_alive(p.pid) for p in self.processes.values()),
             timeout=10,
+            interval=0.5,
             what="every Airflow process group to end",
         )
 
@@ -285,7 +276,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 except requests.RequestException:
                     return None
 
-            api = poll(api_ready, timeout=START_TIMEOUT, what="the api-server")
+            api = poll(api_ready, timeout=START_TIMEOUT, interval=0.5, what="the api-server")
 
             def dag_parsed() -> bool:
                 airflow.check_alive()

@@ -21,7 +21,6 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -29,10 +28,10 @@ from gong_provider.emulator.client import EmulatorClient
 from gong_provider.emulator.process import EmulatorProcess
 from tests.test_faults_support import (
     ENTITIES,
-    FAST_RETRIES,
     REQUEST_STATUS,
     ROOT,
     SYNC_DAG_ID,
+    connection_json,
     gong,
     inspect_sync_db,
     new_sync_home,
@@ -84,12 +83,6 @@ def assert_export_stored_exactly_once(client: EmulatorClient) -> None:
     assert set(counts.values()) == {1}, counts
 
 
-def connection(emulator: EmulatorProcess, **extra: Any) -> str:
-    conn = json.loads(emulator.connection_json())
-    conn["extra"] = {**FAST_RETRIES, **extra}
-    return json.dumps(conn)
-
-
 def test_faults_1_to_3_in_one_run_of_the_whole_dag(
     gong: EmulatorClient, emulator: EmulatorProcess, sync_template: Path, pycache: Path, tmp_path: Path
 ) -> None:
@@ -104,7 +97,7 @@ def test_faults_1_to_3_in_one_run_of_the_whole_dag(
         pycache,
         emulator,
         {"source": str(SAMPLE_DATA)},
-        connection=connection(emulator, max_retries=8),  # six attempts of one upload, by design
+        connection=connection_json(emulator, max_retries=8),  # six attempts of one upload, by design
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
     assert [run["state"] for run in inspect_sync_db(home, pycache)["runs"]] == ["success"]
@@ -147,7 +140,7 @@ def test_fault_4_worker_killed_mid_upload_in_the_whole_dag(
     env = sync_env(
         home,
         pycache,
-        AIRFLOW_CONN_GONG_DEFAULT=connection(emulator),
+        AIRFLOW_CONN_GONG_DEFAULT=connection_json(emulator),
         GONG_INTEGRATION_ID=str(emulator.integration_id),
     )
     conf = {"integration_id": str(emulator.integration_id), "source": str(SAMPLE_DATA)}

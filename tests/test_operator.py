@@ -21,11 +21,6 @@ STATUS_PATH = "/v2/crm/request-status"
 MODES = ["sync", "deferrable"]
 
 
-@pytest.fixture
-def conn(emulator: EmulatorProcess, emulator_client: EmulatorClient, monkeypatch: pytest.MonkeyPatch) -> str:
-    return connect(emulator, monkeypatch)
-
-
 def operator(
     emulator: EmulatorProcess, file: Any, mode: str = "sync", **kwargs: Any
 ) -> GongUploadEntitiesOperator:

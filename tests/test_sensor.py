@@ -16,15 +16,10 @@ from gong_provider.hooks.gong import GongCrmHook
 from gong_provider.sensors.gong import GongRequestStatusSensor
 from gong_provider.staging import stage
 from gong_provider.utils.events import GongUploadFailed
-from tests.gong_test_support import connect, contact, run_task, task_context, write_ldjson
+from tests.gong_test_support import contact, run_task, task_context, write_ldjson
 
 STATUS_PATH = "/v2/crm/request-status"
 MODES = ["poke", "deferrable"]
-
-
-@pytest.fixture
-def conn(emulator: EmulatorProcess, emulator_client: EmulatorClient, monkeypatch: pytest.MonkeyPatch) -> str:
-    return connect(emulator, monkeypatch)
 
 
 def upload(emulator: EmulatorProcess, path: Path, request_id: str) -> None:

@@ -11,7 +11,7 @@ from gong_provider.emulator.client import EmulatorClient
 from gong_provider.emulator.process import EmulatorProcess
 from gong_provider.hooks.gong import GongCrmHook
 from gong_provider.triggers.gong import GongRequestStatusTrigger
-from tests.gong_test_support import connect, contact, run_trigger, write_ldjson
+from tests.gong_test_support import contact, run_trigger, write_ldjson
 
 STATUS_PATH = "/v2/crm/request-status"
 
@@ -29,11 +29,6 @@ def trigger_for(emulator: EmulatorProcess, request_id: str, *, wait: float = 30)
         poll_interval=0.05,
         max_poll_interval=0.2,
     )
-
-
-@pytest.fixture
-def conn(emulator: EmulatorProcess, emulator_client: EmulatorClient, monkeypatch: pytest.MonkeyPatch) -> str:
-    return connect(emulator, monkeypatch)
 
 
 def test_serialize_round_trip_holds_no_secret(emulator: EmulatorProcess, conn: str) -> None:
