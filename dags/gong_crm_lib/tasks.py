@@ -155,19 +155,11 @@ def summarize_entity(
     uploads = list(uploads)
     statuses = [s for s in statuses if s]
     later = list(later_generations or [])
-    success = sum(int(s.get("total_success_count") or 0) for s in statuses) + sum(
-        int(g.get("total_success_count") or 0) for g in later
-    )
-    errors = sum(int(s.get("total_error_count") or 0) for s in statuses) + sum(
-        int(g.get("total_error_count") or 0) for g in later
-    )
-    uploaded_records = sum(int(u.get("records") or 0) for u in uploads) + sum(
-        int(g.get("records") or 0) for g in later
-    )
+    success = _total([*statuses, *later], "total_success_count")
+    errors = _total([*statuses, *later], "total_error_count")
+    uploaded_records = _total([*uploads, *later], "records")
     request_ids = [str(u.get("client_request_id")) for u in [*uploads, *later]]
-    already = sum(1 for u in uploads if u.get("already_accepted")) + sum(
-        int(g.get("already_accepted") or 0) for g in later
-    )
+    already = _total([*uploads, *later], "already_accepted")  # a flag per upload, a count per generation
     iid = parse_integration_id(integration_id)
     uri = settings.asset_uri(iid, object_type)
     outlet_events[AssetAlias(settings.asset_alias_name(object_type))].add(
@@ -188,3 +180,8 @@ def summarize_entity(
         "gong_errors": errors,
         "asset": uri,
     }
+
+
+def _total(rows: Iterable[Mapping[str, Any]], key: str) -> int:
+    """Sum of ``key`` over XCom rows (a missing or null value counts 0; True counts 1)."""
+    return sum(int(row.get(key) or 0) for row in rows)
