@@ -10,25 +10,17 @@ group; teardown terminates the groups (then kills them) and checks that none is 
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
-import os
-import secrets
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
+from tests.airflow_stack import AirflowProcesses, Api, airflow_env, free_port, wait_until_ready
 from tests.test_faults_support import poll
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -45,13 +37,6 @@ ENTITY_FILES = {
     "LEAD": "leads.jsonl",
 }
 RUN_TIMEOUT = 240.0
-START_TIMEOUT = 120.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def expected_record_counts(object_type: str) -> dict[str, int]:
@@ -63,130 +48,6 @@ def expected_record_counts(object_type: str) -> dict[str, int]:
         else:
             ids = [json.loads(line)["objectId"] for line in handle if line.strip()]
     return dict(Counter(ids))
-
-
-@dataclass
-class AirflowProcesses:
-    """Airflow's components as separate process groups, all bound to 127.0.0.1."""
-
-    home: Path
-    env: dict[str, str]
-    port: int
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log_path(self, name: str) -> Path:
-        return self.home / f"{name}.out"
-
-    def airflow(self, *args: str, timeout: float = 300) -> None:
-        result = subprocess.run(
-            [str(Path(sys.executable).with_name("airflow")), *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        assert result.returncode == 0, (
-            f"airflow {' '.join(args)}: {result.stdout[-2000:]} {result.stderr[-3000:]}"
-        )
-
-    def start(self) -> None:
-        airflow = str(Path(sys.executable).with_name("airflow"))
-        commands = {
-            "api-server": [
-                airflow,
-                "api-server",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--workers",
-                "1",
-            ],
-            "scheduler": [airflow, "scheduler", "--skip-serve-logs"],
-            "dag-processor": [airflow, "dag-processor"],
-            "triggerer": [airflow, "triggerer", "--skip-serve-logs"],
-        }
-        for name, command in commands.items():
-            with self.log_path(name).open("wb") as out:
-                self.processes[name] = subprocess.Popen(
-                    command, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-                )
-
-    def check_alive(self) -> None:
-        for name, process in self.processes.items():
-            if process.poll() is not None:
-                tail = self.log_path(name).read_text(errors="replace")[-3000:]
-                raise AssertionError(f"airflow {name} exited with {process.returncode}:\n{tail}")
-
-    def stop(self) -> None:
-        for process in self.processes.values():
-            _signal_group(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and any(_group_alive(p.pid) for p in self.processes.values()):
-            time.sleep(0.2)
-        for process in self.processes.values():
-            _signal_group(process.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=10)
-        poll(
-            lambda: not any(_group_alive(p.pid) for p in self.processes.values()),
-            timeout=10,
-            interval=0.5,
-            what="every Airflow process group to end",
-        )
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, sig)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie leader still "exists" until reaped; count only live members.
-    import psutil
-
-    return any(
-        p.status() != psutil.STATUS_ZOMBIE for p in psutil.process_iter(["pid"]) if _safe_pgid(p.pid) == pgid
-    )
-
-
-def _safe_pgid(pid: int) -> int | None:
-    try:
-        return os.getpgid(pid)
-    except (ProcessLookupError, PermissionError):
-        return None
-
-
-class Api:
-    """Airflow's REST API (/api/v2) with a JWT from /auth/token."""
-
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
-        self.session = requests.Session()
-        token = self.session.get(f"{base_url}/auth/token", timeout=30)
-        token.raise_for_status()
-        self.session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
-
-    def get(self, path: str, **params: Any) -> Any:
-        response = self.session.get(f"{self.base_url}/api/v2{path}", params=params, timeout=30)
-        response.raise_for_status()
-        return response.json()
-
-    def send(self, method: str, path: str, body: Any) -> Any:
-        response = self.session.request(method, f"{self.base_url}/api/v2{path}", json=body, timeout=30)
-        assert response.status_code < 300, f"{method} {path}: {response.status_code} {response.text}"
-        return response.json()
 
 
 @dataclass
@@ -236,65 +97,22 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     # when the trigger fires sooner, the scheduler mistakes the stale report for a crash and retries).
     emulator = EmulatorProcess(base / "emulator", processing_delay=12.0).start()
     try:
-        env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "GONG_"))
-        }
-        env.update(
-            {
-                "AIRFLOW_HOME": str(home),
-                "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-                "AIRFLOW__CORE__PARALLELISM": "4",
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-                "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-                "AIRFLOW__API__HOST": "127.0.0.1",
-                "AIRFLOW__API__PORT": str(port),
-                "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
-                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-                "AIRFLOW_CONN_GONG_DEFAULT": emulator.connection_json(),
-                # trigger-only here: a schedule would add a run of its own when the DAG is unpaused
-                "GONG_CRM_SYNC_SCHEDULE": "none",
-                "GONG_STAGING_BASE": str(base / "staging"),
-                "GONG_POLL_INTERVAL": "1",
-                "PYTHONUNBUFFERED": "1",
-            }
+        env = airflow_env(
+            home,
+            port,
+            ROOT / "dags",
+            AIRFLOW_CONN_GONG_DEFAULT=emulator.connection_json(),
+            # trigger-only here: a schedule would add a run of its own when the DAG is unpaused
+            GONG_CRM_SYNC_SCHEDULE="none",
+            GONG_STAGING_BASE=str(base / "staging"),
+            GONG_POLL_INTERVAL="1",
         )
         airflow = AirflowProcesses(home=home, env=env, port=port)
         airflow.airflow("db", "migrate")
         airflow.airflow("pools", "set", "gong_api", "3", "Gong API calls")
         airflow.start()
         try:
-
-            def api_ready() -> Api | None:
-                airflow.check_alive()
-                try:
-                    return Api(airflow.base_url)
-                except requests.RequestException:
-                    return None
-
-            api = poll(api_ready, timeout=START_TIMEOUT, interval=0.5, what="the api-server")
-
-            def dag_parsed() -> bool:
-                airflow.check_alive()
-                try:
-                    api.get(f"/dags/{DAG_ID}")
-                except requests.HTTPError:
-                    errors = api.get("/importErrors")["import_errors"]
-                    assert not errors, f"DAG import errors: {errors}"
-                    return False
-                return True
-
-            poll(
-                dag_parsed,
-                timeout=START_TIMEOUT,
-                interval=1.0,
-                what="the dag-processor to parse gong_crm_sync",
-            )
-            api.send("PATCH", f"/dags/{DAG_ID}", {"is_paused": False})
+            api = wait_until_ready(airflow, [DAG_ID])
             conf = {  # what the trigger form sends: every Param, the integration id as a string
                 "integration_id": str(emulator.integration_id),
                 "source": str(DATA),
