@@ -62,11 +62,11 @@ DEFAULT_MAX_DELETE_RATIO = 0.05
 UPLOAD_FOLDER = "upload"
 SPILL_ENTRIES = 1 << 19
 """Tap entries (32 bytes each) held in memory before they are spilled to temporary files (16 MB)."""
-DENSE_SHARE = 0.25
-"""When more than this share of the staged records must be sent, the staged files are uploaded as
-they are: copying most of a file costs more than sending the few unchanged records again."""
-MAX_SPARSE = 2_000_000
-"""At most this many selected lines are sorted in memory (~100 MB); more are sent densely."""
+DENSE_SHARE = 0.5
+DENSE_MIN_RECORDS = 100_000
+"""When more than half of at least this many staged records must be sent, the staged files are
+uploaded as they are (the unchanged records go too, harmlessly: Gong upserts by objectId): copying
+most of a large file costs more, and the sorted selection would need ~45 bytes per line."""
 REJECTED = 0
 """Digest that marks a staging reject in the tap (a real line's xxh3 is 0 once in 2**64)."""
 _NO_PLACE = (1 << 64) - 1
@@ -519,7 +519,10 @@ def stage_changes(
                 max_delete_ratio,
                 confirm_deletes,
             )
-            dense = len(diff.selected) > min(DENSE_SHARE * staged.records_staged, MAX_SPARSE)
+            dense = (
+                staged.records_staged >= DENSE_MIN_RECORDS
+                and len(diff.selected) > DENSE_SHARE * staged.records_staged
+            )
             selected = diff.selected
         else:
             counts.new = staged.records_staged

@@ -212,8 +212,8 @@ def commit_changes(
         current = head.generation if head is not None else None
         if current != plan.base_generation:
             raise GongStateConflictError(
-                f"{plan.object_type}: the state at {store.label} moved from generation {plan.base_generation} "
-                f"to {current} since this run diffed it (another run committed): this run's changes stay "
+                f"{plan.object_type}: the state at {store.label} moved from generation "
+                f"{plan.base_generation} to {current} since this run diffed it (another run committed): this run's changes stay "
                 "pending and the next run sends them again"
             )
     by_file = {path: file_outcome(status) for path, status in outcomes.items()}
@@ -250,7 +250,11 @@ def _apply(
     now: datetime | None,
     recovering: bool = False,
     rebuild_next: bool = False,
+    committer: str | None = None,
 ) -> CommitReport:
+    """Write the new generation (``committer``: the token HEAD names, the plan's own unless a later
+    run recovers the plan, so that the planning run, if alive after all, finds a conflict)."""
+    committer = committer or plan.run_token
     deletes = set(plan.delete_files)
     upserts = {
         (f.generation, f.part): by_file.get(f.path, _UNCONFIRMED) for f in plan.files if f.path not in deletes
@@ -314,7 +318,7 @@ def _apply(
         if untouched is not None:
             refs[bucket] = untouched  # immutable: the new generation shares the file
         elif len(entries):
-            refs[bucket] = store.write_bucket(generation, plan.run_token, bucket, entries)
+            refs[bucket] = store.write_bucket(generation, committer, bucket, entries)
     report = CommitReport(
         object_type=plan.object_type,
         generation=generation,
@@ -330,7 +334,7 @@ def _apply(
         generation=generation,
         fingerprint=head.fingerprint if recovering and head is not None else plan.fingerprint,
         buckets=refs,
-        run_token=plan.run_token,
+        run_token=committer,
         committed_at=(now or datetime.now(timezone.utc)).isoformat(),
         live=totals[LIVE],
         tombstones=totals[TOMBSTONE],
@@ -338,13 +342,13 @@ def _apply(
         rebuild_next=rebuild_next or (recovering and head is not None and head.rebuild_next),
         report=report.to_dict(),
     )
-    store.claim(generation, plan.run_token)
+    store.claim(generation, committer)
     store.write_head(new_head)
     store.remove_plan(plan.run_token)
     store.collect_garbage(new_head)
     log.info(
-        "%s: committed state generation %s (%s confirmed line(s), %s objectId(s) left pending; state: %s live, "
-        "%s tombstones, %s pending)",
+        "%s: committed state generation %s (%s confirmed line(s), %s objectId(s) left pending; "
+        "state: %s live, %s tombstones, %s pending)",
         plan.object_type,
         generation,
         confirmed_lines,
@@ -386,7 +390,16 @@ def recover_orphans(store: StateStore, *, keep: str) -> list[int]:
         )
         # on the current state, whatever the plan was diffed against: pending only means "send again"
         onto = dataclasses.replace(plan, rebuild=False)
-        report = _apply(store, onto, head, {}, now=None, recovering=True, rebuild_next=plan.rebuild)
+        report = _apply(
+            store,
+            onto,
+            head,
+            {},
+            now=None,
+            recovering=True,
+            rebuild_next=plan.rebuild,
+            committer=f"recovered-by-{keep}",
+        )
         generations.append(report.generation)
     return generations
 
