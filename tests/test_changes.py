@@ -195,7 +195,8 @@ def test_full_mode_sends_everything_and_rebuilds(tmp_path: Path) -> None:
     assert plan.rebuild
     assert len(ids_of(plan)) == 4
     assert plan.counts.deleted == 0
-    assert report.live == 4 and set(sync.state()) == {"c0", "c1", "c2", "c3"}
+    assert report.live == 4
+    assert set(sync.state()) == {"c0", "c1", "c2", "c3"}
 
 
 def test_a_changed_fingerprint_sends_everything(tmp_path: Path) -> None:
@@ -287,7 +288,8 @@ def test_failed_lines_stay_pending_and_the_rest_is_confirmed(tmp_path: Path) -> 
     assert state["c4"][1] == PENDING
     assert state["c0"][1] == LIVE
     plan, _ = sync.sync([contact(n) for n in range(10)])
-    assert plan.counts.pending_retried == 2 and sorted(ids_of(plan)) == ["c1", "c4"]
+    assert plan.counts.pending_retried == 2
+    assert sorted(ids_of(plan)) == ["c1", "c4"]
 
 
 def test_an_incomplete_error_list_leaves_the_whole_file_pending(tmp_path: Path) -> None:
@@ -322,7 +324,8 @@ def test_a_run_that_died_in_flight_has_its_keys_sent_again(tmp_path: Path) -> No
     sync.stage([contact(n, 1 if n < 2 else 0) for n in range(10)])  # uploaded, never committed
     # the source goes back to what the state holds: without the in-flight marker nothing would go
     plan, report = sync.sync([contact(n) for n in range(10)])
-    assert sorted(ids_of(plan)) == ["c0", "c1"] and plan.counts.pending_retried == 2
+    assert sorted(ids_of(plan)) == ["c0", "c1"]
+    assert plan.counts.pending_retried == 2
     assert report.pending == 0
     assert sync.store.plan_tokens() == []
 

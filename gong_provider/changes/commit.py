@@ -213,8 +213,8 @@ def commit_changes(
         if current != plan.base_generation:
             raise GongStateConflictError(
                 f"{plan.object_type}: the state at {store.label} moved from generation "
-                f"{plan.base_generation} to {current} since this run diffed it (another run committed): this run's changes stay "
-                "pending and the next run sends them again"
+                f"{plan.base_generation} to {current} since this run diffed it (another run committed): "
+                "this run's changes stay pending and the next run sends them again"
             )
     by_file = {path: file_outcome(status) for path, status in outcomes.items()}
     return _apply(store, plan, head, by_file, now=now)
