@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import accumulate, compress, repeat
-from operator import not_
+from operator import add, lshift, not_
 from typing import Any, Literal
 
 import msgspec
@@ -45,6 +45,7 @@ from gong_provider.changes.state import (
     key_of,
     state_fingerprint,
 )
+from gong_provider.changes.state import hash64 as _hash
 from gong_provider.models import CustomField, ObjectType
 from gong_provider.staging.fastpath import iter_blocks
 from gong_provider.staging.locate import locate_lines
@@ -62,6 +63,8 @@ DEFAULT_MAX_DELETE_RATIO = 0.05
 UPLOAD_FOLDER = "upload"
 SPILL_ENTRIES = 1 << 19
 """Tap entries (32 bytes each) held in memory before they are spilled to temporary files (16 MB)."""
+SENT_SPILL_ENTRIES = 100_000
+"""Sent-log entries (tuples, ~200 bytes each) held before they are spilled (~20 MB)."""
 DENSE_SHARE = 0.5
 DENSE_MIN_RECORDS = 100_000
 """When more than half of at least this many staged records must be sent, the staged files are
@@ -218,22 +221,19 @@ class _DiffTap:
             return
         lines = data.split(b"\n")
         lines.pop()
-        keys = list(map(key_of, object_ids))
+        # all in C but the loop: keys, digests and line starts of the whole block
+        keys = map(_hash, map(str.encode, object_ids))
+        digests = map(_hash, lines)
+        starts = accumulate(map(add, map(len, lines), repeat(1)), initial=placement.offset)
+        numbers = map(lshift, range(placement.line, placement.line + len(lines)), repeat(32))
         place = (generation << 32) | placement.part
-        offsets = accumulate(map(len, lines), lambda at, size: at + size + 1, initial=placement.offset)
         buffers = self.spill.buffers
-        for key, digest, line, offset in zip(
-            keys,
-            map(digest_of, lines),
-            range(placement.line, placement.line + len(lines)),
-            offsets,
-            strict=False,
-        ):
+        for key, digest, number, start in zip(keys, digests, numbers, starts, strict=False):
             columns = buffers[key & BUCKET_MASK]
             columns[0].append(key)
             columns[1].append(digest)
             columns[2].append(place)
-            columns[3].append((line << 32) | offset)
+            columns[3].append(number | start)
         self._held(len(lines))
 
     def record(self, generation: int, placement: Placement, line: bytes, object_id: str) -> None:
@@ -289,7 +289,7 @@ def _diff(store: StateStore, head: StateHead, tap: _DiffTap, *, mirror: bool) ->
             continue
         last = dict(zip(keys, digests, strict=False))
         confirmed = set(compress(state.digests, map(PENDING.__ne__, state.flags)))
-        index = dict(zip(map(key_of, state.ids), range(len(state)), strict=False))
+        index = dict(zip(state.keys, range(len(state)), strict=False))
         differing = list(compress(last.items(), map(not_, map(confirmed.__contains__, last.values()))))
         counts.unchanged += len(last) - len(differing)
         chosen: set[int] = set()
@@ -328,10 +328,14 @@ def _delete_line(object_id: str, modified: str, extra: Any, fields: Sequence[str
 
 
 class _SentLog:
-    """What a commit applies, per bucket: ``(objectId, digest, kind, generation, part, line, extra)``."""
+    """What a commit applies, per bucket: ``(objectId, digest, kind, generation, part, line, extra)``,
+    spilled to the local temporary folder past ``SPILL_ENTRIES`` (a rebuild logs every record)."""
 
-    def __init__(self) -> None:
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
         self.entries: list[list[Any]] = [[] for _ in range(BUCKETS)]
+        self.held = 0
+        self.spilled: set[int] = set()
 
     def add(
         self, object_id: str, line: bytes, kind: int, generation: int, part: int, number: int, extra: Any
@@ -339,6 +343,31 @@ class _SentLog:
         self.entries[key_of(object_id) & BUCKET_MASK].append(
             (object_id, digest_of(line.rstrip(b"\n")), kind, generation, part, number, extra)
         )
+        self.held += 1
+        if self.held >= SENT_SPILL_ENTRIES:
+            self._flush()
+
+    def _flush(self) -> None:
+        for bucket, entries in enumerate(self.entries):
+            if entries:
+                frame = _MSGPACK.encode(entries)
+                with open(os.path.join(self.folder, f"sent-{bucket}"), "ab") as handle:
+                    handle.write(len(frame).to_bytes(8, "little") + frame)
+                self.spilled.add(bucket)
+                self.entries[bucket] = []
+        self.held = 0
+
+    def bucket(self, bucket: int) -> list[Any]:
+        """Every entry of ``bucket``, in the order they were added."""
+        entries: list[Any] = []
+        if bucket in self.spilled:
+            with open(os.path.join(self.folder, f"sent-{bucket}"), "rb") as handle:
+                while head := handle.read(8):
+                    entries += msgspec.msgpack.decode(handle.read(int.from_bytes(head, "little")))
+        return entries + self.entries[bucket]
+
+
+_MSGPACK = msgspec.msgpack.Encoder()
 
 
 def _extras(line: bytes, fields: Sequence[str]) -> Any:
@@ -494,7 +523,7 @@ def stage_changes(
         folder = OutputDir(out_dir).child(kind.value).child(UPLOAD_FOLDER)
         folder.mkdir()
         folder.remove(MANIFEST_NAME)
-        sent = _SentLog()
+        sent = _SentLog(scratch)
         counts = ChangeCounts()
         guard: str | None = None
         deletes: list[tuple[str, Any]] = []

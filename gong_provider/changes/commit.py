@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from array import array
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from itertools import compress
 from typing import Any
 
 import msgspec
@@ -138,10 +140,12 @@ def write_plan(store: StateStore, plan: ChangePlan, sent: _SentLog, rejected_ids
     """The in-flight marker: the sent lines per bucket and the rejects, then the plan itself."""
     marker, rejects = _plan_names(plan.run_token)
     names = []
-    for bucket, entries in enumerate(sent.entries):
+    for bucket in range(BUCKETS):
+        entries = sent.bucket(bucket)
         if entries:
             store.write_blob(_sent_name(plan.run_token, bucket), _ENCODER.encode(entries))
             names.append(_sent_name(plan.run_token, bucket))
+        del entries
     store.write_blob(rejects, _ENCODER.encode(rejected_ids))
     plan.plan_files = names
     store.write_blob(marker, plan_json(plan).encode())
@@ -281,14 +285,7 @@ def _apply(
                 )
                 accepted = outcome.accepts(line)
                 confirmed_lines += accepted
-                position = index.get(object_id)
-                if position is None:
-                    position = index[object_id] = len(entries)
-                    entries.ids.append(object_id)
-                    entries.digests.append(0)
-                    entries.flags.append(PENDING)
-                    if entries.extras is not None:
-                        entries.extras.append(extra)
+                position = _position(entries, index, object_id, extra)
                 if not accepted:
                     entries.flags[position] = PENDING
                 elif kind == SENT_MIRROR_DELETE:
@@ -300,14 +297,7 @@ def _apply(
                         entries.extras[position] = extra
                 final[object_id] = entries.flags[position]
             for object_id in rejected[bucket]:
-                position = index.get(object_id)
-                if position is None:
-                    position = index[object_id] = len(entries)
-                    entries.ids.append(object_id)
-                    entries.digests.append(0)
-                    entries.flags.append(PENDING)
-                    if entries.extras is not None:
-                        entries.extras.append(None)
+                position = _position(entries, index, object_id, None)
                 entries.flags[position] = PENDING
                 final[object_id] = PENDING
             left_pending += sum(1 for flag in final.values() if flag == PENDING)
@@ -360,15 +350,28 @@ def _apply(
     return report
 
 
+def _position(entries: Bucket, index: dict[str, int], object_id: str, extra: Any) -> int:
+    """The entry of ``object_id``, appended as pending (nothing confirmed yet) if it is new."""
+    position = index.get(object_id)
+    if position is None:
+        position = index[object_id] = len(entries)
+        entries.ids.append(object_id)
+        entries.keys.append(key_of(object_id))
+        entries.digests.append(0)
+        entries.flags.append(PENDING)
+        if entries.extras is not None:
+            entries.extras.append(extra)
+    return position
+
+
 def _without_removed(entries: Bucket) -> Bucket:
     if _REMOVED not in entries.flags:
         return entries
     keep = [flag != _REMOVED for flag in entries.flags]
-    from itertools import compress
-
     return Bucket(
         list(compress(entries.ids, keep)),
-        type(entries.digests)("Q", compress(entries.digests, keep)),
+        array("Q", compress(entries.keys, keep)),
+        array("Q", compress(entries.digests, keep)),
         bytearray(compress(entries.flags, keep)),
         list(compress(entries.extras, keep)) if entries.extras is not None else None,
     )

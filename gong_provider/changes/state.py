@@ -54,17 +54,18 @@ PENDING = 2
 """Gong has not confirmed this key's last change (a FAILED line, a file never confirmed, a staging
 reject, a run that died in flight): the next run sends it again, whatever its digest."""
 
-_key_hash = xxhash.xxh3_64_intdigest
+hash64 = xxhash.xxh3_64_intdigest
+"""Stable (unlike ``hash()``) 64-bit hash of bytes, in C; hot loops call it directly."""
 
 
 def key_of(object_id: str) -> int:
     """The objectId's stable 64-bit key (its low bits choose the bucket)."""
-    return _key_hash(object_id.encode())
+    return hash64(object_id.encode())
 
 
 def digest_of(line: bytes) -> int:
     """Digest of a staged line without its newline (64-bit xxh3: a missed change needs a collision)."""
-    return _key_hash(line)
+    return hash64(line)
 
 
 def delete_fields(object_type: ObjectType | str) -> tuple[str, ...]:
@@ -105,6 +106,7 @@ def state_fingerprint(
 
 class _BucketFile(msgspec.Struct, array_like=True):
     ids: list[str]
+    keys: bytes
     digests: bytes
     flags: bytes
     extras: list[Any]
@@ -120,6 +122,8 @@ class Bucket:
     """The entries of one bucket, held as arrays (no Python object per digest or flag)."""
 
     ids: list[str] = field(default_factory=list)
+    keys: array[int] = field(default_factory=lambda: array("Q"))
+    """``key_of`` of each id, stored so that a diff does not hash the state's ids again."""
     digests: array[int] = field(default_factory=lambda: array("Q"))
     flags: bytearray = field(default_factory=bytearray)
     extras: list[Any] | None = None
@@ -129,19 +133,22 @@ class Bucket:
 
     def encode(self) -> bytes:
         return _ENCODER.encode(
-            _BucketFile(self.ids, self.digests.tobytes(), bytes(self.flags), self.extras or [])
+            _BucketFile(
+                self.ids, self.keys.tobytes(), self.digests.tobytes(), bytes(self.flags), self.extras or []
+            )
         )
 
     @classmethod
     def decode(cls, data: bytes, with_extras: bool) -> Bucket:
         raw = _BUCKET_DECODER.decode(data)
-        digests = array("Q")
+        keys, digests = array("Q"), array("Q")
+        keys.frombytes(raw.keys)
         digests.frombytes(raw.digests)
-        if len(digests) != len(raw.ids) or len(raw.flags) != len(raw.ids):
+        if not len(keys) == len(digests) == len(raw.flags) == len(raw.ids):
             raise ValueError("its columns differ in length")
         if with_extras and len(raw.extras) != len(raw.ids):
             raise ValueError("its delete fields differ in length from its ids")
-        return cls(raw.ids, digests, bytearray(raw.flags), raw.extras if with_extras else None)
+        return cls(raw.ids, keys, digests, bytearray(raw.flags), raw.extras if with_extras else None)
 
 
 @dataclass(frozen=True)
