@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ RUN_TIME = "2026-06-01T00:00:00Z"
 def second_export(first: Path, second: Path, records: int) -> dict[str, int]:
     """1% of the records changed, 0.5% deleted (left out), 0.5% new (appended)."""
     changed = deleted = 0
-    new_lines = []
+    new_lines: list[bytes] = []
     with first.open("rb") as source, second.open("wb") as out:
         for number, line in enumerate(source):
             if number % 200 == 0:
@@ -146,7 +147,8 @@ def run_child(*args: str) -> dict[str, Any]:
     result = subprocess.run(
         [sys.executable, __file__, "--child", *args], capture_output=True, text=True, check=True, timeout=3600
     )
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    parsed: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return parsed
 
 
 def main() -> int:
@@ -161,7 +163,12 @@ def main() -> int:
     args = parser.parse_args()
     if args.child:
         name, *rest = args.child
-        child = {"first": child_first, "stage": child_stage, "changes": child_changes, "commit": child_commit}
+        child: dict[str, Callable[..., dict[str, Any]]] = {
+            "first": child_first,
+            "stage": child_stage,
+            "changes": child_changes,
+            "commit": child_commit,
+        }
         print(json.dumps(child[name](*rest)))
         return 0
 

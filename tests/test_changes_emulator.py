@@ -98,7 +98,7 @@ def hook(conn: str) -> GongCrmHook:
     return GongCrmHook(conn)
 
 
-def contact(number: int, version: int = 0, **extra: Any) -> dict[str, Any]:
+def contact(number: int, version: int = 0, **extra: object) -> dict[str, Any]:
     return {
         "objectId": f"c{number}",
         "modifiedDate": "2026-01-01T00:00:00Z",
@@ -114,7 +114,7 @@ def test_a_failed_file_leaves_only_the_lines_gong_listed_pending(
     hook.set_entity_schema(emulator.integration_id, TYPE, [CustomField("score", "Score", "NUMBER")])
     score = [CustomField("score", "Score", "STRING")]
     sync = EmulatorSync(tmp_path, hook, emulator.integration_id, custom_fields=score)
-    lines = [compact(contact(n, **({"score": "high"} if n in (2, 5) else {}))) for n in range(8)]
+    lines = [compact(contact(n, score="high") if n in (2, 5) else contact(n)) for n in range(8)]
     plan, report = sync.sync(lines)
     assert report.confirmed == 6
     assert report.left_pending == 2
@@ -159,7 +159,7 @@ def exports(draw: st.DrawFn) -> list[tuple[list[str], bool]]:
     """A few exports: each a list of lines (inserts, updates, repeated ids, deletions by absence,
     ``isDeleted`` records, rejects with a readable objectId) and whether the run crashes before
     its commit."""
-    runs = []
+    runs: list[tuple[list[str], bool]] = []
     for _ in range(draw(st.integers(2, 4))):
         present = draw(st.lists(st.integers(0, IDS - 1), min_size=1, max_size=IDS, unique=True))
         lines = []
