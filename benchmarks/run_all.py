@@ -166,6 +166,46 @@ def render_demo(r: Result) -> list[str]:
     ]
 
 
+def render_changes(r: Result) -> list[str]:
+    x1 = r["x1"]
+    edits, changes, stage, targets = x1["edits"], x1["changes"], x1["stage"], r["targets"]
+    rerun = x1["commit"]["rerun"]
+    rows = [
+        f"{x1['records']:,} CONTACT records ({_mb(x1['bytes'])}), then a second export with "
+        f"{edits['changed']:,} changed, {edits['new']:,} new and {edits['deleted']:,} deleted, synced in "
+        "mirror mode against the first run's state (Gong's answers: every file DONE). Each step is a "
+        "separate process; the least CPU time of the runs is shown.",
+        "",
+        "| measure | result | baseline / target |",
+        "|---|---|---|",
+        f"| records uploaded, second run | **{changes['upserts']:,} upserts + {changes['deletes']:,} "
+        f"deletes** | today: {x1['baseline_upload']['records']:,} (every file whose bytes changed: "
+        f"{x1['baseline_upload']['files']} of {x1['baseline_upload']['files']}); target "
+        f"{targets['upserts']:,} + {targets['deletes']:,} |",
+        f"| staging + diff (`stage_changes`), CPU | {changes['cpu_seconds']} s "
+        f"(**{x1['ratio_cpu']}x**; runs {x1['all_ratios_cpu']}) | staging alone {stage['cpu_seconds']} s; "
+        f"target <= {targets['ratio']}x |",
+        f"| staging + diff, wall | {changes['seconds']} s ({x1['ratio_wall']}x) | staging alone "
+        f"{stage['seconds']} s |",
+        f"| peak RSS, staging + diff | {changes['peak_rss_mb']} MB | staging alone "
+        f"{stage['peak_rss_mb']} MB; "
+        f"target < {targets['peak_rss_mb']} MB |",
+        f"| first run (no state: all sent, state built) | {x1['first']['seconds']} s, peak RSS "
+        f"{x1['first']['peak_rss_mb']} MB | |",
+        f"| commit of the second run | {x1['commit']['commit']['seconds']} s | |",
+        f"| unchanged rerun | {rerun['uploaded']} records, {rerun['files']} files | nothing to upload |",
+    ]
+    if "scaled" in r:
+        scaled = r["scaled"]
+        rows.append(
+            f"| {scaled['records']:,} keys: peak RSS, first run / second run | "
+            f"{scaled['first']['peak_rss_mb']} MB / {scaled['changes']['peak_rss_mb']} MB | "
+            f"< {targets['peak_rss_mb']} MB |"
+        )
+    rows += ["", f"Load average during the run: {r['machine']['load_average']}."]
+    return rows
+
+
 BENCHMARKS: list[tuple[str, str, list[str], int, Callable[[Result], list[str]]]] = [
     (
         "staging",
@@ -173,6 +213,13 @@ BENCHMARKS: list[tuple[str, str, list[str], int, Callable[[Result], list[str]]]]
         ["benchmarks/bench_staging.py", "--records", "1000000", "--scale", "5"],
         600,
         render_staging,
+    ),
+    (
+        "changes",
+        "Change capture: 1M CONTACT records, a 2% change",
+        ["benchmarks/bench_changes.py", "--records", "1000000", "--scale", "5"],
+        900,
+        render_changes,
     ),
     ("upload", "Streamed upload of a 200 MB file", ["benchmarks/bench_upload.py"], 300, render_upload),
     (

@@ -63,8 +63,13 @@ def _object_ids(path: str, numbers: set[int]) -> dict[int, str | None]:
     return found
 
 
-def locate_lines(staged: StagedFile, lines: Iterable[int]) -> dict[int, RecordLocation]:
-    """Where lines of a staged file came from; lines out of range are left out of the answer."""
+def locate_lines(
+    staged: StagedFile, lines: Iterable[int], *, object_ids: bool = True
+) -> dict[int, RecordLocation]:
+    """Where lines of a staged file came from; lines out of range are left out of the answer.
+
+    ``object_ids=False`` skips reading the staged file for objectIds the sidecar does not hold (the
+    caller has them), so only the small sidecar is read."""
     wanted = sorted({int(n) for n in lines if int(n) >= 1})
     found: dict[int, RecordLocation] = {}
     if not wanted:
@@ -88,7 +93,7 @@ def locate_lines(staged: StagedFile, lines: Iterable[int]) -> dict[int, RecordLo
                 if entry.count != 1:
                     in_runs.add(number)
                 found[number] = RecordLocation(object_id, entry.source, line, record)
-        if in_runs:
+        if in_runs and object_ids:
             for number, object_id in _object_ids(staged.path, in_runs).items():
                 old = found[number]
                 found[number] = RecordLocation(object_id, old.source, old.source_line, old.record)

@@ -7,7 +7,7 @@ import os
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import msgspec
 
@@ -33,7 +33,7 @@ from gong_provider.staging.readers import (
 )
 from gong_provider.staging.sql import SqlSource
 from gong_provider.staging.validator import Reason, RecordValidator
-from gong_provider.staging.writer import Origin, PartWriter
+from gong_provider.staging.writer import Origin, PartWriter, Placement
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,20 @@ StagingSource = SqlSource | str | os.PathLike[str] | Iterable[Mapping[str, Any]]
 ProgressCallback = Callable[[int], None]
 Event = tuple[SourceRecord, "dict[str, Any] | None", "Reject | None", int]
 """``(source record, normalized record or None, reject or None, generation)``."""
+
+
+class StagingTap(Protocol):
+    """Sees every staged line and every reject as :func:`stage` writes them (change capture uses it
+    to diff while staging, with no second pass over the files). Lines end with a newline."""
+
+    def block(self, generation: int, placement: Placement, data: bytes, object_ids: Sequence[str]) -> None:
+        """Consecutive lines written at once at ``placement`` of ``generation``."""
+
+    def record(self, generation: int, placement: Placement, line: bytes, object_id: str) -> None:
+        """One line written at ``placement`` of ``generation``."""
+
+    def reject(self, object_id: str | None) -> None:
+        """A rejected record; ``None`` when its objectId could not be read."""
 
 
 @dataclass(frozen=True)
@@ -266,11 +280,13 @@ def stage(
     custom_fields: Sequence[CustomField] | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     progress: ProgressCallback | None = None,
+    tap: StagingTap | None = None,
 ) -> StagingManifest:
     """Stage ``source`` into ``<out_dir>/<OBJECT_TYPE>/``, replacing what a previous run wrote there.
 
     Raises :class:`GongRejectLimitError` when rejects exceed ``max_reject_ratio``; the staged files,
-    the rejects file and the manifest are written first, so the user can read them.
+    the rejects file and the manifest are written first, so the user can read them. ``tap`` (see
+    :class:`StagingTap`) is shown every staged line and reject as it is written.
     """
     _check_options(max_reject_ratio, max_file_bytes)
     run = _Run(
@@ -291,15 +307,25 @@ def stage(
     encoder = msgspec.json.Encoder()
     first_rejects: list[Reject] = []
     staged = 0
+
+    def write_reject(reject: Reject) -> None:
+        rejects.write(encoder.encode(reject.to_dict()) + b"\n")
+        if len(first_rejects) < FIRST_REJECTS_KEPT:
+            first_rejects.append(reject)
+        if tap is not None:
+            tap.reject(reject.object_id)
+
     try:
         for event in run:
             if isinstance(event, FastBlock):
                 source = run.sources[-1]
                 count = len(event.object_ids)
                 if event.generations is None and len(event.data) <= writer.room(0):
-                    writer.add_block(
+                    placement = writer.add_block(
                         0, event.data, count, Origin(source, event.first_line, event.first_record)
                     )
+                    if tap is not None:
+                        tap.block(0, placement, event.data, event.object_ids)
                     staged += count
                     continue
                 generations = event.generations or [0] * count
@@ -309,7 +335,9 @@ def stage(
                         origin = Origin(
                             source, event.first_line + offset, event.first_record + offset, object_id
                         )
-                        writer.add(number, data, origin)
+                        placement = writer.add(number, data, origin)
+                        if tap is not None:
+                            tap.record(number, placement, data, object_id)
                         staged += 1
                         continue
                     too_big = run.reject_too_big(
@@ -320,25 +348,23 @@ def stage(
                         len(data),
                         max_file_bytes,
                     )
-                    rejects.write(encoder.encode(too_big.to_dict()) + b"\n")
-                    if len(first_rejects) < FIRST_REJECTS_KEPT:
-                        first_rejects.append(too_big)
+                    write_reject(too_big)
                 continue
             item, record, reject, generation = event
             if record is not None:
                 line = encoder.encode(record) + b"\n"
                 if len(line) <= max_file_bytes:
                     origin = Origin(item.source, item.line, item.number, record["objectId"])
-                    writer.add(generation, line, origin)
+                    placement = writer.add(generation, line, origin)
+                    if tap is not None:
+                        tap.record(generation, placement, line, record["objectId"])
                     staged += 1
                     continue
                 reject = run.reject_too_big(
                     item.source, item.line, item.number, record["objectId"], len(line), max_file_bytes
                 )
             assert reject is not None
-            rejects.write(encoder.encode(reject.to_dict()) + b"\n")
-            if len(first_rejects) < FIRST_REJECTS_KEPT:
-                first_rejects.append(reject)
+            write_reject(reject)
         files = writer.close()
     except BaseException:
         writer.abort()

@@ -25,6 +25,15 @@ _ENCODE = msgspec.json.Encoder().encode
 
 
 @dataclass(frozen=True)
+class Placement:
+    """Where a record (or the first of a block) went: its part, byte offset and 1-based line there."""
+
+    part: int
+    offset: int
+    line: int
+
+
+@dataclass(frozen=True)
 class Origin:
     """Where a staged record (or the first of a run of them) came from."""
 
@@ -63,7 +72,7 @@ class PartWriter:
         self._open: dict[int, _Part] = {}
         self.files: list[StagedFile] = []
 
-    def add(self, generation: int, line: bytes, origin: Origin) -> None:
+    def add(self, generation: int, line: bytes, origin: Origin) -> Placement:
         """Append one record (``line`` ends with a newline) to its generation's current part."""
         part = self._open.get(generation)
         if part is not None and part.size + len(line) > self.max_file_bytes:
@@ -71,28 +80,32 @@ class PartWriter:
             part = self._start(generation, part.part + 1)
         elif part is None:
             part = self._start(generation, 0)
+        placement = Placement(part.part, part.size, part.records + 1)
         part.source_buffer += _entry(part.records + 1, 1, origin)
         part.buffer += line
         part.size += len(line)
         part.records += 1
         if len(part.buffer) >= FLUSH_BYTES:
             self._flush(part)
+        return placement
 
     def room(self, generation: int) -> int:
         """Bytes the current part of ``generation`` can still take."""
         part = self._open.get(generation)
         return self.max_file_bytes - (part.size if part is not None else 0)
 
-    def add_block(self, generation: int, data: bytes, records: int, origin: Origin) -> None:
+    def add_block(self, generation: int, data: bytes, records: int, origin: Origin) -> Placement:
         """Append consecutive source lines at once (written straight through, no copy); the caller
         checked :meth:`room`."""
         part = self._open.get(generation) or self._start(generation, 0)
+        placement = Placement(part.part, part.size, part.records + 1)
         part.source_buffer += _entry(part.records + 1, records, origin)
         self._flush(part)
         part.digest.update(data)
         part.data.write(data)
         part.size += len(data)
         part.records += records
+        return placement
 
     def _start(self, generation: int, number: int) -> _Part:
         part = _Part(
