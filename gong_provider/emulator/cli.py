@@ -77,7 +77,7 @@ def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
         "--rate-limit-per-second",
         type=float,
         default=float(_env("rate_limit_per_second", DEFAULT_RATE_LIMIT_PER_SECOND)),
-        help="calls in any sliding second per company (all credentials) before 429 (default 3; 0 = unlimited)",
+        help="calls in any sliding second per company (every credential) before 429 (default 3; 0 = off)",
     )
     parser.add_argument(
         "--rate-limit-per-day",
