@@ -176,7 +176,7 @@ def render_budget(r: Result) -> list[str]:
 
     labels = {
         "host": "shared budget (`budget_scope: host`, the default)",
-        "process": "baseline: a budget per process (`budget_scope: process`, as before)",
+        "process": "baseline: a limiter per process (`budget_scope: process`: the behaviour before)",
     }
     return [
         f"{r['processes']} processes x {r['calls_per_process']} calls (half sync hooks with the access "
@@ -188,6 +188,9 @@ def render_budget(r: Result) -> list[str]:
         "| most counted in any sliding second | 429 answers | failed calls | wall time (counted calls/s) |",
         "|---|---|---|---|---|---|---|",
         *(row(label, r[scope]) for scope, label in labels.items() if scope in r),
+        "",
+        "Per-process limiters each allow 3 calls a second, so together they send more and Gong's 429 "
+        "+ Retry-After holds them back; the shared budget never sends a fourth call into any second.",
     ]
 
 
