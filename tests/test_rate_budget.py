@@ -149,3 +149,41 @@ async def test_a_token_held_by_another_process_is_waited_for_without_blocking_an
             os.killpg(holder.pid, signal.SIGKILL)
         holder.wait()
     assert holder.returncode == -signal.SIGKILL
+
+
+@pytest.mark.parametrize(
+    ("calls_per_second", "tokens", "rest"),
+    [(3, 3, 1.05), (10, 10, 1.05), (1.5, 1, 1.05), (0.5, 1, 2.05)],
+)
+def test_calls_per_second_becomes_tokens_and_their_rest(
+    calls_per_second: float, tokens: int, rest: float
+) -> None:
+    """At most ``tokens`` calls in any sliding second, and never more than ``calls_per_second`` on average."""
+    settings = BudgetSettings(host="h", calls_per_second=calls_per_second)
+    assert settings.tokens == tokens
+    assert settings.rest == pytest.approx(rest)
+    assert settings.tokens / settings.rest <= calls_per_second
+
+
+def test_an_unusable_budget_dir_falls_back_to_a_budget_per_process(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    not_a_dir = tmp_path / "a-file"
+    not_a_dir.write_text("")
+    settings = BudgetSettings(
+        host=f"fallback-{uuid.uuid4().hex}", calls_per_second=1, directory=str(not_a_dir)
+    )
+    budget = budget_for(settings)
+    assert any("it is per process now" in record.getMessage() for record in caplog.records)
+    assert isinstance(budget.try_take(settings), int)
+    assert isinstance(budget.try_take(settings), float)  # still a budget: the only token is in use
+
+
+def test_the_process_scope_keeps_no_files(tmp_path: Path) -> None:
+    settings = BudgetSettings(
+        host="process-scope", calls_per_second=3, scope="process", directory=str(tmp_path)
+    )
+    slot = budget_for(settings).try_take(settings)
+    assert isinstance(slot, int)
+    budget_for(settings).give_back(slot, settings)
+    assert list(tmp_path.iterdir()) == []
