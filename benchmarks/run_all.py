@@ -206,6 +206,34 @@ def render_changes(r: Result) -> list[str]:
     return rows
 
 
+def render_budget(r: Result) -> list[str]:
+    def row(label: str, d: Result) -> str:
+        return (
+            f"| {label} | {d['calls']} | **{d['max_sent_in_any_sliding_second']}** "
+            f"| {d['max_calls_in_any_sliding_second']} | **{d['answers_429']}** | {d['failed_calls']} "
+            f"| {d['wall_seconds']} s ({d['calls_per_second']} calls/s) |"
+        )
+
+    labels = {
+        "host": "shared budget (`budget_scope: host`, the default)",
+        "process": "baseline: a limiter per process (`budget_scope: process`: the behaviour before)",
+    }
+    return [
+        f"{r['processes']} processes x {r['calls_per_process']} calls (half sync hooks with the access "
+        "key, half async hooks with the OAuth token: one company) against the emulator at Gong's "
+        f"{r['gong_calls_per_second']} calls in any sliding second; counted from the emulator's own "
+        "record of when it counted or refused each call (`/_emulator/rate-log`).",
+        "",
+        "| budget | calls counted | most calls sent in any sliding second (counted + refused) "
+        "| most counted in any sliding second | 429 answers | failed calls | wall time (counted calls/s) |",
+        "|---|---|---|---|---|---|---|",
+        *(row(label, r[scope]) for scope, label in labels.items() if scope in r),
+        "",
+        "Per-process limiters each allow 3 calls a second, so together they send more and Gong's 429 "
+        "+ Retry-After holds them back; the shared budget never sends a fourth call into any second.",
+    ]
+
+
 BENCHMARKS: list[tuple[str, str, list[str], int, Callable[[Result], list[str]]]] = [
     (
         "staging",
@@ -232,6 +260,13 @@ BENCHMARKS: list[tuple[str, str, list[str], int, Callable[[Result], list[str]]]]
     ("triggers", "1,000 concurrent triggers", ["benchmarks/bench_triggers.py"], 300, render_triggers),
     ("dag_parse", "DAG parse time", ["benchmarks/bench_dag_parse.py"], 180, render_dag_parse),
     ("demo", "The demo end to end", ["benchmarks/bench_demo.py"], 300, render_demo),
+    (
+        "budget",
+        "Gong's rate budget across processes",
+        ["benchmarks/bench_budget.py", "--processes", "4", "--calls", "10"],
+        600,
+        render_budget,
+    ),
 ]
 
 

@@ -74,8 +74,31 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "calls_per_second": {
                         "label": "Calls per second",
-                        "description": "Client-side rate limit per process (Gong allows 3 per second).",
+                        "description": "The company's rate budget: calls in any sliding second to "
+                        "this API host, shared by every process of the machine (Gong allows 3; 0 = off).",
                         "schema": {"type": ["number", "null"], "default": 3},
+                    },
+                    "budget_scope": {
+                        "label": "Rate budget scope",
+                        "description": "host: one budget for every Airflow process of this machine "
+                        "(lock files in the budget directory); process: a budget per process.",
+                        "schema": {
+                            "type": ["string", "null"],
+                            "enum": ["host", "process", None],
+                            "default": "host",
+                        },
+                    },
+                    "budget_dir": {
+                        "label": "Rate budget directory",
+                        "description": "Where the host budget's lock files live (default: "
+                        "$GONG_PROVIDER_BUDGET_DIR, else gong-provider-budget in the temp dir).",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "calls_per_day": {
+                        "label": "Calls per day",
+                        "description": "The company's daily budget: calls are counted per UTC day, "
+                        "with a warning at 80% and 100% (Gong's 429 enforces it).",
+                        "schema": {"type": ["integer", "null"], "default": 10000},
                     },
                     "verify_ssl": {
                         "label": "Verify TLS certificates",

@@ -53,6 +53,11 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return compose["services"]
 
 
+def volume_mounts(service: dict[str, Any]) -> dict[str, str]:
+    """Where each volume or bind mount of a service appears inside it: {container path: source}."""
+    return {interpolate(v).split(":")[1]: interpolate(v).split(":")[0] for v in service["volumes"]}
+
+
 def environment(service: dict[str, Any]) -> dict[str, str]:
     env = service.get("environment") or {}
     if isinstance(env, list):
@@ -191,14 +196,27 @@ def test_dag_settings_and_the_shared_staging_volume(
         for variable in (settings.ENV_STAGING_BASE, settings.ENV_SOURCE, settings.ENV_INTEGRATION_ID):
             assert env.get(variable), f"{name} does not set {variable}"
         assert env[settings.ENV_INTEGRATION_ID].isdigit()
-        mounts = {
-            interpolate(v).split(":")[1]: interpolate(v).split(":")[0] for v in services[name]["volumes"]
-        }
+        mounts = volume_mounts(services[name])
         # Every worker sees the same staged files: the staging base is a named volume in all services.
         assert mounts.get(env[settings.ENV_STAGING_BASE]) in compose["volumes"], name
         source = env[settings.ENV_SOURCE]
         assert source.startswith("/opt/airflow/dags/"), "the default source is the mounted sample data"
         assert (ROOT / "dags" / Path(source).relative_to("/opt/airflow/dags")).is_dir()
+
+
+def test_every_airflow_service_shares_the_gong_rate_budget(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    """Workers and the triggerer are separate containers: the budget's lock files need one volume."""
+    from gong_provider.hooks._ratelimit import BUDGET_DIR_ENV
+
+    for name in AIRFLOW_SERVICES:
+        budget_dir = environment(services[name]).get(BUDGET_DIR_ENV)
+        assert budget_dir, f"{name} does not set {BUDGET_DIR_ENV}"
+        mounts = volume_mounts(services[name])
+        assert mounts.get(budget_dir) in compose["volumes"], name
+    script = "\n".join(services["airflow-init"]["command"])
+    assert budget_dir in script, "airflow-init must create the budget directory for the Airflow user"
 
 
 def test_init_creates_the_pool_the_dag_uses(services: dict[str, dict[str, Any]]) -> None:

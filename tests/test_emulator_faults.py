@@ -10,7 +10,7 @@ import requests
 
 from gong_provider.emulator.client import EmulatorClient
 from gong_provider.emulator.process import EmulatorProcess
-from gong_provider.emulator.ratelimit import RateLimiter
+from gong_provider.emulator.ratelimit import RateLimiter, busiest_window
 from tests.fixtures.emulator import GongApi, ldjson
 
 STAGE = ldjson({"objectId": "s1", "name": "Stage"})
@@ -120,16 +120,23 @@ def test_rate_limit_per_second_answers_429(gong_api: GongApi, emulator_client: E
     assert limited[0].json()["errors"] == ["API request limit exceeded"]
 
 
-def test_rate_limit_is_per_credential_and_ignores_refused_calls(
+def test_rate_limit_is_per_company_and_ignores_refused_calls(
     emulator: EmulatorProcess, gong_api: GongApi, emulator_client: EmulatorClient
 ) -> None:
+    """Gong counts per company: the access key and the OAuth token spend one budget."""
     emulator_client.configure(rate_limit_per_day=3)
     for _ in range(5):
         assert requests.get(f"{emulator.url}/v2/crm/integrations", timeout=10).status_code == 401
-    assert [gong_api.call("GET", "integrations").status_code for _ in range(4)] == [200, 200, 200, 429]
+    assert [gong_api.call("GET", "integrations").status_code for _ in range(2)] == [200, 200]
     bearer = {"Authorization": f"Bearer {emulator.token}"}
-    other = requests.get(f"{emulator.url}/v2/crm/integrations", headers=bearer, timeout=10)
-    assert other.status_code == 200
+    statuses = [
+        requests.get(f"{emulator.url}/v2/crm/integrations", headers=bearer, timeout=10).status_code
+        for _ in range(2)
+    ]
+    assert statuses == [200, 429]
+    assert gong_api.call("GET", "integrations").status_code == 429
+    log = emulator_client.rate_log()
+    assert (len(log["counted"]), len(log["refused"])) == (3, 2)
     assert emulator_client.health()["status"] == "ok"  # /_emulator is never limited
 
 
@@ -148,19 +155,28 @@ def test_daily_limit_retry_after_points_to_utc_midnight(
 
 def test_rate_limiter_windows() -> None:
     limiter = RateLimiter(per_second=3, per_day=5)
-    assert [limiter.acquire("a", now) for now in (100.0, 100.1, 100.2)] == [None, None, None]
-    assert limiter.acquire("a", 100.3) == 1
-    assert limiter.acquire("b", 100.3) is None
-    assert limiter.acquire("a", 101.05) is None
-    assert limiter.acquire("a", 101.5) is None
+    assert [limiter.acquire(now) for now in (100.0, 100.1, 100.2)] == [None, None, None]
+    assert limiter.acquire(100.3) == 1
+    assert limiter.acquire(100.999) == 1  # 100.0 is still inside (99.999, 100.999]
+    assert limiter.acquire(101.0) is None  # 100.0 left the window: [100.0, 101.0) held 3 calls
+    assert limiter.acquire(101.1) is None  # (100.1, 101.1] holds 100.2 and 101.0
     day_end = datetime(1970, 1, 2, tzinfo=timezone.utc).timestamp()
-    assert limiter.acquire("a", 102.0) == int(day_end - 102.0)  # 5 calls spent today
-    assert limiter.acquire("a", day_end + 1) is None  # a new UTC day
+    assert limiter.acquire(102.0) == int(day_end - 102.0)  # 5 calls spent today
+    assert limiter.acquire(day_end + 1) is None  # a new UTC day
+    assert busiest_window(limiter.log()["counted"]) == 3
+    assert limiter.log()["refused"] == [100.3, 100.999, 102.0]
+
+
+def test_busiest_window_counts_half_open_seconds() -> None:
+    assert busiest_window([]) == 0
+    assert busiest_window([5.0, 1.0, 1.5, 2.0]) == 2  # [1.0, 2.0) holds 1.0 and 1.5 only
+    assert busiest_window([1.0, 1.2, 1.4, 1.99]) == 4
+    assert busiest_window([1.0, 1.2, 1.4, 1.99], seconds=0.5) == 3
 
 
 def test_unlimited_when_zero() -> None:
     limiter = RateLimiter(per_second=0, per_day=0)
-    assert all(limiter.acquire("a", 100.0) is None for _ in range(1000))
+    assert all(limiter.acquire(100.0) is None for _ in range(1000))
 
 
 def test_restore_config_goes_back_to_start_up_settings(emulator_client: EmulatorClient) -> None:

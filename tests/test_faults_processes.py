@@ -2,8 +2,10 @@
 
 4. A worker process running the upload is SIGKILLed while Gong has stored the file but not yet
    answered; the scheduler's retry of that task (try 2, same run) reattaches: one upload.
-8. Three worker processes upload in parallel (each with its own 3 calls/s client limit) while Gong
-   allows 3 calls per second in all: Gong answers 429s, none reaches the user, all DONE.
+8. Three worker processes upload in parallel, each with its own 3 calls/s budget (``budget_scope:
+   process``, as workers on three hosts would be), while Gong allows 3 calls per second in all: Gong
+   answers 429s, none reaches the user, all DONE. (The shared budget of one host's processes, which
+   keeps them from any 429, is tested in tests/test_rate_budget.py.)
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from tests.test_faults_support import (
     ENTITIES,
     assert_exactly_once,
     conf_for,
+    connection_json,
     continue_run,
     faults_dags,
     gong,
@@ -92,9 +95,10 @@ def test_fault_4_worker_killed_mid_upload_then_retried(
 def test_fault_8_three_workers_in_parallel_under_3_calls_per_second(
     gong: EmulatorClient, emulator: EmulatorProcess, tmp_path: Path, pycache: Path
 ) -> None:
-    """Three worker processes (each with its own 3/s client limit) share Gong's 3 calls per second."""
+    """Three worker processes, each with its own 3/s budget (as on three hosts), share Gong's 3/s."""
     gong.configure(rate_limit_per_second=3, processing_delay=3)  # the waits overlap for seconds
     env = subprocess_env(emulator, pycache)
+    env["AIRFLOW_CONN_GONG_DEFAULT"] = connection_json(emulator, budget_scope="process")
     workers, ids = [], []
     for index in range(3):
         names = [f"f8p-{index}-{n}" for n in range(2)]

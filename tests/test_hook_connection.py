@@ -126,6 +126,8 @@ def test_constructor_options_win_over_extras() -> None:
         ("max_retries", 2.5),
         ("verify_ssl", "maybe"),
         ("timeout", 0),
+        ("budget_scope", "cluster"),
+        ("calls_per_day", "-1"),
     ],
 )
 def test_bad_extras_name_the_extra(name: str, value: Any) -> None:
@@ -136,7 +138,30 @@ def test_bad_extras_name_the_extra(name: str, value: Any) -> None:
 def test_config_repr_hides_the_credential() -> None:
     config = _config(login=ACCESS_KEY, password=ACCESS_SECRET, extra={"access_token": TOKEN})
     assert TOKEN not in repr(config)
-    assert TOKEN not in config.limiter_key
+    assert TOKEN not in repr(config.budget)
+
+
+def test_basic_and_oauth_connections_to_one_host_spend_one_budget() -> None:
+    """Gong's budget is per company: the budget is keyed by the API host, never by the credential."""
+    host = "https://us-12345.api.gong.io"
+    basic = _config(host=host, login=ACCESS_KEY, password=ACCESS_SECRET)
+    oauth = _config(host=host + "/v2", extra={"access_token": TOKEN})
+    other_company = _config(host="https://us-999.api.gong.io", extra={"access_token": TOKEN})
+    assert basic.budget == oauth.budget
+    assert basic.budget.host == "us-12345.api.gong.io"
+    assert other_company.budget.host != basic.budget.host
+
+
+def test_budget_extras() -> None:
+    config = _config(password=TOKEN)
+    assert (config.budget.scope, config.budget.directory, config.budget.calls_per_day) == (
+        "host",
+        None,
+        10_000,
+    )
+    extra = {"budget_scope": "Process", "budget_dir": " /srv/gong-budget ", "calls_per_day": "50000"}
+    budget = _config(password=TOKEN, extra=extra).budget
+    assert (budget.scope, budget.directory, budget.calls_per_day) == ("process", "/srv/gong-budget", 50_000)
 
 
 def _expect_list(server: HTTPServer, authorization: str) -> None:

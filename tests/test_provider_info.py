@@ -123,7 +123,16 @@ def test_connection_form_fields_and_labels_are_loaded(cli: dict[str, tuple[Any, 
     ours = {w["connection_parameter_name"] for w in widgets if w["package_name"] == "airflow-provider-gong"}
     assert {
         f"extra__gong__{name}"
-        for name in ("access_token", "timeout", "max_retries", "calls_per_second", "verify_ssl")
+        for name in (
+            "access_token",
+            "timeout",
+            "max_retries",
+            "calls_per_second",
+            "budget_scope",
+            "budget_dir",
+            "calls_per_day",
+            "verify_ssl",
+        )
     } <= ours
     behaviours, _ = cli["behaviours"]
     assert {"field_behaviours": "gong"} in behaviours

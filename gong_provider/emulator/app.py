@@ -96,7 +96,7 @@ class Emulator:
         return [(self.config.integration_id, DEFAULT_OWNER_EMAIL, DEFAULT_INTEGRATION_NAME)]
 
     def authenticate(self, header: str) -> str | None:
-        """The credential's identity (for rate limits), or None when the header is not accepted."""
+        """The credential's identity, or None when the header is not accepted."""
         scheme, _, value = header.partition(" ")
         value = value.strip()
         if scheme.lower() == "basic":
@@ -222,7 +222,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         credential = emulator.authenticate(request.headers.get("Authorization", ""))
         if credential is None:
             raise ApiError(401, "Access denied: missing or invalid credentials")
-        retry_after = emulator.limiter.acquire(credential)
+        retry_after = emulator.limiter.acquire()  # one company: every credential spends one budget
         if retry_after is not None:
             raise ApiError(429, "API request limit exceeded", headers={"Retry-After": str(retry_after)})
         delay = emulator.faults.take(("delay",), method, path)
@@ -513,6 +513,10 @@ async def emulator_requests_log(request: web.Request) -> web.Response:
     return json_response(request.app[EMULATOR].store.request_log())
 
 
+async def emulator_rate_log(request: web.Request) -> web.Response:
+    return json_response(request.app[EMULATOR].limiter.log())
+
+
 async def emulator_upload_counts(request: web.Request) -> web.Response:
     return json_response(request.app[EMULATOR].store.upload_counts())
 
@@ -588,6 +592,7 @@ def build_app(emulator: Emulator) -> web.Application:
     app.router.add_get(f"{base}/record-counts/{{object_type}}", emulator_record_counts)
     app.router.add_get(f"{base}/request-log", emulator_requests_log)
     app.router.add_get(f"{base}/requests", emulator_requests)
+    app.router.add_get(f"{base}/rate-log", emulator_rate_log)
     app.router.add_get(f"{base}/upload-counts", emulator_upload_counts)
     app.router.add_get(f"{base}/faults", emulator_faults)
     app.router.add_post(f"{base}/faults", emulator_add_fault)

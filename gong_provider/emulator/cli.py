@@ -77,13 +77,13 @@ def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
         "--rate-limit-per-second",
         type=float,
         default=float(_env("rate_limit_per_second", DEFAULT_RATE_LIMIT_PER_SECOND)),
-        help="calls per second per credential before 429 (default 3; 0 = unlimited)",
+        help="calls in any sliding second per company (every credential) before 429 (default 3; 0 = off)",
     )
     parser.add_argument(
         "--rate-limit-per-day",
         type=int,
         default=int(_env("rate_limit_per_day", DEFAULT_RATE_LIMIT_PER_DAY)),
-        help="calls per UTC day per credential before 429 (default 10000; 0 = unlimited)",
+        help="calls per UTC day per company (all credentials) before 429 (default 10000; 0 = unlimited)",
     )
     parser.add_argument(
         "--log-level", default=_env("log_level", "INFO"), help="log level of stderr logging (default INFO)"

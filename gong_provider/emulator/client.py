@@ -62,6 +62,12 @@ class EmulatorClient:
         result: list[dict[str, Any]] = self._call("GET", "request-log")
         return result
 
+    def rate_log(self) -> dict[str, list[float]]:
+        """Epoch times at which the rate limiter counted (``counted``) and refused with 429
+        (``refused``) /v2 calls, on the emulator's clock, since start-up or the last reset."""
+        result: dict[str, list[float]] = self._call("GET", "rate-log")
+        return result
+
     def requests(self) -> list[dict[str, Any]]:
         """Accepted asynchronous requests (uploads, integration deletes) with their processing state."""
         result: list[dict[str, Any]] = self._call("GET", "requests")

@@ -8,13 +8,19 @@ once.
 from __future__ import annotations
 
 import base64
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from gong_provider.exceptions import GongConfigurationError
+from gong_provider.hooks._ratelimit import (
+    DEFAULT_CALLS_PER_DAY,
+    DEFAULT_SCOPE,
+    SCOPES,
+    BudgetSettings,
+    budget_host,
+)
 
 DEFAULT_BASE_URL = "https://api.gong.io"
 DEFAULT_TIMEOUT = 60.0
@@ -63,6 +69,9 @@ class GongConnectionConfig:
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     max_retries: int = DEFAULT_MAX_RETRIES
     calls_per_second: float = DEFAULT_CALLS_PER_SECOND
+    calls_per_day: int = DEFAULT_CALLS_PER_DAY
+    budget_scope: str = DEFAULT_SCOPE
+    budget_dir: str | None = None
     verify_ssl: bool = True
     retry_wait_base: float = DEFAULT_RETRY_WAIT_BASE
     retry_wait_max: float = DEFAULT_RETRY_WAIT_MAX
@@ -70,10 +79,15 @@ class GongConnectionConfig:
     secrets: tuple[str, ...] = field(default=(), repr=False)
 
     @property
-    def limiter_key(self) -> str:
-        """One rate-limit budget per API host and credential, without holding the credential."""
-        digest = hashlib.sha256(self.authorization.encode()).hexdigest()[:16]
-        return f"{self.base_url}#{digest}"
+    def budget(self) -> BudgetSettings:
+        """The company's rate budget: keyed by the API host, whichever credential calls it."""
+        return BudgetSettings(
+            host=budget_host(self.base_url),
+            calls_per_second=self.calls_per_second,
+            calls_per_day=self.calls_per_day,
+            scope=self.budget_scope,
+            directory=self.budget_dir,
+        )
 
     def redact(self, text: str) -> str:
         """Replace every known secret in ``text`` (defence in depth for error texts)."""
@@ -145,6 +159,18 @@ def _as_int(extra: Mapping[str, Any], name: str, default: int) -> int:
     return number
 
 
+def _as_choice(extra: Mapping[str, Any], name: str, choices: tuple[str, ...], default: str) -> str:
+    value = extra.get(name)
+    if value is None or value == "":
+        return default
+    text = str(value).strip().lower()
+    if text not in choices:
+        raise GongConfigurationError(
+            f"Connection extra {name!r} must be one of {', '.join(choices)}, got {value!r}"
+        )
+    return text
+
+
 def _as_bool(extra: Mapping[str, Any], name: str, default: bool) -> bool:
     value = extra.get(name)
     if value is None or value == "":
@@ -207,6 +233,9 @@ def config_from_connection(
         connect_timeout=_as_float(merged, "connect_timeout", DEFAULT_CONNECT_TIMEOUT, minimum=0.001),
         max_retries=_as_int(merged, "max_retries", DEFAULT_MAX_RETRIES),
         calls_per_second=_as_float(merged, "calls_per_second", DEFAULT_CALLS_PER_SECOND, minimum=0),
+        calls_per_day=_as_int(merged, "calls_per_day", DEFAULT_CALLS_PER_DAY),
+        budget_scope=_as_choice(merged, "budget_scope", SCOPES, DEFAULT_SCOPE),
+        budget_dir=str(merged.get("budget_dir") or "").strip() or None,
         verify_ssl=_as_bool(merged, "verify_ssl", True),
         retry_wait_base=_as_float(merged, "retry_wait_base", DEFAULT_RETRY_WAIT_BASE, minimum=0),
         retry_wait_max=_as_float(merged, "retry_wait_max", DEFAULT_RETRY_WAIT_MAX, minimum=0),

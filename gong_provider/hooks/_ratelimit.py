@@ -1,78 +1,336 @@
-"""A per-process client-side rate limiter shared by every Gong hook talking to one API and credential.
+"""Gong's rate budget per company, kept across the hooks, threads, event loops and processes of a host.
 
-Gong allows 3 calls per second per company. Several hooks in one process (threads of a worker, or
-many triggers on one triggerer event loop) share one budget: each call reserves the next free slot
-under a lock held for microseconds, then waits outside the lock (``time.sleep`` in threads,
-``asyncio.sleep`` on an event loop, so the loop is never blocked).
+Gong counts a company's calls (default: 3 in any sliding second, 10,000 a UTC day), whichever
+credential, process or host makes them, and answers 429 + Retry-After above that (the hooks honour
+it: the backstop). The budget is keyed by the API host, which names the company.
+
+**Tokens, not spacing.** The budget is ``N`` tokens. A call holds one from just before it is sent
+until its answer (or error) is back, and the token then rests one second before it is used again.
+Gong counts a call at some moment between the sending and the answer, so two calls on one token
+are at least a second apart on Gong's own clock whatever the network's jitter; ``N + 1`` calls in
+one second would need two on one token. Hence at most ``N`` calls in ANY sliding second, which
+spacing calls ``1/N`` apart cannot promise once latency varies by more than its margin.
+
+**Where the tokens live** (connection extra ``budget_scope``):
+
+- ``host`` (default): one lock file per token, ``<budget_dir>/<host>-<digest>.<i>.slot``. A call
+  holds the token with a non-blocking ``flock`` (never a blocking one, so an event loop is never
+  held up) and the file keeps when the token was last let go and how many calls it carried that
+  UTC day. Every process of the host (workers, triggerer, task processes, Celery children) shares
+  the tokens; the kernel drops the lock of a process that dies, so a killed worker frees its token.
+- ``process``: the tokens live in memory (one budget per process, as before; several processes add
+  up and rely on Retry-After).
+
+Hosts do not share files: with several hosts, each keeps its own budget (see README, Reliability).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
+import logging
+import math
 import os
+import random
+import re
+import struct
+import tempfile
 import threading
 import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
-SAFETY_FACTOR = 1.1
-"""Calls go 10% further apart than the limit allows, so that network jitter cannot make two calls
-arrive closer together than Gong's one-second window counts them."""
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on POSIX: the host scope falls back to the process scope
+    fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger("gong_provider.hooks")
+
+SCOPES = ("host", "process")
+DEFAULT_SCOPE = "host"
+DEFAULT_CALLS_PER_DAY = 10_000
+"""Gong's default daily budget per company; used to warn, never to hold calls back (see README)."""
+BUDGET_DIR_ENV = "GONG_PROVIDER_BUDGET_DIR"
+"""Environment variable for the default budget directory (the ``budget_dir`` extra wins)."""
+REST_MARGIN = 0.05
+"""Seconds a token rests beyond the window: headroom for clock resolution on either side."""
+BUSY_POLL = 0.02
+"""How often a caller looks again while every token is held by a call in flight (plus jitter)."""
+DAY_WARNINGS = (0.8, 1.0)
+"""Shares of the daily budget at which a process warns (once each per UTC day)."""
+_RECORD = struct.Struct("<dqq")
+"""A token's file: when it was let go (epoch seconds), that UTC day's number, the day's calls."""
 
 
-class RateLimiter:
-    """Spaces calls ``1.1 / calls_per_second`` apart across threads and event loops."""
+@dataclass(frozen=True)
+class BudgetSettings:
+    """How a connection spends its company's budget (from the connection's extras)."""
 
-    def __init__(self) -> None:
+    host: str
+    calls_per_second: float
+    calls_per_day: int = DEFAULT_CALLS_PER_DAY
+    scope: str = DEFAULT_SCOPE
+    directory: str | None = None
+
+    @property
+    def tokens(self) -> int:
+        """Calls allowed in any sliding second: ``calls_per_second`` rounded down, at least 1."""
+        return max(1, math.floor(self.calls_per_second + 1e-9))
+
+    @property
+    def rest(self) -> float:
+        """Seconds a token rests after its call: one second, longer for a rate below one per second."""
+        return max(1.0, self.tokens / self.calls_per_second) + REST_MARGIN
+
+    @property
+    def budget_dir(self) -> Path:
+        return Path(
+            self.directory
+            or os.environ.get(BUDGET_DIR_ENV)
+            or Path(tempfile.gettempdir()) / "gong-provider-budget"
+        )
+
+
+def budget_host(base_url: str) -> str:
+    """The company a base URL names: its host and port, lower-cased (scheme and path do not count)."""
+    _, _, rest = base_url.partition("://")
+    return rest.split("/", 1)[0].lower()
+
+
+@dataclass(frozen=True)
+class _Token:
+    released_at: float = 0.0
+    day: int = 0
+    calls: int = 0
+
+
+class _Budget:
+    """The token logic; subclasses say where tokens are held and their records kept."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
         self._lock = threading.Lock()
-        self._next_free = 0.0
+        self._held: set[int] = set()
+        self._warned: tuple[int, float] = (0, 0.0)
 
-    def reserve(self, calls_per_second: float) -> float:
-        """Reserve the next slot and return how long to wait for it (seconds, 0 when free now).
+    # -- storage: called with self._lock held ----------------------------------------------
 
-        ``calls_per_second <= 0`` turns the limit off for that call.
-        """
-        if calls_per_second <= 0:
-            return 0.0
-        interval = SAFETY_FACTOR / calls_per_second
+    def _try_hold(self, slot: int) -> bool:
+        raise NotImplementedError
+
+    def _let_go(self, slot: int) -> None:
+        raise NotImplementedError
+
+    def _read(self, slot: int) -> _Token:
+        raise NotImplementedError
+
+    def _write(self, slot: int, token: _Token) -> None:
+        raise NotImplementedError
+
+    # -- the budget ------------------------------------------------------------------------
+
+    def try_take(self, settings: BudgetSettings) -> int | float:
+        """A token (``int``) now, or the seconds (``float``) to wait before trying again."""
+        wait = math.inf
         with self._lock:
-            now = time.monotonic()
-            slot = max(now, self._next_free)
-            self._next_free = slot + interval
-        return slot - now
+            now = time.time()
+            for slot in range(settings.tokens):
+                if slot in self._held or not self._try_hold(slot):
+                    wait = min(wait, BUSY_POLL * (1 + random.random()))
+                    continue
+                # min(): a clock stepped back never makes a token rest longer than ``rest``
+                ready = min(self._read(slot).released_at, now) + settings.rest
+                if ready <= now:
+                    self._held.add(slot)
+                    return slot
+                self._let_go(slot)
+                wait = min(wait, ready - now)
+        return wait
 
-    def acquire(self, calls_per_second: float) -> float:
-        """Block the calling thread until its slot; returns the seconds waited."""
-        delay = self.reserve(calls_per_second)
-        if delay > 0:
-            time.sleep(delay)
-        return delay
+    def give_back(self, slot: int, settings: BudgetSettings) -> None:
+        """Let a token go once its call is answered (or failed), and count the call for the day."""
+        with self._lock:
+            now = time.time()
+            day = int(now // 86400)
+            token = self._read(slot)
+            calls = token.calls + 1 if token.day == day else 1
+            self._write(slot, _Token(now, day, calls))
+            self._let_go(slot)
+            self._held.discard(slot)
+            today = self._calls_on(day, settings.tokens)
+        self._warn_about_the_day(day, today, settings.calls_per_day)
 
-    async def acquire_async(self, calls_per_second: float) -> float:
-        """Wait for a slot without blocking the event loop; returns the seconds waited."""
-        delay = self.reserve(calls_per_second)
-        if delay > 0:
-            await asyncio.sleep(delay)
-        return delay
+    def calls_today(self, tokens: int) -> int:
+        """Calls counted this UTC day through tokens ``0 .. tokens - 1`` (every process of the scope)."""
+        with self._lock:
+            return self._calls_on(int(time.time() // 86400), tokens)
+
+    def _calls_on(self, day: int, tokens: int) -> int:
+        return sum(token.calls for token in map(self._read, range(tokens)) if token.day == day)
+
+    def _warn_about_the_day(self, day: int, calls: int, per_day: int) -> None:
+        if per_day <= 0:
+            return
+        reached = max((share for share in DAY_WARNINGS if calls >= share * per_day), default=0.0)
+        warned_day, warned_share = self._warned
+        if reached and (warned_day != day or reached > warned_share):
+            self._warned = (day, reached)
+            log.warning(
+                "Gong calls to %s today (UTC): %s of the company's %s a day%s",
+                self.host,
+                calls,
+                per_day,
+                "; Gong answers 429 until midnight UTC once they are spent" if reached >= 1 else "",
+            )
+
+    def close(self) -> None:
+        """Forget the budget (after a fork, or in tests)."""
 
 
-_LIMITERS: dict[str, RateLimiter] = {}
-_LIMITERS_LOCK = threading.Lock()
+class _MemoryBudget(_Budget):
+    """Tokens in this process's memory: the ``process`` scope."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__(host)
+        self._tokens: dict[int, _Token] = {}
+
+    def _try_hold(self, slot: int) -> bool:
+        return True  # ``_held`` already keeps the process's own calls apart
+
+    def _let_go(self, slot: int) -> None:
+        pass
+
+    def _read(self, slot: int) -> _Token:
+        return self._tokens.get(slot, _Token())
+
+    def _write(self, slot: int, token: _Token) -> None:
+        self._tokens[slot] = token
 
 
-def limiter_for(key: str) -> RateLimiter:
-    """The process-wide limiter for ``key`` (API base URL + a digest of the credential)."""
-    with _LIMITERS_LOCK:
-        limiter = _LIMITERS.get(key)
-        if limiter is None:
-            limiter = _LIMITERS[key] = RateLimiter()
-        return limiter
+class _FileBudget(_Budget):
+    """Tokens as lock files shared by every process of the host: the ``host`` scope."""
+
+    def __init__(self, host: str, directory: Path) -> None:
+        super().__init__(host)
+        safe = re.sub(r"[^A-Za-z0-9.-]", "_", host)[:80]
+        self._stem = directory / f"{safe}-{hashlib.sha256(host.encode()).hexdigest()[:8]}"
+        self._fds: dict[int, int] = {}
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._fd(0)  # fail here, not on a call, when the directory cannot be used
+
+    def _fd(self, slot: int) -> int:
+        fd = self._fds.get(slot)
+        if fd is None:
+            fd = self._fds[slot] = os.open(
+                f"{self._stem}.{slot}.slot", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
+            )
+        return fd
+
+    def _try_hold(self, slot: int) -> bool:
+        try:
+            fcntl.flock(self._fd(slot), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def _let_go(self, slot: int) -> None:
+        fcntl.flock(self._fd(slot), fcntl.LOCK_UN)
+
+    def _read(self, slot: int) -> _Token:
+        data = os.pread(self._fd(slot), _RECORD.size, 0)
+        if len(data) != _RECORD.size:
+            return _Token()
+        released_at, day, calls = _RECORD.unpack(data)
+        return _Token(released_at, day, calls)
+
+    def _write(self, slot: int, token: _Token) -> None:
+        os.pwrite(self._fd(slot), _RECORD.pack(token.released_at, token.day, token.calls), 0)
+
+    def close(self) -> None:
+        """Close the files; an inherited copy of a locked file closes without unlocking the parent."""
+        for fd in self._fds.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._fds.clear()
 
 
-def _forget_limiters_after_fork() -> None:
-    """A forked child is a new process: it gets its own budget and fresh (unlocked) locks."""
-    global _LIMITERS_LOCK
-    _LIMITERS_LOCK = threading.Lock()
-    _LIMITERS.clear()
+_BUDGETS: dict[tuple[str, str, str], _Budget] = {}
+_BUDGETS_LOCK = threading.Lock()
+
+
+def budget_for(settings: BudgetSettings) -> _Budget:
+    """The process's handle on the company's budget in ``settings.scope`` (one per host and place)."""
+    place = str(settings.budget_dir) if settings.scope == "host" else ""
+    key = (settings.scope, settings.host, place)
+    with _BUDGETS_LOCK:
+        budget = _BUDGETS.get(key)
+        if budget is None:
+            budget = _BUDGETS[key] = _new_budget(settings)
+        return budget
+
+
+def _new_budget(settings: BudgetSettings) -> _Budget:
+    if settings.scope != "host":
+        return _MemoryBudget(settings.host)
+    if fcntl is None:  # pragma: no cover - not on POSIX
+        log.warning("No file locks on this platform: the Gong budget for %s is per process", settings.host)
+        return _MemoryBudget(settings.host)
+    try:
+        return _FileBudget(settings.host, settings.budget_dir)
+    except OSError as error:
+        log.warning(
+            "Cannot keep the Gong budget for %s in %s (%s): it is per process now; set the connection "
+            "extra budget_dir (or %s) to a directory every Airflow process of this host can write",
+            settings.host,
+            settings.budget_dir,
+            error,
+            BUDGET_DIR_ENV,
+        )
+        return _MemoryBudget(settings.host)
+
+
+@contextmanager
+def spend(settings: BudgetSettings) -> Iterator[None]:
+    """Hold a token of the company's budget for one call (blocking this thread while none is free)."""
+    if settings.calls_per_second <= 0:
+        yield
+        return
+    budget = budget_for(settings)
+    while not isinstance(taken := budget.try_take(settings), int):
+        time.sleep(taken)
+    try:
+        yield
+    finally:
+        budget.give_back(taken, settings)
+
+
+@asynccontextmanager
+async def spend_async(settings: BudgetSettings) -> AsyncIterator[None]:
+    """Hold a token for one call from an event loop: only non-blocking locks, ``asyncio.sleep`` waits."""
+    if settings.calls_per_second <= 0:
+        yield
+        return
+    budget = budget_for(settings)
+    while not isinstance(taken := budget.try_take(settings), int):
+        await asyncio.sleep(taken)
+    try:
+        yield
+    finally:
+        budget.give_back(taken, settings)
+
+
+def _forget_budgets_after_fork() -> None:
+    """A forked child is a new process: fresh locks, its own file handles (the parent keeps its locks)."""
+    global _BUDGETS_LOCK
+    _BUDGETS_LOCK = threading.Lock()
+    for budget in _BUDGETS.values():
+        budget.close()
+    _BUDGETS.clear()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_limiters_after_fork)
+    os.register_at_fork(after_in_child=_forget_budgets_after_fork)

@@ -30,7 +30,7 @@ from gong_provider.hooks._params import (
     object_type_param,
     unique_ids,
 )
-from gong_provider.hooks._ratelimit import limiter_for
+from gong_provider.hooks._ratelimit import spend, spend_async
 from gong_provider.hooks._responses import connection_error, interpret
 from gong_provider.hooks._retry import RetryPolicy
 from gong_provider.hooks._upload import upload_source
@@ -97,7 +97,8 @@ class _GongHookBase(BaseHook):
     :param gong_conn_id: Airflow connection of type ``gong``.
     :param timeout: read timeout in seconds (default: the ``timeout`` extra, else 60).
     :param max_retries: retries after the first attempt (default: the extra, else 5).
-    :param calls_per_second: client-side limit per process (default: the extra, else 3; 0 = off).
+    :param calls_per_second: calls in any sliding second to the company's API host, shared by every
+        hook and process of the host (default: the extra, else 3; 0 = off).
     :param retry_wait_base: first backoff wait in seconds for 5xx and connection errors (default 1).
     :param retry_wait_max: longest backoff wait in seconds (default 60).
     """
@@ -130,8 +131,9 @@ class GongCrmHook(_GongHookBase):
     """Calls Gong's CRM API: integrations, entity schemas, uploads, request status and entities.
 
     One HTTP request per call (``get_entities`` sends one per 100 ids), with retries on 429, 5xx,
-    connection errors and timeouts, a per-process limit of ``calls_per_second``, connect and read
-    timeouts, and one INFO log line per request. Errors are typed (``gong_provider.exceptions``)
+    connection errors and timeouts, the company's rate budget (``calls_per_second`` per API host,
+    shared across the host's processes: ``hooks/_ratelimit.py``), connect and read timeouts, and
+    one INFO log line per request. Errors are typed (``gong_provider.exceptions``)
     and carry Gong's requestId and messages. Parameters: see :class:`_GongHookBase`.
     """
 
@@ -347,7 +349,7 @@ class GongCrmHook(_GongHookBase):
         json_body: Any = None,
         send: Callable[[], requests.Response] | None = None,
     ) -> dict[str, Any]:
-        """One API call with the rate limiter and the retry policy; returns Gong's JSON object."""
+        """One API call within the rate budget and the retry policy; returns Gong's JSON object."""
         config = self.config
 
         def default_send() -> requests.Response:
@@ -361,17 +363,19 @@ class GongCrmHook(_GongHookBase):
             )
 
         def attempt() -> dict[str, Any]:
-            limiter_for(config.limiter_key).acquire(config.calls_per_second)
-            started = time.monotonic()
-            try:
-                response = (send or default_send)()
-            except (
-                requests.ConnectionError,
-                requests.Timeout,
-                requests.exceptions.ChunkedEncodingError,
-            ) as exc:
-                elapsed_ms = (time.monotonic() - started) * 1000
-                raise connection_error(config, exc, method=method, path=path, elapsed_ms=elapsed_ms) from exc
+            with spend(config.budget):
+                started = time.monotonic()
+                try:
+                    response = (send or default_send)()
+                except (
+                    requests.ConnectionError,
+                    requests.Timeout,
+                    requests.exceptions.ChunkedEncodingError,
+                ) as exc:
+                    elapsed_ms = (time.monotonic() - started) * 1000
+                    raise connection_error(
+                        config, exc, method=method, path=path, elapsed_ms=elapsed_ms
+                    ) from exc
             return interpret(
                 config,
                 method=method,
@@ -389,7 +393,7 @@ class GongCrmHook(_GongHookBase):
 class GongCrmAsyncHook(_GongHookBase):
     """The async (aiohttp) side of the Gong hook, for triggers: never blocks the event loop.
 
-    Same connection, retry policy and per-process rate limit as :class:`GongCrmHook`. Use it as
+    Same connection, retry policy and shared rate budget as :class:`GongCrmHook`. Use it as
     ``async with GongCrmAsyncHook(conn_id) as hook:`` or call :meth:`close`.
     """
 
@@ -459,16 +463,18 @@ class GongCrmAsyncHook(_GongHookBase):
         url = config.base_url + path
 
         async def attempt() -> dict[str, Any]:
-            await limiter_for(config.limiter_key).acquire_async(config.calls_per_second)
-            started = time.monotonic()
-            try:
-                async with session.request(method, url, params=params) as response:
-                    content = await response.read()
-                    status = response.status
-                    retry_after = response.headers.get("Retry-After")
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                elapsed_ms = (time.monotonic() - started) * 1000
-                raise connection_error(config, exc, method=method, path=path, elapsed_ms=elapsed_ms) from exc
+            async with spend_async(config.budget):
+                started = time.monotonic()
+                try:
+                    async with session.request(method, url, params=params) as response:
+                        content = await response.read()
+                        status = response.status
+                        retry_after = response.headers.get("Retry-After")
+                except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                    elapsed_ms = (time.monotonic() - started) * 1000
+                    raise connection_error(
+                        config, exc, method=method, path=path, elapsed_ms=elapsed_ms
+                    ) from exc
             return interpret(
                 config,
                 method=method,
