@@ -66,7 +66,12 @@ class AirflowProcesses:
     home: Path
     env: dict[str, str]
     port: int
+    extra_commands: dict[str, list[str]] = field(default_factory=dict)
+    """More processes to start beside the four, by name: ``airflow`` sub-command and arguments
+    (e.g. ``{"worker-a": ["celery", "worker", "-H", "worker-a@127.0.0.1"]}``)."""
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    killed: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    """Processes a test killed on purpose (``kill``): no longer expected alive, still reaped by ``stop``."""
 
     @property
     def base_url(self) -> str:
@@ -104,6 +109,7 @@ class AirflowProcesses:
             "scheduler": [airflow, "scheduler", "--skip-serve-logs"],
             "dag-processor": [airflow, "dag-processor"],
             "triggerer": [airflow, "triggerer", "--skip-serve-logs"],
+            **{name: [airflow, *args] for name, args in self.extra_commands.items()},
         }
         for name, command in commands.items():
             with self.log_path(name).open("wb") as out:
@@ -117,7 +123,17 @@ class AirflowProcesses:
                 tail = self.log_path(name).read_text(errors="replace")[-3000:]
                 raise AssertionError(f"airflow {name} exited with {process.returncode}:\n{tail}")
 
+    def kill(self, name: str) -> None:
+        """SIGKILL process ``name`` and its whole group at once, as when its machine or container dies."""
+        process = self.processes.pop(name)
+        self.killed[name] = process
+        _signal_group(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+        poll(lambda: not _group_alive(process.pid), timeout=30, interval=0.2, what=f"{name} to die")
+
     def stop(self) -> None:
+        self.processes.update(self.killed)
+        self.killed.clear()
         for process in self.processes.values():
             _signal_group(process.pid, signal.SIGTERM)
         deadline = time.monotonic() + 30

@@ -5,4 +5,5 @@ from __future__ import annotations
 pytest_plugins = [
     "tests.fixtures.airflow_env",
     "tests.fixtures.emulator",
+    "tests.fixtures.postgres",
 ]

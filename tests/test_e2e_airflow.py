@@ -50,6 +50,20 @@ def expected_record_counts(object_type: str) -> dict[str, int]:
     return dict(Counter(ids))
 
 
+def trigger_form_conf(emulator: Any) -> dict[str, Any]:
+    """What the trigger form sends for the sample export: every Param, the integration id as a string."""
+    return {
+        "integration_id": str(emulator.integration_id),
+        "source": str(DATA),
+        "entity_types": list(ENTITY_FILES),
+        "sql_conn_id": None,
+        "sql_queries": {},
+        "dry_run": False,
+        "max_reject_ratio": 0.0,
+        "resend_key": "",
+    }
+
+
 @dataclass
 class Stack:
     airflow: AirflowProcesses
@@ -113,17 +127,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         airflow.start()
         try:
             api = wait_until_ready(airflow, [DAG_ID])
-            conf = {  # what the trigger form sends: every Param, the integration id as a string
-                "integration_id": str(emulator.integration_id),
-                "source": str(DATA),
-                "entity_types": list(ENTITY_FILES),
-                "sql_conn_id": None,
-                "sql_queries": {},
-                "dry_run": False,
-                "max_reject_ratio": 0.0,
-                "resend_key": "",
-            }
-            yield Stack(airflow=airflow, api=api, emulator=emulator, conf=conf)
+            yield Stack(airflow=airflow, api=api, emulator=emulator, conf=trigger_form_conf(emulator))
         finally:
             airflow.stop()
     finally:

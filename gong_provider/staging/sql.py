@@ -46,17 +46,17 @@ class SqlSource:
                     cursor.execute(self.sql)
                 else:
                     cursor.execute(self.sql, self.parameters)
+                # psycopg2's named cursor describes its columns only once it has fetched
+                rows = cursor.fetchmany(self.batch_size)
                 columns = [str(column[0]) for column in cursor.description or ()]
                 if len(set(columns)) != len(columns):
                     raise GongSourceError(f"{name}: the query returns a column name twice: {columns}")
                 number = 0
-                while True:
-                    rows = cursor.fetchmany(self.batch_size)
-                    if not rows:
-                        break
+                while rows:
                     for row in rows:
                         number += 1
                         yield SourceRecord(name, None, number, dict(zip(columns, row, strict=True)))
+                    rows = cursor.fetchmany(self.batch_size)
             finally:
                 cursor.close()
         finally:
