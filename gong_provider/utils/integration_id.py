@@ -1,16 +1,34 @@
-"""Integration ids are 64-bit: never through a float; templated values arrive as strings."""
+"""The one parser of Gong integration ids, used by the hook, operator, sensor, trigger and DAGs.
+
+Integration ids are 64-bit: never through a float (exact only up to 2^53); templated values and the
+DAGs' Params arrive as strings of digits, REST API and CLI ``conf`` may carry exact JSON integers.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import re
+
+MAX_INTEGRATION_ID = 2**63 - 1
+"""Gong's ids are signed 64-bit longs: at most 19 digits, below 2^63."""
+
+_DIGITS = re.compile(r"[0-9]{1,19}")
 
 
-def parse_integration_id(value: Any) -> int:
-    if isinstance(value, (bool, float)):
-        raise ValueError(f"integration_id must be an integer or a string of digits, not {value!r}")
-    if isinstance(value, int):
-        return value
+def parse_integration_id(value: object) -> int:
+    """The exact integer of an id given as an int or its decimal digits (surrounding spaces allowed).
+
+    ``TypeError`` for a float, bool, None or any other type; ``ValueError`` for text that is not
+    1 to 19 ASCII digits, or a number outside 0 .. 2^63-1.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise TypeError(
+            f"integration_id must be an int or a string of digits, not {type(value).__name__} "
+            f"({value!r}): Gong's ids exceed 2^53 and lose digits as floats"
+        )
     text = str(value).strip()
-    if not text.isdigit():
-        raise ValueError(f"integration_id {value!r} is not a Gong integration id (digits only)")
+    if not _DIGITS.fullmatch(text) or int(text) > MAX_INTEGRATION_ID:
+        raise ValueError(
+            f"integration_id {value!r} is not a Gong integration id: 1 to 19 digits below 2^63, "
+            "as gong_crm_setup prints it"
+        )
     return int(text)
