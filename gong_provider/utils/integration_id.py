@@ -14,6 +14,23 @@ MAX_INTEGRATION_ID = 2**63 - 1
 _DIGITS = re.compile(r"[0-9]{1,19}")
 
 
+def _decimal_pattern_up_to(limit: int) -> str:
+    """A regex matching exactly the strings of ASCII digits (empty included) worth 0 .. ``limit``."""
+    digits = str(limit)
+    alternatives = [f"[0-9]{{0,{len(digits) - 1}}}"]  # fewer digits than limit: always below it
+    for position, digit in enumerate(digits):
+        if digit != "0":  # same length: equal up to ``position``, smaller there, anything after
+            rest = len(digits) - position - 1
+            alternatives.append(f"{digits[:position]}[0-{int(digit) - 1}][0-9]{{{rest}}}")
+    alternatives.append(digits)
+    return "^(?:" + "|".join(alternatives) + ")$"
+
+
+INTEGRATION_ID_PATTERN = _decimal_pattern_up_to(MAX_INTEGRATION_ID)
+"""JSON-schema ``pattern`` of an id as text (the DAGs' Params): up to 19 digits worth at most 2^63-1,
+or empty (no id)."""
+
+
 def parse_integration_id(value: object) -> int:
     """The exact integer of an id given as an int or its decimal digits (surrounding spaces allowed).
 
