@@ -289,17 +289,15 @@ def test_factory_keyword_arguments_win_over_the_environment(monkeypatch: pytest.
     assert (setup.dag_id, setup.params["schema_file"]) == ("gong_crm_setup_eu", "/eu.json")
 
 
-THREE_LINE_DAG_FILE = """# Airflow DAG: Gong CRM sync
-from gong_provider.dags import gong_crm_sync_dag
-dag = gong_crm_sync_dag()
-"""
-
-
 def test_the_three_line_file_is_found_in_safe_mode(tmp_path: Path) -> None:
     """What README tells pip users to write: Airflow's safe mode needs the words "airflow" and "dag"."""
     from airflow.dag_processing.dagbag import BundleDagBag as DagBag
 
-    (tmp_path / "gong.py").write_text(THREE_LINE_DAG_FILE)
+    from tests.gong_test_support import readme_dag_file
+
+    dag_file = readme_dag_file()
+    assert len([line for line in dag_file.splitlines() if line.strip()]) == 3
+    (tmp_path / "gong.py").write_text(dag_file)
     bag = DagBag(dag_folder=str(tmp_path), bundle_path=tmp_path, safe_mode=True)
     assert bag.import_errors == {}
     assert bag.dag_ids == ["gong_crm_sync"]

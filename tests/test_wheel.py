@@ -24,16 +24,12 @@ import pytest
 
 from gong_provider.emulator.client import EmulatorClient
 from gong_provider.emulator.process import EmulatorProcess
+from tests.gong_test_support import readme_dag_file
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DATA = ROOT / "dags" / "data"
-
-THREE_LINE_DAG_FILE = """# Airflow DAG: Gong CRM sync
-from gong_provider.dags import gong_crm_sync_dag
-dag = gong_crm_sync_dag()
-"""
 
 PREPARE_HOME = """
 import gong_provider, sys
@@ -137,7 +133,7 @@ def test_the_wheel_ships_the_dags_and_runs_the_three_line_file(
 
     dags = tmp_path / "dags"
     dags.mkdir()
-    (dags / "gong_crm.py").write_text(THREE_LINE_DAG_FILE)
+    (dags / "gong_crm.py").write_text(readme_dag_file())
     home = tmp_path / "airflow_home"
     env = {
         **clean,
