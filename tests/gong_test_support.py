@@ -1,9 +1,10 @@
-"""Helpers of the operator, sensor and trigger tests (files, connections, task contexts, trigger runs)."""
+"""Helpers of the operator, sensor, trigger and DAG tests: files, connections, task contexts, triggers."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -14,6 +15,14 @@ from gong_provider.emulator.process import EmulatorProcess
 from gong_provider.triggers.gong import GongRequestStatusTrigger
 
 MODIFIED = "2026-01-02T03:04:05Z"
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_dag_file() -> str:
+    """The DAG file README tells pip users to write (the python block that starts "# Airflow DAG")."""
+    blocks = re.findall(r"```python\n(# Airflow DAG.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
+    assert len(blocks) == 1, blocks
+    return str(blocks[0])
 
 
 def contact(object_id: str, **fields: Any) -> dict[str, Any]:

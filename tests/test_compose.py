@@ -186,11 +186,8 @@ def test_gong_connection_points_at_the_emulator_service(services: dict[str, dict
 def test_dag_settings_and_the_shared_staging_volume(
     compose: dict[str, Any], services: dict[str, dict[str, Any]]
 ) -> None:
-    sys.path.insert(0, str(ROOT / "dags"))
-    try:
-        from gong_crm_lib import settings
-    finally:
-        sys.path.remove(str(ROOT / "dags"))
+    from gong_provider.dags import settings
+
     for name in AIRFLOW_SERVICES:
         env = environment(services[name])
         for variable in (settings.ENV_STAGING_BASE, settings.ENV_SOURCE, settings.ENV_INTEGRATION_ID):
@@ -220,11 +217,8 @@ def test_every_airflow_service_shares_the_gong_rate_budget(
 
 
 def test_init_creates_the_pool_the_dag_uses(services: dict[str, dict[str, Any]]) -> None:
-    sys.path.insert(0, str(ROOT / "dags"))
-    try:
-        from gong_crm_lib import settings
-    finally:
-        sys.path.remove(str(ROOT / "dags"))
+    from gong_provider.dags import settings
+
     script = "\n".join(services["airflow-init"]["command"])
     pool_lines = [line for line in script.splitlines() if "airflow pools set" in line]
     assert pool_lines

@@ -1,12 +1,10 @@
-"""gong_crm_lib: source discovery, upload ids, staging paths and the report of gong_crm_sync."""
+"""The task code of gong_provider.dags: source discovery, upload ids, staging paths and the report."""
 
 from __future__ import annotations
 
 import csv
 import json
 import re
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +12,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "dags" / "data"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def dags_on_path() -> Iterator[None]:
-    sys.path.insert(0, str(ROOT / "dags"))
-    yield
-    sys.path.remove(str(ROOT / "dags"))
 
 
 @pytest.mark.parametrize(
@@ -41,14 +32,14 @@ def dags_on_path() -> Iterator[None]:
     ],
 )
 def test_export_files_are_recognized_by_name(name: str, expected: str | None) -> None:
-    from gong_crm_lib.sources import object_type_of
+    from gong_provider.dags.sources import object_type_of
 
     found = object_type_of(name)
     assert (found.value if found else None) == expected
 
 
 def test_the_sample_export_has_every_type_once() -> None:
-    from gong_crm_lib.sources import list_source_files
+    from gong_provider.dags.sources import list_source_files
 
     files = list_source_files(str(DATA))
     assert {t.value for t in files} == {"BUSINESS_USER", "STAGE", "ACCOUNT", "CONTACT", "DEAL", "LEAD"}
@@ -56,7 +47,7 @@ def test_the_sample_export_has_every_type_once() -> None:
 
 
 def test_two_files_for_one_type_is_an_error(tmp_path: Path) -> None:
-    from gong_crm_lib.sources import SourceError, list_source_files
+    from gong_provider.dags.sources import SourceError, list_source_files
 
     (tmp_path / "accounts.csv").write_text("objectId\n")
     (tmp_path / "accounts-old.jsonl").write_text("")
@@ -65,15 +56,14 @@ def test_two_files_for_one_type_is_an_error(tmp_path: Path) -> None:
 
 
 def test_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
-    from gong_crm_lib.sources import SourceError, list_source_files
+    from gong_provider.dags.sources import SourceError, list_source_files
 
     with pytest.raises(SourceError, match="is not a folder"):
         list_source_files(str(tmp_path / "nope"))
 
 
 def test_a_type_absent_from_the_source_resolves_to_none(tmp_path: Path) -> None:
-    from gong_crm_lib.sources import resolve_source
-
+    from gong_provider.dags.sources import resolve_source
     from gong_provider.models import ObjectType
 
     (tmp_path / "accounts.csv").write_text("objectId\n")
@@ -83,7 +73,7 @@ def test_a_type_absent_from_the_source_resolves_to_none(tmp_path: Path) -> None:
 
 
 def test_client_request_id_depends_on_content_not_on_the_run() -> None:
-    from gong_crm_lib.tasks import client_request_id
+    from gong_provider.dags.upload_ids import client_request_id
 
     first = client_request_id(2271307570613351879, "BUSINESS_USER", "ab" * 32)
     assert first == client_request_id(2271307570613351879, "BUSINESS_USER", "ab" * 32)
@@ -94,18 +84,40 @@ def test_client_request_id_depends_on_content_not_on_the_run() -> None:
     assert first != client_request_id(2271307570613351879, "BUSINESS_USER", "ab" * 32, "resend-1")
 
 
-def test_integration_id_is_parsed_exactly() -> None:
-    from gong_crm_lib.tasks import parse_integration_id
+def test_without_a_source_the_stage_names_where_to_set_one() -> None:
+    """A pip user's default (no GONG_CRM_SOURCE, no source Param): a clear error, no sample upload."""
+    from gong_provider.dags.sources import SourceError
+    from gong_provider.dags.stage import stage_entity
 
-    assert parse_integration_id("2271307570613351879") == 2271307570613351879
-    assert parse_integration_id(" 42 ") == 42
-    for bad in ("", "2.27e18", "-1", "abc", "99999999999999999999", None):
-        with pytest.raises(ValueError, match="integration id"):
-            parse_integration_id(bad)
+    params = {"integration_id": "42", "source": None, "entity_types": ["ACCOUNT"]}
+    with pytest.raises(SourceError, match=r"source Param .*GONG_CRM_SOURCE"):
+        stage_entity("ACCOUNT", params, dag_id="d", run_id="r", render=None)
+
+
+def test_without_an_integration_id_only_a_dry_run_stages(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from gong_provider.dags.stage import stage_entity
+
+    monkeypatch.setenv("GONG_STAGING_BASE", str(tmp_path))
+    params: dict[str, Any] = {"integration_id": None, "source": str(DATA), "entity_types": ["STAGE"]}
+    with pytest.raises(ValueError, match=r"integration_id Param .*GONG_INTEGRATION_ID"):
+        stage_entity("STAGE", params, dag_id="d", run_id="r", render=None)
+    result = stage_entity("STAGE", {**params, "dry_run": True}, dag_id="d", run_id="r", render=None)
+    assert result["uploads"] == []
+    assert result["summary"]["records_staged"] > 0
+    exact = stage_entity(
+        "STAGE", {**params, "integration_id": 2271307570613351879}, dag_id="d", run_id="r2", render=None
+    )
+    from gong_provider.dags.upload_ids import client_request_id
+
+    first = exact["uploads"][0]
+    staged_sha = json.loads(Path(exact["summary"]["manifest"]).read_text())["files"][0]["sha256"]
+    assert first["client_request_id"] == client_request_id(2271307570613351879, "STAGE", staged_sha)
 
 
 def test_staging_dir_is_per_run_and_path_safe(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from gong_crm_lib.tasks import staging_dir
+    from gong_provider.dags.stage import staging_dir
 
     monkeypatch.setenv("GONG_STAGING_BASE", str(tmp_path))
     path = staging_dir("gong_crm_sync", "manual__2026-01-01T00:00:00+00:00")
@@ -115,10 +127,11 @@ def test_staging_dir_is_per_run_and_path_safe(monkeypatch: pytest.MonkeyPatch, t
     monkeypatch.delenv("GONG_STAGING_BASE")
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     assert staging_dir("d", "r") == f"{tmp_path}/gong_staging/d/r"
+    assert staging_dir("d", "r", "gs://b/s/") == "gs://b/s/d/r"  # gong_crm_sync_dag(staging_base=...)
 
 
 def test_report_outcomes_and_table() -> None:
-    from gong_crm_lib.report import build_report, render_table
+    from gong_provider.dags.report import build_report, render_table
 
     xcoms = {
         ("account.stage", "summary"): {"records_read": 48, "records_staged": 48, "records_rejected": 0},

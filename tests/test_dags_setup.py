@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +13,10 @@ DAGS = ROOT / "dags"
 
 
 @pytest.fixture(scope="module")
-def setup_dag() -> Iterator[Any]:
+def setup_dag() -> Any:
     from airflow.dag_processing.dagbag import DagBag
 
-    sys.path.insert(0, str(DAGS))
-    try:
-        yield DagBag(dag_folder=str(DAGS / "gong_crm_setup.py"), bundle_path=DAGS).dags["gong_crm_setup"]
-    finally:
-        sys.path.remove(str(DAGS))
+    return DagBag(dag_folder=str(DAGS / "gong_crm_setup.py"), bundle_path=DAGS).dags["gong_crm_setup"]
 
 
 def run(dag: Any, task_id: str, *args: Any, **params: Any) -> Any:

@@ -208,6 +208,24 @@ def test_a_given_client_request_id_is_checked_and_used(
     assert emulator_client.upload_counts() == {"mine-1": 1}
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_an_empty_file_list_is_a_no_op_only_when_allowed(
+    emulator: EmulatorProcess, emulator_client: EmulatorClient, conn: str, tmp_path: Path, mode: str
+) -> None:
+    """What the packaged sync DAG's later_generations task relies on: no later generation, no call."""
+    for empty in ([], None):
+        allowed = operator(emulator, empty, mode, wait_for_completion=True, allow_empty_file_list=True)
+        assert run_task(allowed, task_context()) == []
+    with pytest.raises(ValueError, match="names no file to upload"):
+        run_task(operator(emulator, [], mode), task_context())
+    assert emulator_client.upload_counts() == {}
+    assert emulator_client.requests_log() == []
+    path = write_ldjson(tmp_path / "c.ldjson", [contact("c-1")])
+    allowed = operator(emulator, [str(path)], mode, wait_for_completion=True, allow_empty_file_list=True)
+    [result] = run_task(allowed, task_context())
+    assert result["status"] == "DONE"
+
+
 def test_templated_fields() -> None:
     assert set(GongUploadEntitiesOperator.template_fields) == {
         "integration_id", "object_type", "file", "client_request_id"
@@ -215,11 +233,21 @@ def test_templated_fields() -> None:
 
 
 def test_integration_id_never_passes_through_a_float() -> None:
+    """The one parser of integration ids (hook, operator, sensor, trigger and the packaged DAGs)."""
     from gong_provider.utils.integration_id import parse_integration_id
 
     assert parse_integration_id("2271307570613351879") == 2271307570613351879
-    with pytest.raises(ValueError, match="integration_id"):
+    assert parse_integration_id(2271307570613351879) == 2271307570613351879  # a JSON integer in conf
+    assert parse_integration_id(" 42 ") == 42
+    assert parse_integration_id(str(2**63 - 1)) == 2**63 - 1
+    with pytest.raises(TypeError, match="2\\^53"):
         parse_integration_id(2.271307570613351879e18)
+    for wrong_type in (None, True, [1]):
+        with pytest.raises(TypeError, match="integration_id"):
+            parse_integration_id(wrong_type)
+    for bad in ("", "2.27e18", "-1", -1, "abc", "²", str(2**63), 2**63, "1" * 20):
+        with pytest.raises(ValueError, match="integration id"):
+            parse_integration_id(bad)
 
 
 def test_the_wait_deadline_is_the_earlier_of_timeout_and_execution_timeout() -> None:

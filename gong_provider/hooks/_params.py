@@ -9,21 +9,14 @@ import re
 from collections.abc import Sequence
 
 from gong_provider.models import ObjectType
+from gong_provider.utils.integration_id import parse_integration_id
 
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def integration_id_param(integration_id: int | str) -> str:
-    """The exact decimal digits of a 64-bit id; floats are refused (they lose digits above 2^53)."""
-    if isinstance(integration_id, bool) or not isinstance(integration_id, (int, str)):
-        raise TypeError(
-            f"integration_id must be an int (or a string of digits), not {type(integration_id).__name__}: "
-            "Gong's ids exceed 2^53 and lose digits as floats"
-        )
-    text = str(integration_id).strip()
-    if not text.isdigit():
-        raise ValueError(f"integration_id must be a positive integer, got {integration_id!r}")
-    return str(int(text))
+    """The exact decimal digits of a 64-bit id, as Gong's query strings and bodies take it."""
+    return str(parse_integration_id(integration_id))
 
 
 def object_type_param(object_type: ObjectType | str) -> str:

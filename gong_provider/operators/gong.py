@@ -56,6 +56,10 @@ class GongUploadEntitiesOperator(BaseOperator):
     Returns (XCom) ``{client_request_id, request_id, integration_id (str), object_type, file, records,
     bytes, already_accepted}`` (plus ``status``, counts and errors with ``wait_for_completion``); a
     list of those when ``file`` named several files (a list or a manifest).
+
+    ``allow_empty_file_list=True`` makes an empty ``file`` (None, ``[]`` or a manifest without files)
+    a successful no-op returning ``[]``, for an upstream task that may find nothing to upload (the
+    later generations of the packaged sync DAG); by default it fails the task, as a likely mistake.
     """
 
     template_fields: Sequence[str] = ("integration_id", "object_type", "file", "client_request_id")
@@ -75,6 +79,7 @@ class GongUploadEntitiesOperator(BaseOperator):
         max_poll_interval: float | timedelta = DEFAULT_MAX_POLL_INTERVAL,
         timeout: float | timedelta | None = DEFAULT_TIMEOUT,
         fail_on_record_errors: bool = True,
+        allow_empty_file_list: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -89,6 +94,7 @@ class GongUploadEntitiesOperator(BaseOperator):
         self.max_poll_interval = seconds(max_poll_interval) or DEFAULT_MAX_POLL_INTERVAL
         self.timeout = timeout
         self.fail_on_record_errors = fail_on_record_errors
+        self.allow_empty_file_list = allow_empty_file_list
 
     # -- steps ----------------------------------------------------------------------------
 
@@ -118,9 +124,13 @@ class GongUploadEntitiesOperator(BaseOperator):
 
     def _advance(self, context: Context, *, results: list[dict[str, Any]], deadline: float) -> Any:
         """Upload what is not uploaded yet; wait where a generation or the task must wait."""
-        files, several = resolve_files(self.file)
+        nothing_named = self.allow_empty_file_list and not self.file
+        files, several = ([], True) if nothing_named else resolve_files(self.file)
         if not files:
-            raise ValueError(f"file {self.file!r} names no file to upload")
+            if not self.allow_empty_file_list:
+                raise ValueError(f"file {self.file!r} names no file to upload")
+            self.log.info("No %s file to upload (file is empty): nothing to do", self.object_type)
+            return []
         integration_id = parse_integration_id(self.integration_id)
         object_type = object_type_param(str(self.object_type))
         from gong_provider.hooks.gong import GongCrmHook  # lazy: keeps DAG parsing fast

@@ -1,7 +1,8 @@
-"""Names and defaults shared by the DAG files, the demo, the docker-compose stack and the tests.
+"""Names and environment defaults of the packaged DAGs gong_crm_sync and gong_crm_setup.
 
 Everything here is read at parse time, so it is limited to constants and environment variables:
-no file, network or metadata-database access.
+no file, network or metadata-database access. A DAG factory's keyword argument, when given, wins
+over the environment variable; the variable wins over the built-in default.
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ SETUP_DAG_ID = "gong_crm_setup"
 
 GONG_POOL = "gong_api"
 """Every task that calls Gong runs in this pool, so parallel tasks stay under Gong's rate limit."""
+DEFAULT_CONN_ID = "gong_default"
+DEFAULT_SCHEDULE = "@daily"
+DEFAULT_POLL_INTERVAL = 10.0
 
 ENV_SCHEDULE = "GONG_CRM_SYNC_SCHEDULE"
 """Cron expression or preset for gong_crm_sync; ``none`` for trigger-only. Default ``@daily``."""
 ENV_SOURCE = "GONG_CRM_SOURCE"
-"""Default ``source`` Param: a folder or ObjectStoragePath URL of export files."""
+"""Default ``source`` Param: a folder or ObjectStoragePath URL of export files. No default otherwise."""
 ENV_INTEGRATION_ID = "GONG_INTEGRATION_ID"
 """Default ``integration_id`` Param (the id gong_crm_setup prints)."""
 ENV_STAGING_BASE = "GONG_STAGING_BASE"
@@ -28,42 +32,50 @@ ENV_CONN_ID = "GONG_CONN_ID"
 ENV_POLL_INTERVAL = "GONG_POLL_INTERVAL"
 """First interval, in seconds, between request-status checks of a wait (the trigger backs off from it)."""
 ENV_SCHEMA_FILE = "GONG_CRM_SCHEMA_FILE"
-"""Custom-field schema file that gong_crm_setup writes to Gong."""
-
-DAGS_DIR = Path(__file__).resolve().parents[1]
-SAMPLE_DATA_DIR = DAGS_DIR / "data"
+"""Default ``schema_file`` Param of gong_crm_setup: the custom-field schema it writes to Gong."""
 
 ASSET_URI_TEMPLATE = "gong://crm/{integration_id}/{object_type}"
 
 
+def _env(name: str) -> str | None:
+    """The variable's value, None when unset or blank."""
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def first_given(*values: str | None) -> str | None:
+    """The first value that is neither None nor empty: a keyword argument, then the environment, ..."""
+    return next((value for value in values if value), None)
+
+
 def schedule() -> str | None:
-    value = os.environ.get(ENV_SCHEDULE, "@daily").strip()
+    value = os.environ.get(ENV_SCHEDULE, DEFAULT_SCHEDULE).strip()
     return None if value.lower() in ("", "none") else value
 
 
-def default_source() -> str:
-    return os.environ.get(ENV_SOURCE) or str(SAMPLE_DATA_DIR)
+def source() -> str | None:
+    return _env(ENV_SOURCE)
 
 
-def default_integration_id() -> str:
-    return os.environ.get(ENV_INTEGRATION_ID, "").strip()
+def integration_id() -> str | None:
+    return _env(ENV_INTEGRATION_ID)
 
 
 def conn_id() -> str:
-    return os.environ.get(ENV_CONN_ID) or "gong_default"
+    return _env(ENV_CONN_ID) or DEFAULT_CONN_ID
 
 
 def poll_interval() -> float:
-    return float(os.environ.get(ENV_POLL_INTERVAL) or 10)
+    return float(_env(ENV_POLL_INTERVAL) or DEFAULT_POLL_INTERVAL)
 
 
-def schema_file() -> str:
-    return os.environ.get(ENV_SCHEMA_FILE) or str(SAMPLE_DATA_DIR / "schema.json")
+def schema_file() -> str | None:
+    return _env(ENV_SCHEMA_FILE)
 
 
 def staging_base() -> str:
     """Read at run time by the stage task (workers may differ from the dag-processor)."""
-    configured = os.environ.get(ENV_STAGING_BASE)
+    configured = _env(ENV_STAGING_BASE)
     if configured:
         return configured
     home = os.environ.get("AIRFLOW_HOME")

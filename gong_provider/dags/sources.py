@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from gong_provider.dags import settings
 from gong_provider.models import ObjectType
 
 FILE_NAMES: dict[ObjectType, tuple[str, ...]] = {
@@ -72,7 +73,7 @@ def list_source_files(source: str) -> dict[ObjectType, str]:
 def resolve_source(
     object_type: ObjectType,
     *,
-    source: str,
+    source: str | None,
     sql_conn_id: str | None,
     sql_queries: Mapping[str, str] | None,
     render: Any = None,
@@ -81,6 +82,8 @@ def resolve_source(
 
     With ``sql_conn_id``, ``sql_queries[TYPE]`` is the query (Jinja-rendered with the task context by
     ``render``, so it can use ``{{ data_interval_start }}``); otherwise the folder's file of that type.
+    There is no built-in folder: sending a sample export to a real Gong by default would be worse than
+    this error.
     """
     if sql_conn_id:
         query = (sql_queries or {}).get(object_type.value)
@@ -90,6 +93,12 @@ def resolve_source(
 
         sql = render(query) if render else query
         return SqlSource(conn_id=sql_conn_id, sql=sql)
+    if not source:
+        raise SourceError(
+            "no source to read: set the source Param (trigger form or conf), the "
+            f"{settings.ENV_SOURCE} environment variable or gong_crm_sync_dag(source=...), "
+            "or give sql_conn_id and sql_queries"
+        )
     path = list_source_files(source).get(object_type)
     if path is None:
         return None

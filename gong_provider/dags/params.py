@@ -1,0 +1,141 @@
+"""The Params of the packaged DAGs: what the trigger form shows and what REST API / CLI ``conf`` may hold.
+
+Airflow's trigger form (3.x) treats a Param as required when its ``type`` does not include ``"null"``,
+and keeps the Trigger button disabled while a required field is empty (None or ""). So every Param
+that may be left empty allows ``null`` and defaults to None rather than "".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import Param
+
+from gong_provider.dags import settings
+from gong_provider.models import ObjectType
+from gong_provider.utils.integration_id import (
+    INTEGRATION_ID_PATTERN,
+    MAX_INTEGRATION_ID,
+    parse_integration_id,
+)
+
+ENTITY_TYPES = [object_type.value for object_type in ObjectType]
+
+
+def integration_id_param(default: str | None) -> Param:
+    """A string of digits in the form, an exact JSON integer or digits in ``conf``, or None (dry runs).
+
+    The form keeps a text field ("string" first, and ``examples`` set): the form's multi-type field
+    would parse the digits as a JavaScript number and round 2271307570613351879 to ...936.
+    """
+    return Param(
+        default,
+        type=["string", "integer", "null"],
+        pattern=INTEGRATION_ID_PATTERN,
+        minimum=0,
+        maximum=MAX_INTEGRATION_ID,
+        examples=[default] if default else [],
+        title="Gong integration id",
+        description="The id gong_crm_setup printed (digits; in a REST API or CLI conf also a JSON integer). "
+        "Text in the form on purpose: JavaScript numbers would round a 64-bit id such as "
+        f"2271307570613351879 to 2271307570613351936. Default: the {settings.ENV_INTEGRATION_ID} "
+        "environment variable. May stay empty for a dry run.",
+    )
+
+
+def sync_params(*, integration_id: str | None, source: str | None) -> dict[str, Param]:
+    return {
+        "integration_id": integration_id_param(integration_id),
+        "source": Param(
+            source,
+            type=["null", "string"],
+            title="Source folder",
+            description="A folder or ObjectStoragePath URL (s3://, gs://, file://...) holding one export "
+            "file per type, named after it: business_users.csv, stages.jsonl, accounts.csv, "
+            "contacts.jsonl, deals.json, leads.csv (CSV, JSON Lines or JSON, optionally .gz). Default: the "
+            f"{settings.ENV_SOURCE} environment variable; none otherwise. Ignored when an SQL connection "
+            "is given.",
+        ),
+        "entity_types": Param(
+            ENTITY_TYPES,
+            type="array",
+            items={"type": "string", "enum": ENTITY_TYPES},
+            uniqueItems=True,
+            examples=ENTITY_TYPES,
+            title="Entity types",
+            description="Types to sync; those absent from the source are skipped.",
+        ),
+        "sql_conn_id": Param(
+            None,
+            type=["null", "string"],
+            title="SQL connection id (optional)",
+            description="Read records with SQL through this Airflow connection instead of files.",
+        ),
+        "sql_queries": Param(
+            None,
+            type=["null", "object"],
+            title="SQL query per type (optional)",
+            description='With an SQL connection: {"CONTACT": "SELECT ... WHERE updated_at >= '
+            "'{{ data_interval_start }}'\", ...}; column names are Gong's field names. Jinja is rendered.",
+        ),
+        "dry_run": Param(
+            False,
+            type="boolean",
+            title="Dry run",
+            description="Stage and validate only; upload nothing to Gong.",
+        ),
+        "max_reject_ratio": Param(
+            0.0,
+            type="number",
+            minimum=0,
+            maximum=1,
+            title="Max reject ratio",
+            description="Share of records per type that may be rejected (listed in rejects.ldjson) before "
+            "the type fails. 0: any invalid record fails the type.",
+        ),
+        "resend_key": Param(
+            None,
+            type=["null", "string"],
+            title="Resend key (optional)",
+            description="Upload ids derive from the content, so identical data is never sent twice. "
+            "Leave empty; any new value here forces identical files to be sent again.",
+        ),
+    }
+
+
+def setup_params(*, schema_file: str | None) -> dict[str, Param]:
+    return {
+        "integration_name": Param(
+            "Airflow CRM sync",
+            type="string",
+            minLength=1,
+            title="Integration name",
+            description="Name of the generic CRM integration in Gong (one per company).",
+        ),
+        "owner_email": Param(
+            "crm-admin@example.com",
+            type="string",
+            pattern=r"^[^@\s]+@[^@\s]+$",
+            title="Owner email",
+            description="Email address of a Gong user who owns the integration.",
+        ),
+        "schema_file": Param(
+            schema_file,
+            type=["null", "string"],
+            title="Custom-field schema file (optional)",
+            description="JSON file {TYPE: [field, ...]} with every custom field per type; empty to skip. "
+            f"Default: the {settings.ENV_SCHEMA_FILE} environment variable.",
+        ),
+    }
+
+
+def integration_id_from(params: Any) -> int:
+    """The run's integration id, exact, or an error that says where to set it."""
+    value = params.get("integration_id")
+    if value is None or value == "":
+        raise ValueError(
+            "integration_id is not set: set the integration_id Param (trigger form or conf), the "
+            f"{settings.ENV_INTEGRATION_ID} environment variable or gong_crm_sync_dag(integration_id=...) "
+            "to the id gong_crm_setup printed"
+        )
+    return parse_integration_id(value)
