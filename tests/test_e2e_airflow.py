@@ -103,9 +103,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     # Processing is short, so a trigger sees DONE within seconds of its deferral: inside the window in
     # which the executor's late report of the deferring try meets the resumed try and the scheduler
     # marks it up_for_retry (apache/airflow#71580). The provider's triggers hold their event past that
-    # window: test_no_task_needed_a_retry. (Most sensors find DONE at their first poke and never defer;
-    # the later generation's upload always does.)
-    emulator = EmulatorProcess(base / "emulator", processing_delay=1.5).start()
+    # window: test_no_task_needed_a_retry. (A sensor whose first poke comes after Gong has finished
+    # never defers; the later generation's upload always does.)
+    emulator = EmulatorProcess(base / "emulator", processing_delay=3.0).start()
     try:
         env = airflow_env(
             home,
