@@ -12,7 +12,7 @@ from typing import IO, Any, Protocol
 import msgspec
 
 from gong_provider.models import MAX_UPLOAD_BYTES, CustomField, ObjectType
-from gong_provider.staging.errors import GongRejectLimitError, GongSourceError
+from gong_provider.staging.errors import GongRejectLimitError, GongSourceError, rejects_exceed
 from gong_provider.staging.fastpath import FastBlock, FastChecker, iter_blocks
 from gong_provider.staging.generations import Generations
 from gong_provider.staging.manifest import MANIFEST_NAME, StagingManifest
@@ -117,7 +117,8 @@ class ValidationReport:
 
     @property
     def ok(self) -> bool:
-        return self.reject_ratio <= self.max_reject_ratio if self.records_rejected else True
+        """True when the rejects are within ``max_reject_ratio`` (as :func:`stage` would accept them)."""
+        return not rejects_exceed(self.records_rejected, self.records_read, self.max_reject_ratio)
 
 
 def records_of(
@@ -400,7 +401,7 @@ def stage(
         len(files),
         len(manifest.generations),
     )
-    if run.rejected and run.rejected / max(run.read, 1) > max_reject_ratio:
+    if rejects_exceed(run.rejected, run.read, max_reject_ratio):
         raise GongRejectLimitError(
             object_type=kind,
             records_read=run.read,
