@@ -93,8 +93,8 @@ PARAMS = {
         "the type fails. 0: any invalid record fails the type.",
     ),
     "resend_key": Param(
-        "",
-        type="string",
+        None,
+        type=["null", "string"],  # the UI form requires a value of any type without "null"
         title="Resend key (optional)",
         description="Upload ids derive from the content, so identical data is never sent twice. "
         "Any new value here forces identical files to be sent again.",
