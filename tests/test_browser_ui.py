@@ -176,6 +176,29 @@ def test_sync_runs_from_the_trigger_form_with_its_defaults(stack: Stack, ui: Ui)
     assert stack.emulator.client.record_counts("ACCOUNT"), "no ACCOUNT record reached the emulator"
 
 
+def test_a_typed_integration_id_is_sent_exactly(stack: Stack, ui: Ui) -> None:
+    """A 64-bit id typed into the form reaches the conf digit for digit (a JSON number would be rounded).
+
+    The UI sends a Param whose type lists several JSON types through JSON.parse unless it has
+    ``examples``; this keeps integration_id's form field a string whatever its type becomes.
+    """
+    typed = "2271307570613351878"  # not the default: the field is edited as a user does
+    runs = f"**/api/v2/dags/{SYNC_DAG_ID}/dagRuns"
+    ui.page.route(runs, lambda route: route.abort())  # the form's POST is recorded, not run
+    try:
+        dialog = ui.open_trigger_form(SYNC_DAG_ID)
+        dialog.locator("[name=element_integration_id]").fill(typed)
+        submit = ui.page.get_by_test_id("trigger-dag-submit")
+        sync_api.expect(submit).to_be_enabled()
+        with ui.page.expect_request(
+            lambda request: request.method == "POST" and "/dagRuns" in request.url
+        ) as sent:
+            submit.click()
+    finally:
+        ui.page.unroute(runs)
+    assert sent.value.post_data_json["conf"]["integration_id"] == typed
+
+
 def test_setup_runs_from_the_trigger_form(stack: Stack, ui: Ui) -> None:
     from gong_provider.emulator.app import DEFAULT_INTEGRATION_NAME
 
