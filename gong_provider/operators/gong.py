@@ -56,6 +56,25 @@ class GongUploadEntitiesOperator(BaseOperator):
     Returns (XCom) ``{client_request_id, request_id, integration_id (str), object_type, file, records,
     bytes, already_accepted}`` (plus ``status``, counts and errors with ``wait_for_completion``); a
     list of those when ``file`` named several files (a list or a manifest).
+
+    :param integration_id: Gong's integration id, an int or a string of digits, never a float
+        (templated).
+    :param object_type: an :class:`~gong_provider.models.ObjectType` or its case-sensitive name, such as
+        ``"CONTACT"`` (templated).
+    :param file: what to upload, in any of the forms above (templated).
+    :param gong_conn_id: Airflow connection of type ``gong``.
+    :param client_request_id: an id to use instead of the derived one: 1 to 64 letters, digits, ``-`` or
+        ``_``; numbered ``-1``, ``-2``... for several files (templated).
+    :param wait_for_completion: also wait until Gong has processed every file, and add its status and
+        counts to the XCom.
+    :param deferrable: wait in the triggerer, holding no worker slot (default
+        ``[operators] default_deferrable``).
+    :param poll_interval: first wait between status checks, in seconds or a timedelta (default 5).
+    :param max_poll_interval: longest wait between status checks; the waits grow x1.5 up to it
+        (default 60).
+    :param timeout: how long the wait may last (default 6 hours); ``execution_timeout`` also bounds it.
+    :param fail_on_record_errors: fail the task when Gong reports record errors; ``False`` logs them as a
+        warning (a general error always fails).
     """
 
     template_fields: Sequence[str] = ("integration_id", "object_type", "file", "client_request_id")

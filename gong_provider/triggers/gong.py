@@ -41,7 +41,13 @@ class GongRequestStatusTrigger(BaseTrigger):
     event. The first check comes ``poll_interval`` after the start, then the waits grow by x1.5 up to
     ``max_poll_interval``. Serialized kwargs are the conn id and primitives only: no credential.
 
+    :param integration_id: Gong's integration id, an int or a string of digits (serialized as a string).
+    :param client_request_id: the clientRequestId of the upload to wait for.
     :param end_time: wall-clock deadline, epoch seconds (or an aware datetime / ISO string).
+    :param gong_conn_id: Airflow connection of type ``gong``.
+    :param poll_interval: first wait, in seconds, before the first check (default 5).
+    :param max_poll_interval: longest wait between checks, in seconds (default 60).
+    :param backoff_factor: how much each wait grows over the one before (default 1.5).
     :param carry: JSON state of the deferring operator, returned untouched in the event (Airflow's
         ``dag.test()`` hands a resumed task only the event, not the deferral's kwargs). Ids, counts
         and paths only: never a credential.
