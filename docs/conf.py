@@ -24,7 +24,6 @@ source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
 
 # Markdown: anchors for the headings down to ###, so pages can link to a section by its slug.
 myst_heading_anchors = 3
-myst_enable_extensions = ["colon_fence"]
 
 # The reference: members in source order; defaults as written (``conf.getboolean(...)``, not the value
 # the build machine's configuration happens to give); type hints beside the documented parameters.
@@ -51,11 +50,11 @@ html_title = f"airflow-provider-gong {release}"
 
 
 def _public_bases(app: Any, name: str, obj: Any, options: Any, bases: list[type]) -> None:
-    """Show a private base class (``_GongHookBase``) as the public classes it stands on; omit ``object``."""
+    """Show a private base class (``_GongHookBase``) as the public classes it stands on."""
     expanded: list[type] = []
     for base in bases:
         expanded.extend(base.__bases__ if base.__name__.startswith("_") else (base,))
-    bases[:] = [base for base in expanded if base is not object]
+    bases[:] = expanded
 
 
 def setup(app: Any) -> None:
