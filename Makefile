@@ -4,14 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lint typecheck pytest test demo bench clean
+.PHONY: install lint typecheck pytest docs test demo bench clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
 
 $(STAMP): pyproject.toml | $(BIN)/uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[test,dev]"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[test,dev,docs]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -26,7 +26,12 @@ typecheck: install
 pytest: install
 	$(BIN)/pytest
 
-test: lint typecheck pytest
+# The documentation site (Sphinx) into build/docs; any warning, such as a broken link or a docstring
+# that does not parse, fails it.
+docs: install
+	$(BIN)/sphinx-build -W --keep-going -E -q -b html docs build/docs
+
+test: lint typecheck pytest docs
 
 demo: install
 	$(BIN)/python scripts/demo.py

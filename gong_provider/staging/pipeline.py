@@ -42,6 +42,7 @@ DEFAULT_MAX_FILE_BYTES = 199_000_000
 """Gong accepts a ``dataFile`` of at most 200 MB; 200,000,000 (the smaller reading of "200 MB")
 minus a 1 MB margin for the multipart envelope (boundary, headers) the upload adds."""
 REJECTS_NAME = "rejects.ldjson"
+"""The rejects file in each type's folder: one line per rejected record."""
 FIRST_REJECTS_KEPT = 20
 PROGRESS_EVERY = 10_000
 
@@ -67,6 +68,8 @@ class StagingTap(Protocol):
 
 @dataclass(frozen=True)
 class Reject:
+    """One rejected record: its source, line, ordinal, objectId and every reason with its field."""
+
     source: str
     line: int | None
     record: int
@@ -74,6 +77,7 @@ class Reject:
     reasons: list[Reason]
 
     def to_dict(self) -> dict[str, Any]:
+        """A line of ``rejects.ldjson``."""
         return {
             "source": self.source,
             "line": self.line,

@@ -32,6 +32,7 @@ returns the column that holds the objectId (to name it on rows that cannot be re
 
 BLOCK_SIZE = 1 << 20
 DEFAULT_MAX_LINE_BYTES = 1 << 20
+"""Longest input line accepted (1 MiB); a longer line is rejected without being held in memory."""
 BOM = codecs.BOM_UTF8
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".ldjson")
 

@@ -47,7 +47,13 @@ class GongRequestStatusTrigger(BaseTrigger):
     marked up_for_retry). Polling goes on meanwhile; only the event waits. Run outside a triggerer
     (``dag.test()``, ``airflow dags test``: no ``trigger_id``, no executor), it fires at once.
 
+    :param integration_id: Gong's integration id, an int or a string of digits (serialized as a string).
+    :param client_request_id: the clientRequestId of the upload to wait for.
     :param end_time: wall-clock deadline, epoch seconds (or an aware datetime / ISO string).
+    :param gong_conn_id: Airflow connection of type ``gong``.
+    :param poll_interval: first wait, in seconds, before the first check (default 5).
+    :param max_poll_interval: longest wait between checks, in seconds (default 60).
+    :param backoff_factor: how much each wait grows over the one before (default 1.5).
     :param deferred_at: wall-clock time of the deferral, epoch seconds; defaults to when the trigger
         is built, which for the operator and the sensor is the moment they defer. Serialized, so the
         triggerer knows it.
