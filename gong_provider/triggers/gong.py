@@ -41,7 +41,7 @@ class GongRequestStatusTrigger(BaseTrigger):
     event. The first check comes ``poll_interval`` after the start, then the waits grow by x1.5 up to
     ``max_poll_interval``. Serialized kwargs are the conn id and primitives only: no credential.
 
-    In a triggerer, the event is held until :func:`~gong_provider.utils.deadline.min_deferral_age`
+    In a triggerer, the event is held until ``min_deferral_age()``
     (15 s by default) after the deferral, so that the scheduler has read the executor's late "success"
     of the deferring try before the task resumes (apache/airflow#71580: otherwise the resumed try is
     marked up_for_retry). Polling goes on meanwhile; only the event waits. Run outside a triggerer
