@@ -53,8 +53,9 @@ Event = tuple[SourceRecord, "dict[str, Any] | None", "Reject | None", int]
 
 
 class StagingTap(Protocol):
-    """Sees every staged line and every reject as :func:`~gong_provider.staging.stage` writes them (change capture uses it
-    to diff while staging, with no second pass over the files). Lines end with a newline."""
+    """Sees every staged line and every reject as :func:`~gong_provider.staging.stage` writes them
+    (change capture uses it to diff while staging, with no second pass over the files). Lines end
+    with a newline."""
 
     def block(self, generation: int, placement: Placement, data: bytes, object_ids: Sequence[str]) -> None:
         """Consecutive lines written at once at ``placement`` of ``generation``."""
@@ -291,7 +292,8 @@ def stage(
 
     Raises :class:`GongRejectLimitError` when rejects exceed ``max_reject_ratio``; the staged files,
     the rejects file and the manifest are written first, so the user can read them. ``tap`` (see
-    :class:`~gong_provider.staging.pipeline.StagingTap`) is shown every staged line and reject as it is written.
+    :class:`~gong_provider.staging.pipeline.StagingTap`) is shown every staged line and reject as it
+    is written.
     """
     _check_options(max_reject_ratio, max_file_bytes)
     run = _Run(
