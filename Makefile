@@ -9,6 +9,7 @@ CONSTRAINTS := constraints/constraints-$(PY_MINOR).txt
 FLOOR_CONSTRAINTS := constraints/constraints-floor-$(PY_MINOR).txt
 LATEST := .venv-latest
 FLOOR := .venv-floor
+LATEST_MARKERS ?= not e2e
 
 .PHONY: install lint typecheck pytest test demo bench clean constraints test-latest test-floor
 
@@ -35,7 +36,7 @@ test-latest: | $(BIN)/uv
 	$(BIN)/uv venv --quiet --allow-existing --python $(PYTHON) $(LATEST)
 	$(BIN)/uv pip install --quiet --python $(LATEST)/bin/python --upgrade --refresh -e ".[test]"
 	$(LATEST)/bin/python scripts/update_constraints.py --drift $(CONSTRAINTS)
-	$(LATEST)/bin/pytest -m "not e2e"
+	$(LATEST)/bin/pytest -m "$(LATEST_MARKERS)"
 
 # The lowest Airflow pyproject.toml allows, with its own constraints: the tests marked floor.
 test-floor: | $(BIN)/uv $(FLOOR_CONSTRAINTS)
