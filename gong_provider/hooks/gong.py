@@ -167,8 +167,7 @@ class GongCrmHook(_GongHookBase, HttpHook):
         """
         config = self.config
         if self._session is None:
-            self.base_url = config.base_url
-            self._base_url_initialized = True
+            self._set_base_url(None)
             session = requests.Session()
             session.auth = HeaderAuth(config.authorization)
             session.verify = config.verify_ssl
@@ -176,6 +175,12 @@ class GongCrmHook(_GongHookBase, HttpHook):
             self._session = self._configure_session_from_mount_adapters(session)
         self.merged_extra = {**self._request_options, **(extra_options or {})}
         return self._session
+
+    def _set_base_url(self, connection: Any) -> None:
+        """The base URL by the Gong connection rules (``https`` unless the connection says ``http``);
+        HttpHook's would default to ``http`` and keep a trailing ``/v2``."""
+        self.base_url = self.config.base_url
+        self._base_url_initialized = True
 
     def close(self) -> None:
         if self._session is not None:
