@@ -43,6 +43,15 @@ def _http_connection(monkeypatch: pytest.MonkeyPatch, conn_id: str, **fields: An
     return set_connection(monkeypatch, conn_id, conn_type="http", **fields)
 
 
+def _raw_hook(monkeypatch: pytest.MonkeyPatch, server: HTTPServer, **extra: Any) -> GongCrmHook:
+    """A hook on an ``http`` connection with the access key pair, as a user's existing one would be."""
+    host = base_url(server)
+    _http_connection(
+        monkeypatch, "gong_raw", host=host, login=ACCESS_KEY, password=ACCESS_SECRET, extra=extra
+    )
+    return GongCrmHook("gong_raw")
+
+
 def test_the_hook_is_an_http_hook_with_its_keep_alive_adapter(
     monkeypatch: pytest.MonkeyPatch, httpserver: HTTPServer
 ) -> None:
@@ -142,22 +151,13 @@ async def test_connection_extras_never_go_on_the_wire_as_headers(
 def test_raw_run_reaches_another_gong_endpoint_within_the_budget(
     monkeypatch: pytest.MonkeyPatch, httpserver: HTTPServer, tmp_path: Path
 ) -> None:
-    extra = {"calls_per_second": 3, "budget_dir": str(tmp_path)}
-    _http_connection(
-        monkeypatch,
-        "gong_raw",
-        host=base_url(httpserver),
-        login=ACCESS_KEY,
-        password=ACCESS_SECRET,
-        extra=extra,
-    )
     httpserver.expect_request(
         "/v2/calls",
         method="GET",
         query_string={"fromDateTime": "2024-01-01T00:00:00Z"},
         headers={"Authorization": BASIC},
     ).respond_with_json({"requestId": "r-calls", "calls": []})
-    hook = GongCrmHook("gong_raw")
+    hook = _raw_hook(monkeypatch, httpserver, calls_per_second=3, budget_dir=str(tmp_path))
 
     response = hook.run("/v2/calls", data={"fromDateTime": "2024-01-01T00:00:00Z"})
 
@@ -172,19 +172,11 @@ def test_raw_run_raises_the_typed_error_without_logging_the_body(
     monkeypatch: pytest.MonkeyPatch, httpserver: HTTPServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     """HttpHook's check_response logs the whole body at ERROR: Gong may echo the credential."""
-    _http_connection(
-        monkeypatch,
-        "gong_raw",
-        host=base_url(httpserver),
-        login=ACCESS_KEY,
-        password=ACCESS_SECRET,
-        extra=FAST,
-    )
     echo = f"Bad credentials {ACCESS_SECRET}"
     httpserver.expect_request("/v2/calls").respond_with_json(
         {"requestId": "r-401", "errors": [echo]}, status=401
     )
-    hook = GongCrmHook("gong_raw")
+    hook = _raw_hook(monkeypatch, httpserver, **FAST)
 
     with caplog.at_level(logging.DEBUG), pytest.raises(GongAuthError) as caught:
         hook.run("/v2/calls")
