@@ -30,7 +30,6 @@ from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
-from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
 from airflow.providers.http.hooks.http import HttpHook
 from airflow.sdk import BaseHook
 from tenacity import AsyncRetrying, Retrying
@@ -65,6 +64,7 @@ from gong_provider.models import (
     RequestStatus,
     UploadResult,
 )
+from gong_provider.utils.airflow_compat import aget_connection, aget_extra_dejson
 
 if TYPE_CHECKING:
     import aiohttp
@@ -441,8 +441,8 @@ class GongCrmAsyncHook(_GongHookBase):
     Same connection, retry policy and shared rate budget as :class:`GongCrmHook`. Use it as
     ``async with GongCrmAsyncHook(conn_id) as hook:`` or call :meth:`close`.
 
-    It reads the connection as the http provider's ``HttpAsyncHook`` does (common-compat's
-    ``get_async_connection``), but is not one: ``HttpAsyncHook`` opens a new bare
+    It reads the connection as the http provider's ``HttpAsyncHook`` does (asynchronously, masking
+    secrets off the loop), but is not one: ``HttpAsyncHook`` opens a new bare
     ``aiohttp.ClientSession`` per call (no TLS setting, no socket timeouts, proxies from the
     environment ignored, a new TLS handshake on every poll of a trigger), sends connection extras as
     headers, retries only 5xx at a fixed delay (never a 429, never after Retry-After, never a dropped
@@ -462,10 +462,10 @@ class GongCrmAsyncHook(_GongHookBase):
     _session: aiohttp.ClientSession | None = None
 
     async def get_config(self) -> GongConnectionConfig:
-        """Read the connection without blocking the loop (common-compat's async connection lookup)."""
+        """Read the connection without blocking the loop (``utils.airflow_compat``)."""
         if self._config is None:
-            conn = await get_async_connection(self.gong_conn_id, hook=self)
-            extra = await get_async_extra_dejson(conn)
+            conn = await aget_connection(self, self.gong_conn_id)
+            extra = await aget_extra_dejson(conn)
             config = config_from_connection(conn, extra, self._options)
             await amask_secrets(config)
             self._config = config
