@@ -59,7 +59,8 @@ def test_sync_dag_schedule_and_params(sync_dag: Any) -> None:
     assert sync_dag.catchup is False
     assert sync_dag.max_active_runs == 1
     params = sync_dag.params
-    expected = {"integration_id", "source", "entity_types", "dry_run", "max_reject_ratio", "resend_key"}
+    expected = {"integration_id", "source", "entity_types", "dry_run", "max_reject_ratio"}
+    expected |= {"sync_mode", "reset_state", "max_delete_ratio", "confirm_deletes"}
     assert expected <= set(params.keys())
     for name in params:
         param = params.get_param(name)
@@ -101,7 +102,7 @@ def test_the_trigger_form_can_trigger_with_the_defaults(dag_id: str, monkeypatch
             assert param.value not in (None, ""), f"{name} is required by the form and empty"
         assert not form_field_parses_json(param.schema), f"{name} would pass through a JS number"
     dag.params.validate()  # what the form sends with the defaults is valid
-    optional = {"integration_id", "source", "sql_conn_id", "sql_queries", "resend_key"}
+    optional = {"integration_id", "source", "sql_conn_id", "sql_queries", "confirm_deletes"}
     assert {n for n in dag.params if not form_requires(dag.params.get_param(n).schema)} == (
         optional if dag_id == "gong_crm_sync" else {"schema_file"}
     )
