@@ -13,6 +13,8 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from gong_provider.changes.commit import status_of_row
+
 log = logging.getLogger(__name__)
 
 
@@ -49,19 +51,8 @@ def final_statuses(
         if not path or not request_id:
             continue
         row = known.get(str(request_id)) or (upload if upload.get("status") in ("DONE", "FAILED") else None)
-        statuses[str(path)] = _status_dict(row) if row is not None else ask_gong(str(request_id))
+        statuses[str(path)] = status_of_row(row) if row is not None else ask_gong(str(request_id))
     return statuses
-
-
-def _status_dict(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A wait's XCom row as ``RequestStatus.to_dict()``."""
-    return {
-        "request_id": row.get("request_status_id"),
-        "status": row["status"],
-        "errors": list(row.get("errors") or []),
-        "total_error_count": row.get("total_error_count") or 0,
-        "total_success_count": row.get("total_success_count") or 0,
-    }
 
 
 def ask_gong(hook: Any, integration_id: int, client_request_id: str) -> Any:
