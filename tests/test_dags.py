@@ -155,11 +155,18 @@ def test_each_type_is_a_task_group_of_stage_upload_wait(sync_dag: Any) -> None:
         assert type(wait).__name__ == "MappedOperator"
         assert wait.partial_kwargs["deferrable"] is True
         assert stage.trigger_rule == "none_failed"
+        # the commit waits for every upload of the type, whatever their outcome; the report for it
+        commit = sync_dag.get_task(f"{group}.commit")
+        assert commit.trigger_rule == "all_done"
+        assert commit.upstream_task_ids == {f"{group}.later_generations"}
+        assert sync_dag.get_task(f"{group}.later_generations").upstream_task_ids >= {wait.task_id}
+        assert commit.task_id in sync_dag.get_task("report").upstream_task_ids
+        assert upload.partial_kwargs["client_request_id_scope"] == "run"
 
 
 def test_every_gong_calling_task_uses_the_pool(dagbag: Any, sync_dag: Any) -> None:
     for group in GROUPS:
-        for task in ("upload", "wait", "later_generations"):
+        for task in ("upload", "wait", "later_generations", "commit"):
             assert sync_dag.get_task(f"{group}.{task}").pool == "gong_api", f"{group}.{task}"
     setup = dagbag.dags["gong_crm_setup"]
     assert setup.get_task("register").pool == "gong_api"

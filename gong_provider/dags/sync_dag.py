@@ -297,5 +297,10 @@ def gong_crm_sync_dag(
         for earlier, later_wave in itertools.pairwise(waves):
             for upstream in earlier:
                 upstream >> later_wave
-        [group for wave in waves for group in wave] >> _report()
+        groups = [group for wave in waves for group in wave]
+        report = _report()
+        groups >> report
+        for group in groups:
+            # summarize fails as soon as a wait fails; the report must still wait for the commit
+            dag.get_task(f"{group.group_id}.commit") >> report
     return dag
