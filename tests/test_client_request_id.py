@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from gong_provider.utils.client_request_id import (
     check_client_request_id,
+    content_client_request_id,
     is_valid_client_request_id,
     make_client_request_id,
     numbered_client_request_id,
@@ -88,3 +89,13 @@ def test_numbered_ids_for_several_files_stay_valid() -> None:
     numbered = [numbered_client_request_id(base, n, 12) for n in range(1, 13)]
     assert len(set(numbered)) == 12
     assert all(is_valid_client_request_id(n) for n in numbered)
+
+
+def test_a_content_scoped_id_depends_on_the_content_not_on_the_run() -> None:
+    first = content_client_request_id(2271307570613351879, "BUSINESS_USER", "ab" * 32)
+    assert first == content_client_request_id(2271307570613351879, "BUSINESS_USER", "ab" * 32)
+    assert is_valid_client_request_id(first)
+    assert first.startswith("business-user-")
+    assert first != content_client_request_id(2271307570613351879, "BUSINESS_USER", "cd" * 32)
+    assert first != content_client_request_id(2271307570613351878, "BUSINESS_USER", "ab" * 32)
+    assert first != content_client_request_id(2271307570613351879, "CONTACT", "ab" * 32)

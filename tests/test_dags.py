@@ -61,7 +61,8 @@ def test_sync_dag_schedule_and_params(sync_dag: Any) -> None:
     assert sync_dag.catchup is False
     assert sync_dag.max_active_runs == 1
     params = sync_dag.params
-    expected = {"integration_id", "source", "entity_types", "dry_run", "max_reject_ratio", "resend_key"}
+    expected = {"integration_id", "source", "entity_types", "dry_run", "max_reject_ratio"}
+    expected |= {"sync_mode", "reset_state", "max_delete_ratio", "confirm_deletes"}
     assert expected <= set(params.keys())
     for name in params:
         param = params.get_param(name)
@@ -103,7 +104,7 @@ def test_the_trigger_form_can_trigger_with_the_defaults(dag_id: str, monkeypatch
             assert param.value not in (None, ""), f"{name} is required by the form and empty"
         assert not form_field_parses_json(param.schema), f"{name} would pass through a JS number"
     dag.params.validate()  # what the form sends with the defaults is valid
-    optional = {"integration_id", "source", "sql_conn_id", "sql_queries", "resend_key"}
+    optional = {"integration_id", "source", "sql_conn_id", "sql_queries", "confirm_deletes"}
     assert {n for n in dag.params if not form_requires(dag.params.get_param(n).schema)} == (
         optional if dag_id == "gong_crm_sync" else {"schema_file"}
     )
@@ -156,11 +157,18 @@ def test_each_type_is_a_task_group_of_stage_upload_wait(sync_dag: Any) -> None:
         assert type(wait).__name__ == "MappedOperator"
         assert wait.partial_kwargs["deferrable"] is True
         assert stage.trigger_rule == "none_failed"
+        # the commit waits for every upload of the type, whatever their outcome; the report for it
+        commit = sync_dag.get_task(f"{group}.commit")
+        assert commit.trigger_rule == "all_done"
+        assert commit.upstream_task_ids == {f"{group}.later_generations"}
+        assert sync_dag.get_task(f"{group}.later_generations").upstream_task_ids >= {wait.task_id}
+        assert commit.task_id in sync_dag.get_task("report").upstream_task_ids
+        assert upload.partial_kwargs["client_request_id_scope"] == "run"
 
 
 def test_every_gong_calling_task_uses_the_pool(dagbag: Any, sync_dag: Any) -> None:
     for group in GROUPS:
-        for task in ("upload", "wait", "later_generations"):
+        for task in ("upload", "wait", "later_generations", "commit"):
             assert sync_dag.get_task(f"{group}.{task}").pool == "gong_api", f"{group}.{task}"
     setup = dagbag.dags["gong_crm_setup"]
     assert setup.get_task("register").pool == "gong_api"

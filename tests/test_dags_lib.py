@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -72,18 +71,6 @@ def test_a_type_absent_from_the_source_resolves_to_none(tmp_path: Path) -> None:
     assert resolve_source(ObjectType.CONTACT, **common) is None
 
 
-def test_client_request_id_depends_on_content_not_on_the_run() -> None:
-    from gong_provider.dags.upload_ids import client_request_id
-
-    first = client_request_id(2271307570613351879, "BUSINESS_USER", "ab" * 32)
-    assert first == client_request_id(2271307570613351879, "BUSINESS_USER", "ab" * 32)
-    assert re.fullmatch(r"[A-Za-z0-9_-]{1,64}", first)
-    assert first.startswith("business-user-")
-    assert first != client_request_id(2271307570613351879, "BUSINESS_USER", "cd" * 32)
-    assert first != client_request_id(2271307570613351878, "BUSINESS_USER", "ab" * 32)
-    assert first != client_request_id(2271307570613351879, "BUSINESS_USER", "ab" * 32, "resend-1")
-
-
 def test_without_a_source_the_stage_names_where_to_set_one() -> None:
     """A pip user's default (no GONG_CRM_SOURCE, no source Param): a clear error, no sample upload."""
     from gong_provider.dags.sources import SourceError
@@ -106,14 +93,17 @@ def test_without_an_integration_id_only_a_dry_run_stages(
     result = stage_entity("STAGE", {**params, "dry_run": True}, dag_id="d", run_id="r", render=None)
     assert result["uploads"] == []
     assert result["summary"]["records_staged"] > 0
+    assert result["plan"] is None  # a dry run plans nothing and reads no state
+    assert not (tmp_path / "state").exists()
     exact = stage_entity(
         "STAGE", {**params, "integration_id": 2271307570613351879}, dag_id="d", run_id="r2", render=None
     )
-    from gong_provider.dags.upload_ids import client_request_id
-
-    first = exact["uploads"][0]
-    staged_sha = json.loads(Path(exact["summary"]["manifest"]).read_text())["files"][0]["sha256"]
-    assert first["client_request_id"] == client_request_id(2271307570613351879, "STAGE", staged_sha)
+    # the files of generation 0, with no clientRequestId: the operator derives a run-scoped one
+    planned = json.loads(Path(exact["summary"]["manifest"]).read_text())["files"]
+    assert exact["uploads"] == [{"file": f["path"]} for f in planned if f["generation"] == 0]
+    assert exact["plan"]["integration_id"] == "2271307570613351879"
+    assert exact["plan"]["state_base"] == str(tmp_path / "state")  # <GONG_STAGING_BASE>/state
+    assert exact["summary"]["new"] == exact["summary"]["records_to_upload"] > 0
 
 
 def test_staging_dir_is_per_run_and_path_safe(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -60,7 +60,10 @@ def trigger_form_conf(emulator: Any) -> dict[str, Any]:
         "sql_queries": {},
         "dry_run": False,
         "max_reject_ratio": 0.0,
-        "resend_key": "",
+        "sync_mode": "upsert",
+        "reset_state": False,
+        "max_delete_ratio": 0.05,
+        "confirm_deletes": None,
     }
 
 
@@ -215,16 +218,24 @@ def test_asset_events_name_each_uploaded_type(stack: Stack, first_run: dict[str,
     assert uris == {f"gong://crm/{integration_id}/{object_type}" for object_type in ENTITY_FILES}
 
 
-def test_second_run_of_the_same_data_uploads_nothing_twice(stack: Stack, first_run: dict[str, Any]) -> None:
+def test_second_run_of_the_same_data_uploads_nothing(stack: Stack, first_run: dict[str, Any]) -> None:
     before = {object_type: stack.emulator.client.record_counts(object_type) for object_type in ENTITY_FILES}
     uploads_before = stack.emulator.client.upload_counts()
+    posts_before = [c for c in stack.emulator.client.requests_log() if c["path"] == "/v2/crm/entities"]
     second = stack.trigger_and_wait()
     assert second["dag_run_id"] != first_run["dag_run_id"]
     assert stack.retried_tasks(second["dag_run_id"]) == {}
     for object_type in ENTITY_FILES:
         assert stack.emulator.client.record_counts(object_type) == before[object_type], object_type
-    # The same content gets the same clientRequestId: Gong answered 409 and nothing was accepted again.
+    # Change capture: Gong confirmed every record in the first run, so the second sends no file at all.
     assert stack.emulator.client.upload_counts() == uploads_before
+    posts = [c for c in stack.emulator.client.requests_log() if c["path"] == "/v2/crm/entities"]
+    assert posts == posts_before
     report = stack.report(second["dag_run_id"])
+    first_report = stack.report(first_run["dag_run_id"])
     for object_type in ENTITY_FILES:
-        assert report[object_type]["already_accepted"] >= 1, report[object_type]
+        row = report[object_type]
+        assert row["outcome"] == "unchanged", row
+        assert row["records_uploaded"] == row["new"] == row["changed"] == row["pending_retried"] == 0, row
+        assert row["unchanged"] == len(expected_record_counts(object_type)), row
+        assert row["state_generation"] == first_report[object_type]["state_generation"] + 1, row

@@ -421,7 +421,7 @@ with create_session() as session:
         for ti in session.scalars(select(TaskInstance))
     ]
     xcoms = [
-        {"task_id": x.task_id, "map_index": x.map_index, "key": x.key,
+        {"task_id": x.task_id, "map_index": x.map_index, "key": x.key, "run_id": x.run_id,
          "value": XComModel.deserialize_value(x)}
         for x in session.scalars(select(XComModel))
     ]

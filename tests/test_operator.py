@@ -154,6 +154,27 @@ def test_same_task_same_id_other_map_index_other_id(
     assert again["already_accepted"] is True
 
 
+def test_the_run_scope_sends_the_same_bytes_again_in_a_later_run_the_content_scope_does_not(
+    emulator: EmulatorProcess, emulator_client: EmulatorClient, conn: str, tmp_path: Path
+) -> None:
+    """A record pending from an earlier run goes again in a byte-identical file: only a run-scoped id
+    gets it processed (a content-scoped one is answered 409 and Gong never looks at the file)."""
+    path = write_ldjson(tmp_path / "c.ldjson", [contact("c-1")])
+    runs = [task_context(run_id=f"scheduled__2026-0{n}-01T00:00:00+00:00") for n in (1, 2)]
+    by_run = [run_task(operator(emulator, str(path)), context) for context in runs]
+    assert by_run[0]["client_request_id"] != by_run[1]["client_request_id"]
+    assert [r["already_accepted"] for r in by_run] == [False, False]
+    by_content = [
+        run_task(operator(emulator, str(path), client_request_id_scope="content"), context)
+        for context in runs
+    ]
+    assert by_content[0]["client_request_id"] == by_content[1]["client_request_id"]
+    assert [r["already_accepted"] for r in by_content] == [False, True]
+    assert emulator_client.record_counts("CONTACT") == {"c-1": 3}
+    with pytest.raises(ValueError, match="client_request_id_scope must be one of run, content"):
+        operator(emulator, str(path), client_request_id_scope="file")
+
+
 @pytest.mark.parametrize("mode", [*MODES, "deferrable-event-only"])
 def test_generations_of_a_manifest_go_one_after_another(
     emulator: EmulatorProcess, emulator_client: EmulatorClient, conn: str, tmp_path: Path, mode: str

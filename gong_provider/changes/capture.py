@@ -28,11 +28,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import accumulate, compress, repeat
 from operator import add, lshift, not_
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 
 from gong_provider.changes.errors import GongDeleteGuardError
+from gong_provider.changes.modes import DEFAULT_MAX_DELETE_RATIO, SYNC_MODES, SyncMode
 from gong_provider.changes.state import (
     BUCKET_MASK,
     BUCKETS,
@@ -57,9 +58,6 @@ from gong_provider.staging.writer import Origin, PartWriter, Placement
 
 log = logging.getLogger(__name__)
 
-SyncMode = Literal["upsert", "mirror", "full"]
-SYNC_MODES: tuple[str, ...] = ("upsert", "mirror", "full")
-DEFAULT_MAX_DELETE_RATIO = 0.05
 UPLOAD_FOLDER = "upload"
 SPILL_ENTRIES = 1 << 19
 """Tap entries (32 bytes each) held in memory before they are spilled to temporary files (16 MB)."""

@@ -407,10 +407,25 @@ def recover_orphans(store: StateStore, *, keep: str) -> list[int]:
     return generations
 
 
+def status_of_row(row: Mapping[str, Any]) -> Outcome:
+    """The final status in one XCom row: the upload operator's (``wait_for_completion``) and the wait
+    sensor's rows hold ``status`` as a word beside ``total_error_count``, ``errors`` and so on."""
+    status = row.get("status")
+    if isinstance(status, str):
+        return {
+            "request_id": row.get("request_status_id"),
+            "status": status,
+            "errors": list(row.get("errors") or []),
+            "total_error_count": int(row.get("total_error_count") or 0),
+            "total_success_count": int(row.get("total_success_count") or 0),
+        }
+    return status
+
+
 def statuses_by_file(rows: Iterable[Mapping[str, Any]]) -> dict[str, Outcome]:
     """``{file: status}`` from rows that carry ``file`` and ``status`` (the upload operator's XCom)."""
     result: dict[str, Outcome] = {}
     for row in rows:
         if row and row.get("file"):
-            result[str(row["file"])] = row.get("status")
+            result[str(row["file"])] = status_of_row(row)
     return result

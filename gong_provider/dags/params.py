@@ -11,6 +11,7 @@ from typing import Any
 
 from airflow.sdk import Param
 
+from gong_provider.changes.modes import DEFAULT_MAX_DELETE_RATIO, SYNC_MODES
 from gong_provider.dags import settings
 from gong_provider.models import ObjectType
 from gong_provider.utils.integration_id import (
@@ -93,12 +94,39 @@ def sync_params(*, integration_id: str | None, source: str | None) -> dict[str, 
             description="Share of records per type that may be rejected (listed in rejects.ldjson) before "
             "the type fails. 0: any invalid record fails the type.",
         ),
-        "resend_key": Param(
+        "sync_mode": Param(
+            "upsert",
+            type="string",
+            enum=list(SYNC_MODES),
+            title="Sync mode",
+            description="upsert: send new, changed and pending records (what Gong has not confirmed); "
+            "never delete. mirror: upsert, and delete in Gong the confirmed records gone from the "
+            "source (behind the delete guards). full: send every record and rebuild the state from "
+            "what Gong confirms. (A conf's legacy resend_key is taken as full.)",
+        ),
+        "reset_state": Param(
+            False,
+            type="boolean",
+            title="Reset the change-capture state",
+            description="Discard what the state says Gong confirmed (for example after a corrupt state "
+            "error), send every record and infer no delete in this run.",
+        ),
+        "max_delete_ratio": Param(
+            DEFAULT_MAX_DELETE_RATIO,
+            type="number",
+            minimum=0,
+            maximum=1,
+            title="Max delete ratio (mirror)",
+            description="Share of a type's confirmed records that mirror mode may delete in one run; "
+            "above it the deletes are withheld (upserts still go) and the type fails.",
+        ),
+        "confirm_deletes": Param(
             None,
-            type=["null", "string"],
-            title="Resend key (optional)",
-            description="Upload ids derive from the content, so identical data is never sent twice. "
-            "Leave empty; any new value here forces identical files to be sent again.",
+            type=["null", "integer"],
+            minimum=0,
+            title="Confirm deletes (optional)",
+            description="Mirror mode: send the deletes even above max_delete_ratio (or from an empty "
+            "export) when they are at most this many; the failed run's message names the number.",
         ),
     }
 

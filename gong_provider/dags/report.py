@@ -16,11 +16,18 @@ COLUMNS = (
     ("records_read", "read"),
     ("records_staged", "staged"),
     ("records_rejected", "rejected"),
+    ("new", "new"),
+    ("changed", "changed"),
+    ("unchanged", "unchanged"),
+    ("pending_retried", "pending retried"),
+    ("deleted", "deleted"),
+    ("deletes_withheld", "deletes withheld"),
     ("files", "files"),
     ("records_uploaded", "uploaded"),
     ("already_accepted", "409 (already in Gong)"),
     ("gong_success", "Gong success"),
     ("gong_errors", "Gong errors"),
+    ("state_generation", "state gen."),
 )
 FAILED_STATES = {"failed", "upstream_failed"}
 
@@ -46,6 +53,8 @@ def outcome_of(
         return "dry run"
     if stage and not stage.get("records_staged"):
         return "nothing to upload"
+    if stage and stage.get("records_to_upload") == 0:
+        return "unchanged"
     if own.get(f"{prefix}stage") == "skipped":
         return "skipped"
     return "incomplete" if stage else "skipped"
@@ -56,9 +65,12 @@ def build_report(pull: Callable[[str, str], Any], states: Mapping[str, Any]) -> 
     for object_type in (t.value for t in ObjectType):
         stage = pull(f"{group_id(object_type)}.stage", "summary")
         summary = pull(f"{group_id(object_type)}.summarize", "return_value")
+        commit = pull(f"{group_id(object_type)}.commit", "report")
         row: dict[str, Any] = {key: 0 for key, _ in COLUMNS[1:]}
         row.update({k: v for k, v in (stage or {}).items() if k in row})
         row.update({k: v for k, v in (summary or {}).items() if k in row})
+        # the state generation this run committed (None: nothing committed, e.g. a dry run)
+        row["state_generation"] = commit.get("generation") if commit else None
         row["outcome"] = outcome_of(object_type, states, stage, summary)
         if summary and summary.get("asset"):
             row["asset"] = summary["asset"]
@@ -77,7 +89,7 @@ def render_table(report: Mapping[str, Mapping[str, Any]]) -> str:
     for _, title in COLUMNS:
         table.add_column(title, justify="left" if title == "outcome" else "right")
     for object_type, row in report.items():
-        table.add_row(object_type, *(str(row.get(key, "")) for key, _ in COLUMNS))
+        table.add_row(object_type, *("" if row.get(key) is None else str(row[key]) for key, _ in COLUMNS))
     buffer = io.StringIO()
-    Console(file=buffer, width=150, force_terminal=False, color_system=None).print(table)
+    Console(file=buffer, width=220, force_terminal=False, color_system=None).print(table)
     return buffer.getvalue()

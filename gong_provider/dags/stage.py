@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from collections.abc import Mapping
 from dataclasses import asdict
+from datetime import datetime, timezone
 from typing import Any
 
+from gong_provider.changes.modes import DEFAULT_MAX_DELETE_RATIO
 from gong_provider.dags import settings
 from gong_provider.dags.params import integration_id_from
 from gong_provider.dags.sources import resolve_source
-from gong_provider.dags.upload_ids import client_request_id
 from gong_provider.models import ObjectType
 
 log = logging.getLogger(__name__)
 
 _UNSAFE_PATH = re.compile(r"[^A-Za-z0-9._-]+")
+CHANGE_COUNTS = ("new", "changed", "unchanged", "pending_retried", "deleted", "deletes_withheld")
 
 
 class SkipType(Exception):
@@ -49,8 +50,16 @@ def stage_entity(
     run_id: str,
     render: Any,
     staging_base: str | None = None,
+    state_base: str | None = None,
+    run_time: Any = None,
 ) -> dict[str, Any]:
-    """Stage one type; return the summary and the uploads (file + clientRequestId) of generation 0."""
+    """Stage one type and diff it against the change-capture state (see :mod:`gong_provider.changes`).
+
+    Returns the summary, the uploads of generation 0 (``{"file"}`` each), the later generations'
+    files and the plan (``ChangePlan.to_dict()``, None in a dry run: nothing is planned or sent).
+    ``run_time`` (the run's data interval end; default now) is the ``modifiedDate`` of mirror
+    deletes: a retry of the run must pass the same, to write the same bytes.
+    """
     from gong_provider.staging import stage
 
     kind = ObjectType(object_type)
@@ -70,33 +79,87 @@ def stage_entity(
     if source is None:
         raise SkipType(f"the source has nothing for {kind.value}")
     out_dir = staging_dir(dag_id, run_id, staging_base)
-    log.info("Staging %s from %s into %s", kind.value, source, out_dir)
-    manifest = stage(
+    max_reject_ratio = float(params.get("max_reject_ratio") or 0.0)
+    if dry_run or integration_id is None:
+        log.info(
+            "Staging %s from %s into %s (dry run: nothing uploaded, no state read)",
+            kind.value,
+            source,
+            out_dir,
+        )
+        manifest = stage(
+            source, object_type=kind, out_dir=_out_dir(out_dir), max_reject_ratio=max_reject_ratio
+        )
+        summary = _summary(kind, source, f"{out_dir}/{kind.value}/manifest.json", manifest, dry_run=True)
+        summary["records_to_upload"] = 0
+        return {"summary": summary, "uploads": [], "later_files": [], "plan": None}
+    from gong_provider.changes import stage_changes
+
+    mode = str(params.get("sync_mode") or "upsert")
+    if params.get("resend_key"):  # the Param of earlier releases: "send identical data again"
+        log.warning("resend_key is deprecated and taken as sync_mode=full (send every record)")
+        mode = "full"
+    state = state_base or default_state_base(staging_base)
+    log.info("Staging %s from %s into %s (%s mode, state in %s)", kind.value, source, out_dir, mode, state)
+    confirm = params.get("confirm_deletes")
+    plan = stage_changes(
         source,
         object_type=kind,
         out_dir=_out_dir(out_dir),
-        max_reject_ratio=float(params.get("max_reject_ratio") or 0.0),
+        state_base=_out_dir(state),
+        integration_id=integration_id,
+        run_key=run_id,
+        run_time=run_time or datetime.now(timezone.utc),
+        mode=mode,
+        reset_state=bool(params.get("reset_state")),
+        max_delete_ratio=_ratio(params.get("max_delete_ratio")),
+        confirm_deletes=None if confirm in (None, "") else int(confirm),
+        max_reject_ratio=max_reject_ratio,
     )
-    manifest_path = f"{out_dir}/{kind.value}/manifest.json"
+    manifest = plan.manifest
     generations = manifest.generations
-    resend_key = str(params.get("resend_key") or "")
-    uploads: list[dict[str, Any]] = []
-    later: list[dict[str, Any]] = []
-    later_id = ""
-    if not dry_run and generations and integration_id is not None:
-        uploads = [
-            {
-                "file": staged.path,
-                "client_request_id": client_request_id(integration_id, kind.value, staged.sha256, resend_key),
-            }
-            for staged in generations[0]
-        ]
-        later = [asdict(staged) for generation in generations[1:] for staged in generation]
-        if later:
-            # one content-derived base id for all later files; the operator numbers it per file
-            content = hashlib.sha256("".join(f["sha256"] for f in later).encode()).hexdigest()
-            later_id = client_request_id(integration_id, kind.value, content, resend_key)
-    summary = {
+    # no clientRequestId here: the upload operator derives a run-scoped one (see the README)
+    uploads = [{"file": staged.path} for staged in generations[0]] if generations else []
+    later = [asdict(staged) for generation in generations[1:] for staged in generation]
+    summary = _summary(kind, source, f"{out_dir}/{kind.value}/upload/manifest.json", manifest, dry_run=False)
+    summary["records_staged"] = manifest.records_read - manifest.records_rejected
+    summary["records_to_upload"] = plan.counts.records_uploaded
+    summary.update(change_counts(asdict(plan.counts)))
+    summary["sync_mode"] = mode
+    summary["state_rebuilt"] = plan.rebuild_reason
+    return {"summary": summary, "uploads": uploads, "later_files": later, "plan": plan.to_dict()}
+
+
+def _ratio(value: Any) -> float:
+    return DEFAULT_MAX_DELETE_RATIO if value is None or value == "" else float(value)
+
+
+def change_counts(counts: Mapping[str, Any]) -> dict[str, int]:
+    """The change-capture counts the report shows (from a plan's or a commit report's ``counts``)."""
+    return {name: int(counts.get(name) or 0) for name in CHANGE_COUNTS}
+
+
+def default_state_base(staging_base: str | None = None) -> str:
+    """GONG_STATE_BASE, else ``<staging base>/state`` (the factory's ``staging_base`` or the worker's)."""
+    from gong_provider.changes import default_state_base as library_default
+
+    return library_default(staging_base or settings.staging_base())
+
+
+def _summary(
+    kind: ObjectType, source: Any, manifest_path: str, manifest: Any, *, dry_run: bool
+) -> dict[str, Any]:
+    generations = manifest.generations
+    log.info(
+        "%s: read %s, rejected %s, %s file(s) to upload in %s generation(s)%s",
+        kind.value,
+        manifest.records_read,
+        manifest.records_rejected,
+        len(manifest.files),
+        len(generations),
+        " (dry run: nothing will be uploaded)" if dry_run else "",
+    )
+    return {
         "object_type": kind.value,
         "source": str(source),
         "manifest": manifest_path,
@@ -108,14 +171,3 @@ def stage_entity(
         "generations": len(generations),
         "dry_run": dry_run,
     }
-    log.info(
-        "%s: read %s, staged %s, rejected %s, %s file(s) in %s generation(s)%s",
-        kind.value,
-        manifest.records_read,
-        manifest.records_staged,
-        manifest.records_rejected,
-        len(manifest.files),
-        len(generations),
-        " (dry run: nothing will be uploaded)" if dry_run else "",
-    )
-    return {"summary": summary, "uploads": uploads, "later_files": later, "later_client_request_id": later_id}

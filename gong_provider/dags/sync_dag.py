@@ -52,13 +52,29 @@ def _sensor_kwargs(upload: dict[str, Any]) -> dict[str, Any]:
     return {"client_request_id": upload["client_request_id"], "file": upload["file"]}
 
 
+def staged_operator(task_output: Any) -> Any:
+    """The task whose return value ``task_output`` is."""
+    return task_output.operator
+
+
 def _xcom(task_output: Any, key: str) -> Any:
     """Another XCom (by key) of the task whose return value is ``task_output``."""
-    return XComArg(task_output.operator, key=key)
+    return XComArg(staged_operator(task_output), key=key)
+
+
+def run_time(context: Any) -> Any:
+    """The moment of mirror deletes' modifiedDate: fixed for the run, so a retry writes the same bytes."""
+    return context.get("data_interval_end") or context.get("logical_date") or context["dag_run"].run_after
 
 
 def _entity_group(
-    object_type: str, *, conn_id: str, pool: str, poll_interval: float, staging_base: str | None
+    object_type: str,
+    *,
+    conn_id: str,
+    pool: str,
+    poll_interval: float,
+    staging_base: str | None,
+    state_base: str | None,
 ) -> TaskGroup:
     # the provider's operator modules (requests, aiohttp) load only when a sync DAG is built
     from gong_provider.operators.gong import GongUploadEntitiesOperator
@@ -70,8 +86,9 @@ def _entity_group(
 
         @task(task_id="stage", trigger_rule="none_failed")
         def stage(**context: Any) -> list[dict[str, Any]]:
-            from airflow.sdk.exceptions import AirflowSkipException
+            from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+            from gong_provider.changes import GongChangeCaptureError
             from gong_provider.dags.stage import SkipType, stage_entity
 
             ti = context["ti"]
@@ -83,21 +100,27 @@ def _entity_group(
                     run_id=ti.run_id,
                     render=lambda text: context["task"].render_template(text, context),
                     staging_base=staging_base,
+                    state_base=state_base,
+                    run_time=run_time(context),
                 )
             except SkipType as reason:
                 raise AirflowSkipException(str(reason))
+            except GongChangeCaptureError as error:  # a corrupt state, a delete guard: a retry cannot help
+                raise AirflowFailException(str(error)) from error
             ti.xcom_push(key="summary", value=result["summary"])
             ti.xcom_push(key="later_files", value=result["later_files"])
-            ti.xcom_push(key="later_client_request_id", value=result["later_client_request_id"])
+            ti.xcom_push(key="plan", value=result["plan"])
             uploads: list[dict[str, Any]] = result["uploads"]
             return uploads
 
         staged = stage()
+        stage_task_id: str = staged_operator(staged).task_id
         upload = GongUploadEntitiesOperator.partial(
             task_id="upload",
             integration_id=INTEGRATION_ID,
             object_type=object_type,
             gong_conn_id=conn_id,
+            client_request_id_scope="run",  # a pending record goes again next run: under a new id
             pool=pool,
         ).expand_kwargs(staged)
         wait = GongRequestStatusSensor.partial(
@@ -116,8 +139,8 @@ def _entity_group(
             integration_id=INTEGRATION_ID,
             object_type=object_type,
             file=_xcom(staged, "later_files"),
-            client_request_id=_xcom(staged, "later_client_request_id"),
             gong_conn_id=conn_id,
+            client_request_id_scope="run",
             wait_for_completion=True,
             deferrable=True,
             poll_interval=poll_interval,
@@ -142,8 +165,42 @@ def _entity_group(
                 outlet_events=context["outlet_events"],
             )
 
+        # after every upload of the type is finished, whatever its outcome: what Gong confirmed advances
+        # the state, the rest stays pending for the next run (see gong_provider.dags.commit)
+        @task(task_id="commit", trigger_rule="all_done", pool=pool)
+        def commit(**context: Any) -> dict[str, Any]:
+            from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+            from gong_provider.changes import GongChangeCaptureError
+            from gong_provider.dags.commit import commit_entity, upload_rows
+
+            ti = context["ti"]
+            plan = ti.xcom_pull(task_ids=stage_task_id, key="plan")
+            if not plan:
+                raise AirflowSkipException("nothing was planned (dry run, skipped or failed stage)")
+            pulled = {
+                task_id: upload_rows(ti.xcom_pull(task_ids=task_id))
+                for task_id in (upload.task_id, wait.task_id, later.task_id)
+            }
+            try:
+                report = commit_entity(
+                    plan,
+                    uploads=[*pulled[upload.task_id], *pulled[later.task_id]],
+                    finished=[*pulled[wait.task_id], *pulled[later.task_id]],
+                    conn_id=conn_id,
+                )
+                result: dict[str, Any] = report.to_dict()
+                ti.xcom_push(key="report", value=result)
+                report.raise_for_guard()  # deletes withheld: the type fails, its upserts committed
+            except GongChangeCaptureError as error:
+                raise AirflowFailException(str(error)) from error
+            return result
+
         wait >> later
-        summarize(_xcom(staged, "summary"), upload.output, wait.output, later.output)
+        committed = commit()
+        later >> committed
+        summary = summarize(_xcom(staged, "summary"), upload.output, wait.output, later.output)
+        committed >> summary
     return group
 
 
@@ -176,6 +233,7 @@ def gong_crm_sync_dag(
     gong_conn_id: str | None = None,
     poll_interval: float | None = None,
     staging_base: str | None = None,
+    state_base: str | None = None,
     pool: str = settings.GONG_POOL,
     **dag_kwargs: Any,
 ) -> DAG:
@@ -192,7 +250,9 @@ def gong_crm_sync_dag(
     (GONG_CRM_SYNC_SCHEDULE, default ``@daily``; None for trigger-only), ``source`` (GONG_CRM_SOURCE;
     the ``source`` Param's default), ``integration_id`` (GONG_INTEGRATION_ID), ``gong_conn_id``
     (GONG_CONN_ID, default ``gong_default``), ``poll_interval`` (GONG_POLL_INTERVAL, default 10 s) and
-    ``staging_base`` (GONG_STAGING_BASE, read by the workers at run time). ``fallback_source`` is the
+    ``staging_base`` (GONG_STAGING_BASE, read by the workers at run time) and ``state_base``
+    (GONG_STATE_BASE, default ``<staging base>/state``: where change capture keeps what Gong
+    confirmed; it must outlive the runs and be shared by every worker). ``fallback_source`` is the
     ``source`` default when neither ``source`` nor GONG_CRM_SOURCE is set (the repo's sample export);
     without any, a run must name its source. Other keyword arguments go to ``DAG`` (``tags``,
     ``default_args``, ``start_date``, ``max_active_runs``...).
@@ -228,6 +288,7 @@ def gong_crm_sync_dag(
                     pool=pool,
                     poll_interval=interval,
                     staging_base=staging_base,
+                    state_base=state_base,
                 )
                 for object_type in wave
             ]
@@ -236,5 +297,10 @@ def gong_crm_sync_dag(
         for earlier, later_wave in itertools.pairwise(waves):
             for upstream in earlier:
                 upstream >> later_wave
-        [group for wave in waves for group in wave] >> _report()
+        groups = [group for wave in waves for group in wave]
+        report = _report()
+        groups >> report
+        for group in groups:
+            # summarize fails as soon as a wait fails; the report must still wait for the commit
+            dag.get_task(f"{group.group_id}.commit") >> report
     return dag

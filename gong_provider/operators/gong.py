@@ -15,6 +15,8 @@ from gong_provider.models import ObjectType, RequestStatus, UploadResult
 from gong_provider.triggers.gong import TRANSIENT, GongRequestStatusTrigger
 from gong_provider.utils.client_request_id import (
     check_client_request_id,
+    check_client_request_id_scope,
+    content_client_request_id,
     make_client_request_id,
     numbered_client_request_id,
 )
@@ -48,10 +50,13 @@ class GongUploadEntitiesOperator(BaseOperator):
     uploaded one after another; a file of a later generation waits until the earlier ones are DONE.
     Use ``.partial(...).expand(file=...)`` for one upload per mapped task.
 
-    The clientRequestId is deterministic (dag, task, run, map index, object type, content sha256), so
-    a retried task sends the same id: Gong answers 409, the file is not stored twice, and the task
-    goes on to the status check. A retry first asks Gong for the status of that id and does not
-    upload again at all when Gong knows it.
+    The clientRequestId is deterministic, so a retried task sends the same id: Gong answers 409, the
+    file is not stored twice, and the task goes on to the status check. A retry first asks Gong for
+    the status of that id and does not upload again at all when Gong knows it.
+    ``client_request_id_scope`` says what the id derives from: ``"run"`` (default: dag, task, run, map
+    index, object type, content sha256; a later run sends the same bytes again under a new id, which
+    a change-capture sync needs for its pending records) or ``"content"`` (integration, object type,
+    content sha256 only: identical bytes are never processed twice, in any run).
 
     Returns (XCom) ``{client_request_id, request_id, integration_id (str), object_type, file, records,
     bytes, already_accepted}`` (plus ``status``, counts and errors with ``wait_for_completion``); a
@@ -100,6 +105,7 @@ class GongUploadEntitiesOperator(BaseOperator):
         timeout: float | timedelta | None = DEFAULT_TIMEOUT,
         fail_on_record_errors: bool = True,
         allow_empty_file_list: bool = False,
+        client_request_id_scope: str = "run",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -115,6 +121,7 @@ class GongUploadEntitiesOperator(BaseOperator):
         self.timeout = timeout
         self.fail_on_record_errors = fail_on_record_errors
         self.allow_empty_file_list = allow_empty_file_list
+        self.client_request_id_scope = check_client_request_id_scope(client_request_id_scope)
 
     # -- steps ----------------------------------------------------------------------------
 
@@ -161,20 +168,29 @@ class GongUploadEntitiesOperator(BaseOperator):
                     continue
                 if index and upload.generation != files[index - 1].generation:
                     self._wait(context, hook, files, results, deadline)
-                identity = self._identify(context, upload, index, len(files), object_type)
+                identity = self._identify(context, upload, index, len(files), object_type, integration_id)
                 results.append(self._upload(context, hook, integration_id, object_type, upload, identity))
             if self.wait_for_completion:
                 self._wait(context, hook, files, results, deadline)
         return results if several else results[0]
 
     def _identify(
-        self, context: Context, upload: UploadFile, index: int, count: int, object_type: str
+        self,
+        context: Context,
+        upload: UploadFile,
+        index: int,
+        count: int,
+        object_type: str,
+        integration_id: int,
     ) -> tuple[str, FileFacts]:
-        """The file's clientRequestId (the given one, numbered for several files, or derived) and facts."""
+        """The file's clientRequestId (the given one, numbered for several files, or derived in the
+        operator's scope) and facts."""
         facts = file_facts(upload)
         if self.client_request_id:
             given = check_client_request_id(str(self.client_request_id))
             return numbered_client_request_id(given, index + 1, count), facts
+        if self.client_request_id_scope == "content":
+            return content_client_request_id(integration_id, object_type, facts.sha256), facts
         ti = context["ti"]
         map_index = getattr(ti, "map_index", -1)
         request_id = make_client_request_id(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from typing import Literal
 
 MAX_CLIENT_REQUEST_ID_LENGTH = 64
 """Gong does not document a maximum; 64 is a conservative bound."""
@@ -65,3 +66,27 @@ def numbered_client_request_id(base: str, number: int, count: int) -> str:
         return base
     suffix = f"-{number}"
     return base[: MAX_CLIENT_REQUEST_ID_LENGTH - len(suffix)] + suffix
+
+
+ClientRequestIdScope = Literal["run", "content"]
+CLIENT_REQUEST_ID_SCOPES: tuple[str, ...] = ("run", "content")
+
+
+def content_client_request_id(integration_id: int | str, object_type: str, content_sha256: str) -> str:
+    """``<object-type>-<40 hex>``, derived from the content alone (per integration and type), not the run.
+
+    The same bytes always get the same id, in any run: Gong answers 409 to a byte-identical file sent
+    again and stores nothing twice, but also never processes it again. So content scope fits uploads
+    of files that are new by construction; a sync that may resend a byte-identical file in a later
+    run (change capture's pending records) uses the run scope (:func:`make_client_request_id`).
+    """
+    digest = hashlib.sha256(f"{integration_id}:{object_type}:{content_sha256}:".encode()).hexdigest()
+    return f"{str(object_type).lower().replace('_', '-')}-{digest[:_DIGEST_CHARS]}"
+
+
+def check_client_request_id_scope(scope: str) -> ClientRequestIdScope:
+    if scope not in CLIENT_REQUEST_ID_SCOPES:
+        raise ValueError(
+            f"client_request_id_scope must be one of {', '.join(CLIENT_REQUEST_ID_SCOPES)}, got {scope!r}"
+        )
+    return "run" if scope == "run" else "content"

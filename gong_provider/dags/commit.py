@@ -1,0 +1,98 @@
+"""The commit task of gong_crm_sync: advance one type's change-capture state for what Gong confirmed.
+
+It runs once every upload, wait and later generation of the type is finished, whatever their
+outcome (trigger rule ``all_done``): a FAILED file's listed lines, a file whose wait failed or timed
+out, or a file never uploaded stay pending, and the next run sends them again; everything Gong
+confirmed is committed. The final status of each uploaded file comes from its wait (or the later
+generations' task) when that finished, else from one request-status call to Gong.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from gong_provider.changes.commit import status_of_row
+
+log = logging.getLogger(__name__)
+
+
+def upload_rows(value: Any) -> list[dict[str, Any]]:
+    """The upload/wait XCom rows of a task, however ``xcom_pull`` shaped them (one dict, a list of
+    dicts, a list of lists for mapped tasks that uploaded several files, None for a missing one)."""
+    if isinstance(value, Mapping):
+        return [dict(value)]
+    if isinstance(value, (list, tuple)):
+        return [row for item in value for row in upload_rows(item)]
+    return []
+
+
+def final_statuses(
+    uploads: Iterable[Mapping[str, Any]],
+    finished: Iterable[Mapping[str, Any]],
+    *,
+    ask_gong: Any,
+) -> dict[str, Any]:
+    """``{file: final status or None}`` of every uploaded file.
+
+    ``finished`` are rows that carry a terminal ``status`` (waits, the later generations' results),
+    matched to the uploads by clientRequestId; ``ask_gong(client_request_id)`` gives the status of an
+    upload whose wait did not finish (None when Gong cannot tell: the file stays pending).
+    """
+    known = {
+        str(row["client_request_id"]): row
+        for row in finished
+        if row.get("client_request_id") and row.get("status") in ("DONE", "FAILED")
+    }
+    statuses: dict[str, Any] = {}
+    for upload in uploads:
+        path, request_id = upload.get("file"), upload.get("client_request_id")
+        if not path or not request_id:
+            continue
+        row = known.get(str(request_id)) or (upload if upload.get("status") in ("DONE", "FAILED") else None)
+        statuses[str(path)] = status_of_row(row) if row is not None else ask_gong(str(request_id))
+    return statuses
+
+
+def ask_gong(hook: Any, integration_id: int, client_request_id: str) -> Any:
+    """Gong's terminal status of an upload, or None (unknown to Gong, still processing, or unreachable
+    now): then its records stay pending and the next run sends them again."""
+    from gong_provider.exceptions import GongError
+
+    try:
+        status = hook.get_request_status(integration_id, client_request_id)
+    except GongError as error:
+        log.warning("No final status for %s (%s): its records stay pending", client_request_id, error)
+        return None
+    if not status.status.is_terminal:
+        log.warning("%s is still %s: its records stay pending", client_request_id, status.status.value)
+        return None
+    return status
+
+
+def commit_entity(
+    plan: Mapping[str, Any],
+    *,
+    uploads: Iterable[Mapping[str, Any]],
+    finished: Iterable[Mapping[str, Any]],
+    conn_id: str,
+) -> Any:
+    """Commit one type's plan; returns the :class:`~gong_provider.changes.CommitReport` (the caller
+    records it, then calls ``raise_for_guard()``)."""
+    from gong_provider.changes import ChangePlan, commit_changes
+    from gong_provider.hooks.gong import GongCrmHook
+
+    change_plan = ChangePlan.from_dict(plan)
+    integration_id = int(change_plan.integration_id)
+    with GongCrmHook(conn_id) as hook:
+        statuses = final_statuses(
+            list(uploads),
+            list(finished),
+            ask_gong=lambda request_id: ask_gong(hook, integration_id, request_id),
+        )
+    planned = {staged.path for staged in change_plan.files}
+    missing = sorted(planned - set(statuses))
+    if missing:
+        log.warning("%s file(s) were not uploaded: their records stay pending: %s", len(missing), missing)
+    return commit_changes(change_plan, {path: status for path, status in statuses.items() if path in planned})
