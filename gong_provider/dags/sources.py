@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gong_provider.dags import settings
+from gong_provider.exceptions import GongSourceParamError as SourceError
 from gong_provider.models import ObjectType
 
 FILE_NAMES: dict[ObjectType, tuple[str, ...]] = {
@@ -24,10 +25,6 @@ FILE_NAMES: dict[ObjectType, tuple[str, ...]] = {
     ObjectType.LEAD: ("leads", "lead"),
 }
 _FILE = re.compile(r"^(?P<name>[a-z_-]+?)(?:-[^.]*)?\.(?:csv|jsonl|ndjson|ldjson|json)(?:\.gz)?$")
-
-
-class SourceError(ValueError):
-    """The source Param names something that cannot be read as intended."""
 
 
 def object_type_of(file_name: str) -> ObjectType | None:

@@ -9,17 +9,17 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.configuration import conf
 
-from gong_provider.exceptions import GongBadRequestError
+from gong_provider.exceptions import GongBadRequestError, GongError, GongEventError, is_transient
 from gong_provider.hooks._params import object_type_param
 from gong_provider.models import ObjectType, RequestStatus, UploadResult
-from gong_provider.triggers.gong import TRANSIENT, GongRequestStatusTrigger
+from gong_provider.triggers.gong import GongRequestStatusTrigger
 from gong_provider.utils.client_request_id import (
     check_client_request_id,
     make_client_request_id,
     numbered_client_request_id,
 )
 from gong_provider.utils.deadline import deferral_timeout, seconds, wait_deadline
-from gong_provider.utils.events import GongEventError, check_status, status_from_event, status_summary
+from gong_provider.utils.events import check_status, status_from_event, status_summary
 from gong_provider.utils.integration_id import parse_integration_id
 from gong_provider.utils.poll_schedule import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL
 from gong_provider.utils.upload_files import (
@@ -213,8 +213,10 @@ class GongUploadEntitiesOperator(BaseOperator):
             status = hook.get_request_status(integration_id, client_request_id)
         except GongBadRequestError:  # Gong does not know the id: upload
             return None
-        except TRANSIENT:  # cannot tell now; the upload's 409 will tell
-            return None
+        except GongError as error:
+            if not is_transient(error):
+                raise
+            return None  # cannot tell now; the upload's 409 will tell
         self.log.info(
             "Retry: Gong already has clientRequestId %s (%s)", client_request_id, status.status.value
         )

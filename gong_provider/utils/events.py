@@ -10,28 +10,28 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from gong_provider.exceptions import GongError, GongRequestFailedError
+from gong_provider.exceptions import GongEventError, GongUploadFailed, GongWaitTimeout
 from gong_provider.models import RequestState, RequestStatus
 from gong_provider.staging.manifest import StagedFile
-from gong_provider.utils.airflow_compat import AirflowFailException
 from gong_provider.utils.errors_report import describe_failure
+
+__all__ = [  # the errors live in gong_provider.exceptions; importable from here as before
+    "ERROR",
+    "TIMEOUT",
+    "GongEventError",
+    "GongUploadFailed",
+    "GongWaitTimeout",
+    "check_status",
+    "reason_event",
+    "status_event",
+    "status_from_event",
+    "status_summary",
+]
 
 log = logging.getLogger(__name__)
 
 TIMEOUT = "TIMEOUT"
 ERROR = "ERROR"
-
-
-class GongUploadFailed(GongRequestFailedError, AirflowFailException):
-    """Gong processed the file and reported FAILED: retrying the same file cannot help, so no retry."""
-
-
-class GongWaitTimeout(GongError, TimeoutError):
-    """Gong had not finished the request when the wait's deadline passed."""
-
-
-class GongEventError(GongError):
-    """The trigger could not get a status (e.g. 401, unknown request) or sent an unexpected event."""
 
 
 def status_event(client_request_id: str, integration_id: int | str, status: RequestStatus) -> dict[str, Any]:
