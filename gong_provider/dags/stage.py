@@ -33,14 +33,6 @@ def staging_dir(dag_id: str, run_id: str, base: str | None = None) -> str:
     return f"{base}/{_UNSAFE_PATH.sub('_', dag_id)}/{_UNSAFE_PATH.sub('_', run_id)}"
 
 
-def _out_dir(path: str) -> Any:
-    if "://" in path:
-        from airflow.sdk import ObjectStoragePath
-
-        return ObjectStoragePath(path)
-    return path
-
-
 def stage_entity(
     object_type: str,
     params: Mapping[str, Any],
@@ -74,7 +66,7 @@ def stage_entity(
     manifest = stage(
         source,
         object_type=kind,
-        out_dir=_out_dir(out_dir),
+        out_dir=out_dir,  # a path or URL: staging resolves it
         max_reject_ratio=float(params.get("max_reject_ratio") or 0.0),
     )
     manifest_path = f"{out_dir}/{kind.value}/manifest.json"
