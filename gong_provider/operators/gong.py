@@ -62,7 +62,13 @@ class GongUploadEntitiesOperator(BaseOperator):
     later generations of the packaged sync DAG); by default it fails the task, as a likely mistake.
     """
 
-    template_fields: Sequence[str] = ("integration_id", "object_type", "file", "client_request_id")
+    template_fields: Sequence[str] = (
+        "integration_id",
+        "object_type",
+        "file",
+        "client_request_id",
+        "gong_conn_id",
+    )
     ui_color = "#8f5cff"
 
     def __init__(
@@ -95,6 +101,13 @@ class GongUploadEntitiesOperator(BaseOperator):
         self.timeout = timeout
         self.fail_on_record_errors = fail_on_record_errors
         self.allow_empty_file_list = allow_empty_file_list
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the sources behind the staged files in, the Gong dataset of the integration
+        and object type (``gong://crm/<id>/<TYPE>``) out. Called by the OpenLineage provider."""
+        from gong_provider.lineage import upload_lineage
+
+        return upload_lineage(self.file, self.integration_id, str(self.object_type))
 
     # -- steps ----------------------------------------------------------------------------
 

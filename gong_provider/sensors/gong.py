@@ -45,7 +45,7 @@ class GongRequestStatusSensor(BaseSensorOperator):
     ``min(timeout, execution_timeout)``.
     """
 
-    template_fields: Sequence[str] = ("integration_id", "client_request_id", "file")
+    template_fields: Sequence[str] = ("integration_id", "client_request_id", "file", "gong_conn_id")
     ui_color = "#8f5cff"
 
     def __init__(

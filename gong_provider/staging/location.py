@@ -28,16 +28,27 @@ def is_url(location: object) -> bool:
     return isinstance(location, str) and _URL.match(location) is not None
 
 
+def local_path(location: str) -> str | None:
+    """The local path a location string names (itself, or a ``file://`` URL's path), or None when
+    it names object storage."""
+    if not is_url(location):
+        return location
+    if location.startswith(_FILE_URL):
+        return location.removeprefix(_FILE_URL)
+    return None
+
+
 def resolve_location(location: Any) -> Any:
     """Where ``location`` points, in the form that opens it.
 
     A ``file://`` URL becomes its local path; another URL an ObjectStoragePath; anything else (a
     local path, a path object, an ObjectStoragePath, a file object) is returned unchanged.
     """
-    if not is_url(location):
+    if not isinstance(location, str):
         return location
-    if location.startswith(_FILE_URL):
-        return location.removeprefix(_FILE_URL)
+    local = local_path(location)
+    if local is not None:
+        return local
     from airflow.sdk import ObjectStoragePath
 
     return ObjectStoragePath(location)
