@@ -13,7 +13,7 @@ import pytest
 from gong_provider.emulator.process import EmulatorProcess
 from tests.test_e2e_airflow import DATA as SAMPLE_DATA
 from tests.test_e2e_airflow import ENTITY_FILES as SOURCE_OF  # the export file of each type
-from tests.test_faults_support import new_sync_home, pycache, run_sync_dag, sync_template
+from tests.test_faults_support import inspect_sync_db, new_sync_home, pycache, run_sync_dag, sync_template
 
 __all__ = ["pycache", "sync_template"]  # fixtures used here
 
@@ -115,6 +115,8 @@ def test_sync_dag_reports_the_lineage_of_every_upload(
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
     assert emulator.client.entities("DEAL"), "nothing was uploaded"
+    db = inspect_sync_db(home, pycache)
+    assert [run["state"] for run in db["runs"]] == ["success"], db["tis"]
 
     completed: dict[str, list[dict[str, Any]]] = {}
     for event in lineage_events(events_file):
