@@ -3,18 +3,47 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Airflow-style constraints, one file per Python minor (scripts/update_constraints.py writes them).
+PY_MINOR := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+CONSTRAINTS := constraints/constraints-$(PY_MINOR).txt
+FLOOR_CONSTRAINTS := constraints/constraints-floor-$(PY_MINOR).txt
+LATEST := .venv-latest
+FLOOR := .venv-floor
+LATEST_MARKERS ?= not e2e
 
-.PHONY: install lint typecheck pytest test demo bench clean
+.PHONY: install lint typecheck pytest docs test demo bench clean constraints test-latest test-floor
 
-$(BIN)/uv:
+constraints/constraints-%.txt:
+	@echo "$@ is missing: Python $(PY_MINOR) is not a tested Python (see constraints/, make constraints)" >&2
+	@exit 1
+
+$(BIN)/uv: | $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) uv
 
-$(STAMP): pyproject.toml | $(BIN)/uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[test,dev]"
+$(STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c $(CONSTRAINTS) -e ".[test,dev,docs]"
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Re-pin after a dependency change (keeps the other pins; --upgrade moves them all).
+constraints: install
+	$(BIN)/python scripts/update_constraints.py
+
+# Drift: the newest releases pyproject.toml allows, no constraints, all but the e2e tests.
+test-latest: | $(BIN)/uv
+	$(BIN)/uv venv --quiet --allow-existing --python $(PYTHON) $(LATEST)
+	$(BIN)/uv pip install --quiet --python $(LATEST)/bin/python --upgrade --refresh -e ".[test]"
+	$(LATEST)/bin/python scripts/update_constraints.py --drift $(CONSTRAINTS)
+	$(LATEST)/bin/pytest -m "$(LATEST_MARKERS)"
+
+# The lowest Airflow pyproject.toml allows, with its own constraints: the tests marked floor.
+test-floor: | $(BIN)/uv $(FLOOR_CONSTRAINTS)
+	$(BIN)/uv venv --quiet --allow-existing --python $(PYTHON) $(FLOOR)
+	$(BIN)/uv pip install --quiet --python $(FLOOR)/bin/python -c $(FLOOR_CONSTRAINTS) -e ".[test]"
+	$(FLOOR)/bin/python -c 'import airflow; print("Airflow", airflow.__version__)'
+	$(FLOOR)/bin/pytest -m floor
 
 lint: install
 	$(BIN)/ruff check .
@@ -26,7 +55,12 @@ typecheck: install
 pytest: install
 	$(BIN)/pytest
 
-test: lint typecheck pytest
+# The documentation site (Sphinx) into build/docs; any warning, such as a broken link or a docstring
+# that does not parse, fails it.
+docs: install
+	$(BIN)/sphinx-build -W --keep-going -E -q -b html docs build/docs
+
+test: lint typecheck pytest docs
 
 demo: install
 	$(BIN)/python scripts/demo.py
@@ -35,4 +69,4 @@ bench: install
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .demo .bench
+	rm -rf $(VENV) $(LATEST) $(FLOOR) .mypy_cache .ruff_cache .pytest_cache .demo .bench

@@ -25,6 +25,9 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "BENCHMARKS.md"
 RAW = ROOT / ".bench" / "results.json"
+FROM_TESTS = "<!-- From here on: figures measured by tests; make bench keeps them as they are. -->"
+"""The line from which BENCHMARKS.md holds figures that tests record (they name their own source
+and date): ``make bench`` rewrites what is above it and keeps it and what follows."""
 
 Result = dict[str, Any]
 
@@ -325,6 +328,13 @@ def machine() -> str:
     )
 
 
+def figures_from_tests() -> str:
+    """The part of the current BENCHMARKS.md from the FROM_TESTS line on (none: an empty string)."""
+    current = OUT.read_text(encoding="utf-8") if OUT.exists() else ""
+    start = current.find(FROM_TESTS)
+    return "" if start < 0 else "\n" + current[start:]
+
+
 def run(name: str, argv: list[str], timeout: int) -> tuple[Result | None, str, float]:
     start = time.perf_counter()
     try:
@@ -373,7 +383,7 @@ def main() -> int:
         f"- {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         "",
     ]
-    OUT.write_text("\n".join(header + sections))
+    OUT.write_text("\n".join(header + sections) + figures_from_tests())
     print(f"wrote {OUT.relative_to(ROOT)}; {failed} failed")
     return 1 if failed else 0
 

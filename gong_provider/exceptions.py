@@ -76,6 +76,8 @@ class GongAuthError(GongApiError):
 
 
 class GongNotFoundError(GongApiError):
+    """404: Gong has no such resource."""
+
     status_code = 404
 
 

@@ -48,6 +48,7 @@ class RequestState(str, enum.Enum):
 
     @property
     def is_terminal(self) -> bool:
+        """DONE or FAILED: Gong will not change it any more."""
         return self in (RequestState.DONE, RequestState.FAILED)
 
     def __str__(self) -> str:
@@ -56,12 +57,15 @@ class RequestState(str, enum.Enum):
 
 @dataclass(frozen=True)
 class Integration:
+    """A generic CRM integration, as Gong lists it."""
+
     integration_id: int
     owner_email: str
     name: str
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Integration:
+        """Build from an item of Gong's integration list."""
         return cls(
             integration_id=int(data["integrationId"]),
             owner_email=str(data.get("ownerEmail", "")),
@@ -91,11 +95,14 @@ class RecordError:
 
     @property
     def is_general(self) -> bool:
+        """A file-level error (``line`` 0): it fails the request whatever ``fail_on_record_errors`` says."""
         return self.line == 0
 
 
 @dataclass(frozen=True)
 class RequestStatus:
+    """Gong's answer to ``GET /v2/crm/request-status``: the state, the counts and the line errors."""
+
     request_id: str | None
     status: RequestState
     errors: list[RecordError] = field(default_factory=list)
@@ -104,6 +111,7 @@ class RequestStatus:
 
     @property
     def has_general_error(self) -> bool:
+        """Whether one of the errors is file-level (``line`` 0)."""
         return any(error.is_general for error in self.errors)
 
     @classmethod
@@ -151,6 +159,7 @@ class CustomField:
     reference_to: str | None = None
 
     def to_json(self) -> dict[str, Any]:
+        """The field as ``POST /v2/crm/entity-schema`` takes it."""
         data: dict[str, Any] = {"uniqueName": self.unique_name, "label": self.label, "type": self.type}
         if self.ordered_value_list is not None:
             data["orderedValueList"] = list(self.ordered_value_list)

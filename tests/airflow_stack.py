@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -226,3 +227,39 @@ def wait_until_ready(airflow: AirflowProcesses, dag_ids: list[str]) -> Api:
     for dag_id in dag_ids:
         api.send("PATCH", f"/dags/{dag_id}", {"is_paused": False})
     return api
+
+
+@contextlib.contextmanager
+def running_airflow(
+    home: Path, env: dict[str, str], dag_ids: list[str], pools: dict[str, int] | None = None
+) -> Iterator[tuple[AirflowProcesses, Api]]:
+    """A migrated Airflow with ``pools``, its processes started and ``dag_ids`` parsed and unpaused;
+    every process stopped on exit."""
+    port = int(env["AIRFLOW__API__PORT"])
+    airflow = AirflowProcesses(home=home, env=env, port=port)
+    airflow.airflow("db", "migrate")
+    for name, slots in (pools if pools is not None else {"gong_api": 3}).items():
+        airflow.airflow("pools", "set", name, str(slots), name)
+    airflow.start()
+    try:
+        yield airflow, wait_until_ready(airflow, dag_ids)
+    finally:
+        airflow.stop()
+
+
+def wait_for_run(
+    airflow: AirflowProcesses, api: Api, dag_id: str, run_id: str, timeout: float
+) -> dict[str, Any]:
+    """Poll a DAG run until it ends; fail with every task's state unless it succeeded."""
+
+    def finished() -> dict[str, Any] | None:
+        airflow.check_alive()
+        state = api.get(f"/dags/{dag_id}/dagRuns/{run_id}")
+        return state if state["state"] in ("success", "failed") else None
+
+    final: dict[str, Any] = poll(finished, timeout=timeout, interval=1.0, what=f"run {run_id} to finish")
+    if final["state"] != "success":
+        instances = api.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", limit=500)["task_instances"]
+        states = {f"{ti['task_id']}[{ti['map_index']}]": ti["state"] for ti in instances}
+        raise AssertionError(f"{dag_id} run {run_id} ended {final['state']}: {states}")
+    return final

@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from gong_provider.hooks._ratelimit import BUDGET_DIR_ENV
 from tests.airflow_stack import airflow_env, free_port
 from tests.test_faults_support import poll
 
@@ -74,6 +75,7 @@ LOCATION_SETTINGS = (
     "AIRFLOW_CONN_GONG_DEFAULT",
     "GONG_CRM_SOURCE",
     "GONG_STAGING_BASE",
+    BUDGET_DIR_ENV,
 )
 """Settings in both whose hosts, ports, credentials or paths differ (the rest of each value agrees)."""
 
@@ -88,6 +90,7 @@ def compose_settings(
     integration_id: int | str,
     source: Path,
     staging_base: Path,
+    budget_dir: Path,
 ) -> dict[str, str]:
     """docker-compose.yaml's ``x-airflow-common`` environment with this machine's hosts, ports, paths."""
     return {
@@ -104,6 +107,8 @@ def compose_settings(
         "GONG_INTEGRATION_ID": str(integration_id),
         "GONG_CRM_SOURCE": str(source),
         "GONG_STAGING_BASE": str(staging_base),
+        # Gong's rate budget: one folder of lock files for every Airflow process of the host
+        BUDGET_DIR_ENV: str(budget_dir),
     }
 
 

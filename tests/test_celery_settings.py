@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
+from gong_provider.hooks._ratelimit import BUDGET_DIR_ENV
 from tests.celery_stack import (
     COMPOSE_ONLY_SETTINGS,
     LOCATION_SETTINGS,
@@ -68,6 +69,7 @@ def test_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         integration_id=DEFAULT_INTEGRATION_ID,
         source=ROOT / "dags" / "data",
         staging_base=base / "staging",
+        budget_dir=base / "gong-budget",
     )
     return {key: value for key, value in env.items() if _relevant(key)}
 
@@ -140,6 +142,11 @@ def test_paths_point_at_the_same_things(compose_env: dict[str, str], test_env: d
     # one staging folder that every worker shares
     assert PurePosixPath(compose_env["GONG_STAGING_BASE"]).is_absolute()
     assert Path(test_env["GONG_STAGING_BASE"]).is_absolute()
+    # one folder of Gong budget lock files for every Airflow process, a folder of its own
+    for env in (compose_env, test_env):
+        budget_dir = PurePosixPath(env[BUDGET_DIR_ENV])
+        assert budget_dir.is_absolute()
+        assert budget_dir != PurePosixPath(env["GONG_STAGING_BASE"])
 
 
 def test_every_listed_difference_has_a_reason() -> None:

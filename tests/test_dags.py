@@ -17,6 +17,8 @@ DAGS = ROOT / "dags"
 TYPES = ["BUSINESS_USER", "STAGE", "ACCOUNT", "CONTACT", "DEAL", "LEAD"]
 GROUPS = [t.lower() for t in TYPES]
 
+pytestmark = [pytest.mark.floor]
+
 
 @pytest.fixture(scope="module")
 def dagbag() -> Any:

@@ -11,6 +11,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DAGS = ROOT / "dags"
 
+pytestmark = [pytest.mark.floor]
+
 
 @pytest.fixture(scope="module")
 def setup_dag() -> Any:

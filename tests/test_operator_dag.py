@@ -11,7 +11,7 @@ from gong_provider.emulator.client import EmulatorClient
 from gong_provider.emulator.process import EmulatorProcess
 from tests.gong_test_support import connect, contact, write_ldjson
 
-pytestmark = [pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.floor, pytest.mark.timeout(300)]  # Airflow 3.2: ~4 s a task
 
 
 def run_state(dag_id: str, run_id: str) -> tuple[str, dict[tuple[str, int], str], dict[tuple[str, int], Any]]:

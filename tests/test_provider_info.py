@@ -29,6 +29,8 @@ COMMANDS = {
     "behaviours": ["providers", "behaviours", "-o", "json"],
 }
 
+pytestmark = [pytest.mark.floor]
+
 
 @pytest.fixture(scope="module")
 def cli(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Any, str]]:
@@ -136,6 +138,20 @@ def test_connection_form_fields_and_labels_are_loaded(cli: dict[str, tuple[Any, 
     } <= ours
     behaviours, _ = cli["behaviours"]
     assert {"field_behaviours": "gong"} in behaviours
+
+
+def test_the_ui_connection_form_shows_our_fields_and_labels() -> None:
+    """What the UI's connection form renders from (``/ui/connections/hook_meta``). Airflow 3.1 ignores
+    ``conn-fields`` and answers None for both: a bare form, which is why 3.2 is the floor."""
+    from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+
+    (ours,) = [hook for hook in HookMetaService.hook_meta_data() if hook.connection_type == "gong"]
+    assert ours.extra_fields is not None
+    assert set(ours.extra_fields) == set(get_provider_info()["connection-types"][0]["conn-fields"])
+    assert ours.extra_fields["access_token"]["schema"]["format"] == "password"
+    assert ours.standard_fields is not None
+    assert ours.standard_fields.login.title == "Access key"
+    assert ours.standard_fields.port.hidden is True
 
 
 def test_no_warning_about_our_provider(cli: dict[str, tuple[Any, str]]) -> None:

@@ -12,7 +12,7 @@ from gong_provider.hooks.gong import GongCrmHook
 from tests.gong_test_support import connect, contact, write_ldjson
 from tests.test_operator_dag import run_state
 
-pytestmark = [pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.floor, pytest.mark.timeout(120)]
 STATUS_PATH = "/v2/crm/request-status"
 
 

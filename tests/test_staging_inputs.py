@@ -49,6 +49,10 @@ def test_bom_is_skipped_crlf_accepted_blank_lines_skipped(tmp_path: Path) -> Non
             b'{"objectId": "d-1", "modifiedDate": "2022-02-04T18:24:59Z", "status": OPEN}',
             'the value OPEN needs quotes: "OPEN"',
         ),
+        (  # the position is counted in characters, after a two-byte "ü"
+            b'{"objectId": "d-1", "name": "M\xc3\xbcller", "status": OPEN}',
+            'the value OPEN needs quotes: "OPEN"',
+        ),
         (b'{"objectId": "c-2", "modifiedDate": "2026-01-01T00:00:00Z"', "invalid JSON"),
         (b'["c-2"]', "expected a JSON object, got an array"),
         (b"42", "expected a JSON object, got a number"),
@@ -141,7 +145,10 @@ def test_csv_rows_spanning_lines_keep_their_first_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (b'objectId,modifiedDate\nc-1,"2026-01-01\nc-2,2026-01-01\n', "line 2: malformed CSV"),
+        (
+            b'objectId,modifiedDate\nc-1,"2026-01-01\nc-2,2026-01-01\n',
+            r"line 2: malformed CSV: .* \(a quote opened on this line is never closed\)",
+        ),
         (b"objectId,name,name\nc-1,a,b\n", "names column 'name' twice"),
         (b"objectId,,x\nc-1,a,b\n", "empty column name"),
         (b"Id,modifiedDate\nc-1,2026-01-01\n", "no objectId column"),
@@ -151,6 +158,13 @@ def test_an_unusable_csv_is_a_clear_error(tmp_path: Path, data: bytes, message: 
     with pytest.raises(GongSourceError, match=message) as raised:
         validate(write(tmp_path, "c.csv", data), object_type="CONTACT")
     assert "c.csv" in str(raised.value)
+
+
+def test_a_stray_quote_is_not_called_an_unclosed_one(tmp_path: Path) -> None:
+    data = b'objectId,modifiedDate\nc-1,"2026-01-01"x\nc-2,2026-01-01\n'
+    with pytest.raises(GongSourceError, match="line 2: malformed CSV") as raised:
+        validate(write(tmp_path, "c.csv", data), object_type="CONTACT")
+    assert "never closed" not in str(raised.value)
 
 
 def test_json_arrays_pretty_or_minified(tmp_path: Path) -> None:

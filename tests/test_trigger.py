@@ -119,3 +119,87 @@ def test_wrong_credentials_end_with_an_error_event_without_the_secret(
     assert event["status"] == "ERROR"
     assert "401" in event["message"]
     assert "wrong-secret-value" not in json.dumps(event)
+
+
+# apache/airflow#71580: in a triggerer, the event waits until the executor's late report of the
+# deferring try has reached the scheduler; outside one (dag.test), there is no executor to wait for.
+
+MIN_AGE = 5.0 + 10.0  # [workers] min_heartbeat_interval (Airflow's default) + the scheduler margin
+
+
+@pytest.fixture
+def default_heartbeat(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL", "5")
+
+
+def in_triggerer(trigger: GongRequestStatusTrigger) -> GongRequestStatusTrigger:
+    trigger.trigger_id = 42  # what the triggerer sets on every trigger it runs
+    return trigger
+
+
+def test_deferred_at_defaults_to_when_the_trigger_is_built_and_is_serialized(
+    emulator: EmulatorProcess,
+) -> None:
+    before = time.time()
+    trigger = trigger_for(emulator, "t-deferred-at")
+    assert before <= trigger.deferred_at <= time.time()
+    _, kwargs = trigger.serialize()
+    assert kwargs["deferred_at"] == trigger.deferred_at
+    assert GongRequestStatusTrigger(**kwargs).deferred_at == trigger.deferred_at
+
+
+@pytest.mark.usefixtures("default_heartbeat")
+def test_in_a_triggerer_the_event_is_held_until_the_minimum_age_after_the_deferral(
+    emulator: EmulatorProcess,
+) -> None:
+    trigger = in_triggerer(trigger_for(emulator, "t-hold"))
+    deferred = trigger.deferred_at
+    # Started 1 s after the deferral, DONE 2 s after it: held for the rest of the minimum age.
+    assert trigger.hold_seconds(started_at=deferred + 1, now=deferred + 2) == MIN_AGE - 2
+    assert trigger.hold_seconds(started_at=deferred + 1, now=deferred + MIN_AGE) == 0
+    # A triggerer restart long after the deferral: the new start adds no wait.
+    assert trigger.hold_seconds(started_at=deferred + 600, now=deferred + 601) == 0
+
+
+@pytest.mark.usefixtures("default_heartbeat")
+def test_a_worker_clock_ahead_never_holds_longer_than_the_minimum_age_from_the_start(
+    emulator: EmulatorProcess,
+) -> None:
+    trigger = in_triggerer(trigger_for(emulator, "t-skew"))
+    started = trigger.deferred_at - 3600  # the worker's clock is an hour ahead of the triggerer's
+    assert trigger.hold_seconds(started_at=started, now=started) == MIN_AGE
+
+
+def test_the_minimum_age_follows_the_workers_heartbeat_interval(
+    emulator: EmulatorProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The supervisor notices a deferred task's exit only at its next wake-up, up to this interval.
+    monkeypatch.setenv("AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL", "30")
+    trigger = in_triggerer(trigger_for(emulator, "t-interval"))
+    assert trigger.hold_seconds(started_at=trigger.deferred_at, now=trigger.deferred_at) == 30 + 10
+
+
+def test_outside_a_triggerer_nothing_is_held(emulator: EmulatorProcess) -> None:
+    trigger = trigger_for(emulator, "t-inline")  # dag.test() runs it in the task's own process
+    assert trigger.hold_seconds(started_at=trigger.deferred_at, now=trigger.deferred_at) == 0
+
+
+@pytest.mark.usefixtures("default_heartbeat")
+def test_run_in_a_triggerer_never_fires_before_the_minimum_age(
+    emulator: EmulatorProcess,
+    conn: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    upload(emulator, write_ldjson(tmp_path / "c.ldjson", [contact("c-1")]), "t-held")
+    deferred_at = time.time() - MIN_AGE + 0.5  # half a second of the minimum age is left
+    trigger = in_triggerer(trigger_for(emulator, "t-held"))
+    trigger.deferred_at = deferred_at
+    [event] = run_trigger(trigger)
+    assert time.time() >= deferred_at + MIN_AGE
+    assert event["status"] == "DONE"
+    captured = capsys.readouterr()  # Airflow's structlog may print the trigger's log, or pass it on
+    log = caplog.text + captured.out + captured.err
+    assert "t-held: holding the event" in log
+    assert "apache/airflow#71580" in log

@@ -196,8 +196,8 @@ def commit_changes(
     now: datetime | None = None,
 ) -> CommitReport:
     """Advance the state for what Gong confirmed; ``outcomes`` maps each uploaded file's path (as in
-    ``plan.files``) to its final request status (a :class:`RequestStatus`, its ``to_dict()``, Gong's
-    JSON, or None for a file that was not uploaded or has no final status).
+    ``plan.files``) to its final request status (a :class:`~gong_provider.models.RequestStatus`, its
+    ``to_dict()``, Gong's JSON, or None for a file that was not uploaded or has no final status).
 
     Raises :class:`GongStateConflictError` when another run committed since this one was planned.
     Deletes withheld by the guard do not raise here: call :meth:`CommitReport.raise_for_guard`.

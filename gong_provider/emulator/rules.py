@@ -1,7 +1,8 @@
 """Gong's record and schema rules, as its documentation states them.
 
 Deliberately independent of ``gong_provider.staging``: the emulator is the oracle the staging code
-is tested against, so it must not share (and silently agree with) the staging code's bugs.
+is tested against, so it must not share (and silently agree with) the staging code's bugs. Only the
+UTF-8 check (``gong_provider.utils.utf8``, the standard library's decoder) is shared.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from functools import lru_cache
 from typing import Any, Literal
 
 import msgspec
+
+from gong_provider.utils.utf8 import invalid_utf8_offset
 
 OBJECT_TYPES = ("BUSINESS_USER", "STAGE", "ACCOUNT", "CONTACT", "DEAL", "LEAD")
 SCHEMA_OBJECT_TYPES = ("ACCOUNT", "CONTACT", "DEAL", "LEAD")
@@ -346,7 +349,7 @@ def _fast_struct(object_type: str) -> type[msgspec.Struct]:
 def _json_problem(text: bytes, error: Exception) -> str:
     if text.startswith(b"\xef\xbb\xbf"):
         return "The line starts with a byte order mark (BOM): send UTF-8 without a BOM"
-    if isinstance(error, UnicodeDecodeError):
+    if invalid_utf8_offset(text) is not None:
         return "The line is not valid UTF-8"
     return f"Invalid JSON: {error}"
 

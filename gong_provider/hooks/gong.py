@@ -94,13 +94,7 @@ class _HeaderAuth(requests.auth.AuthBase):
 class _GongHookBase(BaseHook):
     """What both hooks share: the connection id and the per-hook overrides of its extras.
 
-    :param gong_conn_id: Airflow connection of type ``gong``.
-    :param timeout: read timeout in seconds (default: the ``timeout`` extra, else 60).
-    :param max_retries: retries after the first attempt (default: the extra, else 5).
-    :param calls_per_second: calls in any sliding second to the company's API host, shared by every
-        hook and process of the host (default: the extra, else 3; 0 = off).
-    :param retry_wait_base: first backoff wait in seconds for 5xx and connection errors (default 1).
-    :param retry_wait_max: longest backoff wait in seconds (default 60).
+    Parameters: see :class:`GongCrmHook`.
     """
 
     conn_name_attr = "gong_conn_id"
@@ -134,7 +128,15 @@ class GongCrmHook(_GongHookBase):
     connection errors and timeouts, the company's rate budget (``calls_per_second`` per API host,
     shared across the host's processes: ``hooks/_ratelimit.py``), connect and read timeouts, and
     one INFO log line per request. Errors are typed (``gong_provider.exceptions``)
-    and carry Gong's requestId and messages. Parameters: see :class:`_GongHookBase`.
+    and carry Gong's requestId and messages.
+
+    :param gong_conn_id: Airflow connection of type ``gong``.
+    :param timeout: read timeout in seconds (default: the ``timeout`` extra, else 60).
+    :param max_retries: retries after the first attempt (default: the extra, else 5).
+    :param calls_per_second: calls in any sliding second to the company's API host, shared by every
+        hook and process of the host (default: the extra, else 3; 0 = off).
+    :param retry_wait_base: first backoff wait in seconds for 5xx and connection errors (default 1).
+    :param retry_wait_max: longest backoff wait in seconds (default 60).
     """
 
     conn_type = "gong"
@@ -163,6 +165,7 @@ class GongCrmHook(_GongHookBase):
         return self._session
 
     def close(self) -> None:
+        """Close the session; the hook opens a new one if it is used again."""
         if self._session is not None:
             self._session.close()
             self._session = None
@@ -193,6 +196,7 @@ class GongCrmHook(_GongHookBase):
         return int(data["integrationId"])
 
     def list_integrations(self) -> list[Integration]:
+        """The CRM integrations these credentials can see."""
         data = self._call("GET", INTEGRATIONS_PATH)
         return [Integration.from_json(item) for item in data.get("integrations") or []]
 
@@ -285,6 +289,7 @@ class GongCrmHook(_GongHookBase):
         )
 
     def get_request_status(self, integration_id: int, client_request_id: str) -> RequestStatus:
+        """Gong's processing state of an upload or delete, with its counts and line errors."""
         params = {
             "integrationId": integration_id_param(integration_id),
             "clientRequestId": client_request_id_param(client_request_id),
@@ -395,6 +400,13 @@ class GongCrmAsyncHook(_GongHookBase):
 
     Same connection, retry policy and shared rate budget as :class:`GongCrmHook`. Use it as
     ``async with GongCrmAsyncHook(conn_id) as hook:`` or call :meth:`close`.
+
+    :param gong_conn_id: Airflow connection of type ``gong``.
+    :param timeout: read timeout in seconds, as for :class:`GongCrmHook`.
+    :param max_retries: retries after the first attempt, as for :class:`GongCrmHook`.
+    :param calls_per_second: client-side limit per process, as for :class:`GongCrmHook`.
+    :param retry_wait_base: first backoff wait in seconds, as for :class:`GongCrmHook`.
+    :param retry_wait_max: longest backoff wait in seconds, as for :class:`GongCrmHook`.
     """
 
     _config: GongConnectionConfig | None = None
@@ -430,6 +442,7 @@ class GongCrmAsyncHook(_GongHookBase):
         return self._session
 
     async def close(self) -> None:
+        """Close the aiohttp session; the hook opens a new one if it is used again."""
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -443,6 +456,7 @@ class GongCrmAsyncHook(_GongHookBase):
         await self.close()
 
     async def get_request_status(self, integration_id: int, client_request_id: str) -> RequestStatus:
+        """As :meth:`GongCrmHook.get_request_status`, without blocking the event loop."""
         params = {
             "integrationId": integration_id_param(integration_id),
             "clientRequestId": client_request_id_param(client_request_id),
@@ -450,6 +464,7 @@ class GongCrmAsyncHook(_GongHookBase):
         return RequestStatus.from_json(await self._call("GET", REQUEST_STATUS_PATH, params=params))
 
     async def list_integrations(self) -> list[Integration]:
+        """As :meth:`GongCrmHook.list_integrations`, without blocking the event loop."""
         data = await self._call("GET", INTEGRATIONS_PATH)
         return [Integration.from_json(item) for item in data.get("integrations") or []]
 

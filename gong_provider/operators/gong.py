@@ -60,6 +60,26 @@ class GongUploadEntitiesOperator(BaseOperator):
     ``allow_empty_file_list=True`` makes an empty ``file`` (None, ``[]`` or a manifest without files)
     a successful no-op returning ``[]``, for an upstream task that may find nothing to upload (the
     later generations of the packaged sync DAG); by default it fails the task, as a likely mistake.
+
+    :param integration_id: Gong's integration id, an int or a string of digits, never a float
+        (templated).
+    :param object_type: an :class:`~gong_provider.models.ObjectType` or its case-sensitive name, such as
+        ``"CONTACT"`` (templated).
+    :param file: what to upload, in any of the forms above (templated).
+    :param gong_conn_id: Airflow connection of type ``gong``.
+    :param client_request_id: an id to use instead of the derived one: 1 to 64 letters, digits, ``-`` or
+        ``_``; numbered ``-1``, ``-2``... for several files (templated).
+    :param wait_for_completion: also wait until Gong has processed every file, and add its status and
+        counts to the XCom.
+    :param deferrable: wait in the triggerer, holding no worker slot (default
+        ``[operators] default_deferrable``).
+    :param poll_interval: first wait between status checks, in seconds or a timedelta (default 5).
+    :param max_poll_interval: longest wait between status checks; the waits grow x1.5 up to it
+        (default 60).
+    :param timeout: how long the wait may last (default 6 hours); ``execution_timeout`` also bounds it.
+    :param fail_on_record_errors: fail the task when Gong reports record errors; ``False`` logs them as a
+        warning (a general error always fails).
+    :param allow_empty_file_list: an empty ``file`` is a no-op returning ``[]`` instead of an error.
     """
 
     template_fields: Sequence[str] = (

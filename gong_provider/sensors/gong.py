@@ -43,6 +43,18 @@ class GongRequestStatusSensor(BaseSensorOperator):
     Deferrable (default from ``[operators] default_deferrable``): the wait runs in the triggerer with
     growing intervals from ``poke_interval`` to ``max_poll_interval``; the deadline is
     ``min(timeout, execution_timeout)``.
+
+    :param integration_id: Gong's integration id, an int or a string of digits (templated).
+    :param client_request_id: the clientRequestId of the upload to wait for (templated).
+    :param gong_conn_id: Airflow connection of type ``gong``.
+    :param file: optional: the staged file (or its manifest) that was uploaded, so that each of Gong's
+        line errors names its objectId and source line (templated).
+    :param fail_on_record_errors: fail on record errors; ``False`` logs them as a warning.
+    :param deferrable: wait in the triggerer, holding no worker slot (default
+        ``[operators] default_deferrable``).
+    :param poke_interval: wait between status checks, in seconds or a timedelta (default 5); deferred,
+        the first of growing waits.
+    :param max_poll_interval: deferred, the longest wait between status checks (default 60).
     """
 
     template_fields: Sequence[str] = ("integration_id", "client_request_id", "file", "gong_conn_id")

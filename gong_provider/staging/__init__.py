@@ -1,6 +1,6 @@
 """Staging: CRM exports and SQL queries into valid, Gong-ready LDJSON.
 
-Public API (see the README's "Staging" section): :func:`stage`, :func:`validate`,
+Public API: :func:`stage`, :func:`validate`,
 :func:`load_manifest`, :func:`locate_lines`, :class:`SqlSource`, :class:`StagingManifest`,
 :class:`StagedFile`, :class:`RecordLocation`, :class:`ValidationReport`, :class:`GongRejectLimitError`.
 """

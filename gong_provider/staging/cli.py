@@ -1,8 +1,10 @@
 """``gong-provider validate`` and ``gong-provider stage``.
 
-Exit codes: 0 every record is valid (and staged); 1 some records were rejected (for ``stage``, also
-when within ``--max-reject-ratio``: the files are written, the exit code says "look at the rejects");
-2 the source or the options cannot be used (missing file, unreadable header, bad mapping).
+Exit codes: 0 success: every record is valid (and staged), or the rejects are within the
+``--max-reject-ratio`` the user chose (the rejects and a warning line are printed); 1 more records were
+rejected than ``--max-reject-ratio`` allows (``stage`` still writes the files, the rejects and the
+manifest, so they can be read); 2 the source or the options cannot be used (missing file, unreadable
+header, bad mapping).
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-reject-ratio",
         type=float,
         default=0.0,
-        help="fraction of rejected records tolerated (default 0: any reject fails)",
+        help="fraction of rejected records tolerated, with a warning (default 0: any reject fails)",
     )
     parser.add_argument(
         "--max-file-bytes", type=int, default=None, help="largest staged file (default 199,000,000)"
@@ -203,6 +205,22 @@ def _fail(console: Any, error: Exception) -> int:
     return EXIT_UNUSABLE
 
 
+def _verdict(console: Any, object_type: str, rejected: int, read: int, max_reject_ratio: float) -> int:
+    """Rejects within the user's tolerance are a success with a warning; beyond it, a failure."""
+    from rich.markup import escape
+
+    from gong_provider.staging.errors import rejects_exceed, rejects_line
+
+    if not rejected:
+        return EXIT_OK
+    line = escape(rejects_line(object_type, rejected, read, max_reject_ratio))
+    if rejects_exceed(rejected, read, max_reject_ratio):
+        console.print(f"[bold red]failed:[/] {line}", soft_wrap=True)
+        return EXIT_REJECTS
+    console.print(f"[bold yellow]warning:[/] {line}", soft_wrap=True)
+    return EXIT_OK
+
+
 def run_validate(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -226,7 +244,9 @@ def run_validate(args: argparse.Namespace) -> int:
         },
     )
     _print_rejects(console, report.first_rejects, report.records_rejected, args.show_rejects)
-    return EXIT_REJECTS if report.records_rejected else EXIT_OK
+    return _verdict(
+        errors, report.object_type, report.records_rejected, report.records_read, args.max_reject_ratio
+    )
 
 
 def run_stage(args: argparse.Namespace) -> int:
@@ -236,15 +256,13 @@ def run_stage(args: argparse.Namespace) -> int:
     from gong_provider.staging.pipeline import load_manifest, stage
 
     console, errors = Console(), Console(stderr=True)
-    limit_error: GongRejectLimitError | None = None
     out = str(args.out)
     try:
         options = _options(args)
         with _progress(errors, f"Staging {args.object_type}") as progress:
             try:
                 manifest = stage(_source(args), out_dir=args.out, progress=progress, **options)
-            except GongRejectLimitError as error:
-                limit_error = error
+            except GongRejectLimitError:  # the files and the manifest are written: show them
                 manifest = load_manifest(f"{out.rstrip('/')}/{args.object_type}/manifest.json")
     except (GongStagingError, ValueError, OSError) as error:
         return _fail(errors, error)
@@ -269,11 +287,9 @@ def run_stage(args: argparse.Namespace) -> int:
             args.show_rejects,
         )
         console.print(f"every reject: {manifest.rejects_path}", soft_wrap=True)
-    if limit_error is not None:
-        from rich.markup import escape
-
-        errors.print(f"[bold red]failed:[/] {escape(str(limit_error).splitlines()[0])}", soft_wrap=True)
-    return EXIT_REJECTS if manifest.records_rejected else EXIT_OK
+    return _verdict(
+        errors, manifest.object_type, manifest.records_rejected, manifest.records_read, args.max_reject_ratio
+    )
 
 
 def _read_rejects(path: str | None, limit: int) -> list[str]:

@@ -22,6 +22,7 @@ import msgspec
 from gong_provider.staging.normalize import MAX_EMAIL_LENGTH, MAX_OBJECT_ID_LENGTH
 from gong_provider.staging.readers import BLOCK_SIZE, BOM, HEAD_BYTES, TooLong
 from gong_provider.staging.specs import DEAL_STATUSES, EntitySpec, Kind
+from gong_provider.utils.utf8 import invalid_utf8_offset
 
 BLOCK_BYTES = BLOCK_SIZE
 _NULL = re.compile(rb":\s*null\b")
@@ -101,16 +102,12 @@ class FastChecker:
             return None
         if first_block and block.startswith(BOM):
             return None
-        if not block.isascii():
-            try:
-                block.decode("utf-8")
-            except UnicodeDecodeError:
-                return None
+        if invalid_utf8_offset(block) is not None:
+            return None
         try:
             records: list[Any] = self.decoder.decode_lines(block)
-        except msgspec.ValidationError as error:
-            if "unknown field" not in str(error):
-                return None
+        except msgspec.ValidationError:
+            # Perhaps only unknown (custom) fields; the loose decoder tells, without msgspec's wording.
             records = self._decode_with_unknown_fields(block)
             if not records:
                 return None

@@ -20,6 +20,8 @@ from gong_provider.staging.outdir import open_location
 
 @dataclass(frozen=True)
 class RecordLocation:
+    """Where a staged line came from (see :func:`locate_lines`)."""
+
     object_id: str | None
     source: str
     source_line: int | None

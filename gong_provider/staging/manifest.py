@@ -19,6 +19,8 @@ MANIFEST_VERSION = 1
 
 @dataclass(frozen=True)
 class StagedFile:
+    """One LDJSON file written by :func:`stage`, as the manifest lists it."""
+
     path: str
     """Local path or ObjectStoragePath URL of the LDJSON file."""
     object_type: str
@@ -27,8 +29,11 @@ class StagedFile:
     part: int
     """Index of the size-split chunk within one generation."""
     records: int
+    """Records (lines) in the file."""
     bytes: int
+    """Size of the file."""
     sha256: str
+    """Hex sha256 of the file's content."""
     sources_path: str | None = None
     """Sidecar LDJSON of run-length entries ``{"staged": a, "count": n, "source", "line", "record"}``:
     staged lines a..a+n-1 came from consecutive source lines/records; a one-record entry also has
@@ -37,6 +42,11 @@ class StagedFile:
 
 @dataclass
 class StagingManifest:
+    """What :func:`stage` wrote for one object type (``manifest.json``, written last as the commit marker).
+
+    The staged files, the record counts, where the rejects are, and the sources read.
+    """
+
     object_type: str
     files: list[StagedFile] = field(default_factory=list)
     records_read: int = 0
@@ -55,17 +65,21 @@ class StagingManifest:
         return [by_generation[g] for g in sorted(by_generation)]
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, as in ``manifest.json`` and XCom."""
         return asdict(self)
 
     def to_json(self) -> str:
+        """The text of ``manifest.json``."""
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StagingManifest:
+        """Inverse of :meth:`to_dict`."""
         files = [StagedFile(**item) for item in data.get("files", [])]
         rest = {k: v for k, v in data.items() if k != "files" and k in cls.__dataclass_fields__}
         return cls(files=files, **rest)
 
     @classmethod
     def from_json(cls, text: str) -> StagingManifest:
+        """Inverse of :meth:`to_json`."""
         return cls.from_dict(json.loads(text))

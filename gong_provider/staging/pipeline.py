@@ -12,7 +12,7 @@ from typing import IO, Any, Protocol
 import msgspec
 
 from gong_provider.models import MAX_UPLOAD_BYTES, CustomField, ObjectType
-from gong_provider.staging.errors import GongRejectLimitError, GongSourceError
+from gong_provider.staging.errors import GongRejectLimitError, GongSourceError, rejects_exceed
 from gong_provider.staging.fastpath import FastBlock, FastChecker, iter_blocks
 from gong_provider.staging.generations import Generations
 from gong_provider.staging.location import is_object_storage_path, resolve_location
@@ -41,6 +41,7 @@ DEFAULT_MAX_FILE_BYTES = 199_000_000
 """Gong accepts a ``dataFile`` of at most 200 MB; 200,000,000 (the smaller reading of "200 MB")
 minus a 1 MB margin for the multipart envelope (boundary, headers) the upload adds."""
 REJECTS_NAME = "rejects.ldjson"
+"""The rejects file in each type's folder: one line per rejected record."""
 FIRST_REJECTS_KEPT = 20
 PROGRESS_EVERY = 10_000
 
@@ -51,8 +52,9 @@ Event = tuple[SourceRecord, "dict[str, Any] | None", "Reject | None", int]
 
 
 class StagingTap(Protocol):
-    """Sees every staged line and every reject as :func:`stage` writes them (change capture uses it
-    to diff while staging, with no second pass over the files). Lines end with a newline."""
+    """Sees every staged line and every reject as :func:`~gong_provider.staging.stage` writes them
+    (change capture uses it to diff while staging, with no second pass over the files). Lines end
+    with a newline."""
 
     def block(self, generation: int, placement: Placement, data: bytes, object_ids: Sequence[str]) -> None:
         """Consecutive lines written at once at ``placement`` of ``generation``."""
@@ -66,6 +68,8 @@ class StagingTap(Protocol):
 
 @dataclass(frozen=True)
 class Reject:
+    """One rejected record: its source, line, ordinal, objectId and every reason with its field."""
+
     source: str
     line: int | None
     record: int
@@ -73,6 +77,7 @@ class Reject:
     reasons: list[Reason]
 
     def to_dict(self) -> dict[str, Any]:
+        """A line of ``rejects.ldjson``."""
         return {
             "source": self.source,
             "line": self.line,
@@ -116,7 +121,8 @@ class ValidationReport:
 
     @property
     def ok(self) -> bool:
-        return self.reject_ratio <= self.max_reject_ratio if self.records_rejected else True
+        """True when the rejects are within ``max_reject_ratio`` (as :func:`stage` would accept them)."""
+        return not rejects_exceed(self.records_rejected, self.records_read, self.max_reject_ratio)
 
 
 def records_of(
@@ -285,7 +291,8 @@ def stage(
 
     Raises :class:`GongRejectLimitError` when rejects exceed ``max_reject_ratio``; the staged files,
     the rejects file and the manifest are written first, so the user can read them. ``tap`` (see
-    :class:`StagingTap`) is shown every staged line and reject as it is written.
+    :class:`~gong_provider.staging.pipeline.StagingTap`) is shown every staged line and reject as it
+    is written.
     """
     _check_options(max_reject_ratio, max_file_bytes)
     run = _Run(
@@ -399,7 +406,7 @@ def stage(
         len(files),
         len(manifest.generations),
     )
-    if run.rejected and run.rejected / max(run.read, 1) > max_reject_ratio:
+    if rejects_exceed(run.rejected, run.read, max_reject_ratio):
         raise GongRejectLimitError(
             object_type=kind,
             records_read=run.read,

@@ -14,11 +14,13 @@ from __future__ import annotations
 import codecs
 import csv
 import gzip
+import inspect
 import io
+import json
 import os
 import re
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -26,6 +28,7 @@ import msgspec
 
 from gong_provider.staging.errors import GongSourceError
 from gong_provider.staging.location import is_object_storage_path
+from gong_provider.utils.utf8 import invalid_utf8_reason
 
 HeaderCheck = Callable[[list[str], str], "str | None"]
 """Called with a CSV header and "file, line N" before any row is read: raises on a missing column,
@@ -33,6 +36,7 @@ returns the column that holds the objectId (to name it on rows that cannot be re
 
 BLOCK_SIZE = 1 << 20
 DEFAULT_MAX_LINE_BYTES = 1 << 20
+"""Longest input line accepted (1 MiB); a longer line is rejected without being held in memory."""
 BOM = codecs.BOM_UTF8
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".ldjson")
 
@@ -218,19 +222,23 @@ def _json_type(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
-_BYTE_POSITION = re.compile(r"\(byte (\d+)\)")
-_WORD = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _json_error(data: bytes, error: Exception) -> str:
-    """msgspec's message, plus a hint for the common mistakes (Gong's own ``"status": OPEN``)."""
+    """msgspec's message, plus a hint for the common mistakes (Gong's own ``"status": OPEN``).
+
+    Where the JSON breaks comes from the standard library's ``JSONDecodeError.pos``, not from
+    msgspec's wording. ``data`` is valid UTF-8 here.
+    """
     text = f"invalid JSON: {error}"
-    position = _BYTE_POSITION.search(str(error))
-    if position:
-        at = int(position.group(1))
-        word = _WORD.match(data, at)
-        if word and data[:at].rstrip()[-1:] in (b":", b",", b"["):
-            value = word.group().decode("ascii")
+    line = data.decode("utf-8")
+    try:
+        json.loads(line)
+    except json.JSONDecodeError as located:
+        word = _WORD.match(line, located.pos)
+        if word and line[: located.pos].rstrip()[-1:] in (":", ",", "["):
+            value = word.group()
             return text + f' (the value {value} needs quotes: "{value}")'
     if not data.rstrip().endswith((b"}", b"]")):
         text += " (the line is cut off: truncated?)"
@@ -244,12 +252,7 @@ def parse_json_object(data: bytes) -> tuple[dict[str, Any] | None, str | None]:
     try:
         value = _DECODER.decode(data)
     except (msgspec.DecodeError, UnicodeDecodeError) as error:
-        if not data.isascii():
-            try:
-                data.decode("utf-8")
-            except UnicodeDecodeError as utf8:
-                return None, f"not valid UTF-8 (byte {utf8.start + 1} of the line)"
-        return None, _json_error(data, error)
+        return None, invalid_utf8_reason(data) or _json_error(data, error)
     if not isinstance(value, dict):
         return None, f"expected a JSON object, got {_json_type(value)}"
     return value, None
@@ -289,7 +292,7 @@ def read_jsonl(
 
 def _decoded_lines(
     stream: IO[bytes], max_line_bytes: int, bad: dict[int, str], blank_lines: set[int]
-) -> Iterator[str]:
+) -> Generator[str, None, None]:
     """Physical lines as text for the csv module; undecodable or oversized lines are noted in ``bad``."""
     for line_no, data in iter_lines(stream, max_line_bytes):
         if isinstance(data, TooLong):
@@ -303,12 +306,10 @@ def _decoded_lines(
         if b"\x00" in data:
             bad[line_no] = "contains a NUL byte"
             data = data.replace(b"\x00", b"")
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as error:
-            bad.setdefault(line_no, f"not valid UTF-8 (byte {error.start + 1} of the line)")
-            text = data.decode("utf-8", "replace")
-        yield text + "\n"
+        reason = invalid_utf8_reason(data)
+        if reason is not None:
+            bad.setdefault(line_no, reason)
+        yield data.decode("utf-8", "replace") + "\n"
 
 
 def read_csv(
@@ -322,9 +323,8 @@ def read_csv(
     bad: dict[int, str] = {}
     blank_lines: set[int] = set()
     delimiter = "\t" if name.lower().removesuffix(".gz").endswith(".tsv") else ","
-    reader = csv.reader(
-        _decoded_lines(stream, max_line_bytes, bad, blank_lines), delimiter=delimiter, strict=True
-    )
+    lines = _decoded_lines(stream, max_line_bytes, bad, blank_lines)
+    reader = csv.reader(lines, delimiter=delimiter, strict=True)
     header: list[str] | None = None
     id_index: int | None = None
     number = 0
@@ -336,7 +336,9 @@ def read_csv(
             break
         except csv.Error as error:
             first = last_line + 1
-            hint = " (a quote opened on this line is never closed)" if "end of data" in str(error) else ""
+            # The lines ran out inside a quoted value (known without reading the csv module's wording).
+            unclosed = inspect.getgeneratorstate(lines) == inspect.GEN_CLOSED
+            hint = " (a quote opened on this line is never closed)" if unclosed else ""
             raise GongSourceError(f"{name}, line {first}: malformed CSV: {error}{hint}") from None
         first = last_line + 1
         while first in blank_lines:

@@ -17,6 +17,15 @@ from gong_provider.staging.readers import SourceRecord
 
 @dataclass(frozen=True)
 class SqlSource:
+    """A query on an Airflow DB connection, read in batches: a source for :func:`stage` and :func:`validate`.
+
+    :param conn_id: an Airflow connection whose hook is a ``DbApiHook`` (common.sql).
+    :param sql: the query; its column names are Gong's field names, or are renamed with ``mapping``.
+    :param parameters: bind parameters of the query.
+    :param batch_size: rows fetched at a time.
+    :param name: how rejects and sources name this source (default ``sql:<conn_id>``).
+    """
+
     conn_id: str
     sql: str
     parameters: Mapping[str, Any] | Sequence[Any] | None = None

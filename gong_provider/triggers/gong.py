@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from gong_provider.exceptions import GongError, GongRateLimitError, is_transient
-from gong_provider.utils.deadline import as_epoch
+from gong_provider.utils.deadline import as_epoch, min_deferral_age, resumable_at
 from gong_provider.utils.events import ERROR, TIMEOUT, reason_event, status_event
 from gong_provider.utils.integration_id import parse_integration_id
 from gong_provider.utils.poll_schedule import (
@@ -34,7 +34,22 @@ class GongRequestStatusTrigger(BaseTrigger):
     event. The first check comes ``poll_interval`` after the start, then the waits grow by x1.5 up to
     ``max_poll_interval``. Serialized kwargs are the conn id and primitives only: no credential.
 
+    In a triggerer, the event is held until ``min_deferral_age()``
+    (15 s by default) after the deferral, so that the scheduler has read the executor's late "success"
+    of the deferring try before the task resumes (apache/airflow#71580: otherwise the resumed try is
+    marked up_for_retry). Polling goes on meanwhile; only the event waits. Run outside a triggerer
+    (``dag.test()``, ``airflow dags test``: no ``trigger_id``, no executor), it fires at once.
+
+    :param integration_id: Gong's integration id, an int or a string of digits (serialized as a string).
+    :param client_request_id: the clientRequestId of the upload to wait for.
     :param end_time: wall-clock deadline, epoch seconds (or an aware datetime / ISO string).
+    :param gong_conn_id: Airflow connection of type ``gong``.
+    :param poll_interval: first wait, in seconds, before the first check (default 5).
+    :param max_poll_interval: longest wait between checks, in seconds (default 60).
+    :param backoff_factor: how much each wait grows over the one before (default 1.5).
+    :param deferred_at: wall-clock time of the deferral, epoch seconds; defaults to when the trigger
+        is built, which for the operator and the sensor is the moment they defer. Serialized, so the
+        triggerer knows it.
     :param carry: JSON state of the deferring operator, returned untouched in the event (Airflow's
         ``dag.test()`` hands a resumed task only the event, not the deferral's kwargs). Ids, counts
         and paths only: never a credential.
@@ -50,6 +65,7 @@ class GongRequestStatusTrigger(BaseTrigger):
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
         backoff_factor: float = BACKOFF_FACTOR,
         carry: dict[str, Any] | None = None,
+        deferred_at: float | str | datetime | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.integration_id = parse_integration_id(integration_id)
@@ -60,6 +76,7 @@ class GongRequestStatusTrigger(BaseTrigger):
         self.max_poll_interval = float(max_poll_interval)
         self.backoff_factor = float(backoff_factor)
         self.carry = carry
+        self.deferred_at = time.time() if deferred_at is None else as_epoch(deferred_at)
         self._hook: GongCrmAsyncHook | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -73,6 +90,7 @@ class GongRequestStatusTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "max_poll_interval": self.max_poll_interval,
                 "backoff_factor": self.backoff_factor,
+                "deferred_at": self.deferred_at,
                 **({"carry": self.carry} if self.carry is not None else {}),
             },
         )
@@ -80,11 +98,13 @@ class GongRequestStatusTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from gong_provider.hooks.gong import GongCrmAsyncHook  # lazy: keeps DAG parsing fast
 
+        started_at = time.time()
         self._hook = GongCrmAsyncHook(self.gong_conn_id)
         try:
             payload = await self._wait(self._hook)
             if self.carry is not None:
                 payload["carry"] = self.carry
+            await self._hold_until_resumable(started_at)
             yield TriggerEvent(payload)  # type: ignore[no-untyped-call]
         finally:
             await self.cleanup()
@@ -114,6 +134,23 @@ class GongRequestStatusTrigger(BaseTrigger):
             self.log.info("Gong request %s is %s", self.client_request_id, status.status.value)
             if status.status.is_terminal:
                 return status_event(self.client_request_id, self.integration_id, status)
+
+    def hold_seconds(self, started_at: float, now: float) -> float:
+        """How long the event must wait before it may resume the task (0 outside a triggerer)."""
+        if getattr(self, "trigger_id", None) is None:  # dag.test(): no executor, no stale report
+            return 0.0
+        return max(resumable_at(self.deferred_at, started_at, min_deferral_age()) - now, 0.0)
+
+    async def _hold_until_resumable(self, started_at: float) -> None:
+        hold = self.hold_seconds(started_at, time.time())
+        if hold > 0:
+            self.log.info(
+                "Gong request %s: holding the event %.1f s, until the executor's report of the "
+                "deferral has reached the scheduler (apache/airflow#71580)",
+                self.client_request_id,
+                hold,
+            )
+            await asyncio.sleep(hold)
 
     def _timeout_message(self, checks: int) -> str:
         return (

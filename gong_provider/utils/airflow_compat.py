@@ -1,10 +1,11 @@
-"""Airflow exceptions from the task SDK (3.2+), or from ``airflow.exceptions`` on 3.1."""
+"""Airflow names that moved between the releases we support, imported from one place.
+
+The floor is Airflow 3.2 (``pyproject.toml``): it has ``airflow.sdk.exceptions`` and
+``airflow.sdk.configuration``; 3.1 has neither and ignores the connection form's ``conn-fields``.
+"""
 
 from __future__ import annotations
 
-try:
-    from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
-except ImportError:  # pragma: no cover - Airflow 3.1
-    from airflow.exceptions import AirflowFailException, AirflowSensorTimeout  # type: ignore[no-redef]
+from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
 __all__ = ["AirflowFailException", "AirflowSensorTimeout"]
