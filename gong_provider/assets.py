@@ -16,7 +16,7 @@ from gong_provider.models import ObjectType
 from gong_provider.utils.integration_id import parse_integration_id
 
 if TYPE_CHECKING:
-    from airflow.sdk import Asset
+    import airflow.sdk
 
 SCHEME = "gong"
 _AUTHORITY = "crm"
@@ -60,7 +60,7 @@ def sanitize_uri(uri: SplitResult) -> SplitResult:
 
 def create_asset(
     *, integration_id: int | str, object_type: ObjectType | str, extra: dict[str, Any] | None = None
-) -> Asset:
+) -> airflow.sdk.Asset:
     """The Asset of one integration's records of one type (Airflow's asset factory for ``gong``)."""
     from airflow.sdk import Asset
 
@@ -72,7 +72,7 @@ def openlineage_name(integration_id: int | str, object_type: ObjectType | str) -
     return gong_asset_uri(integration_id, object_type).removeprefix(OPENLINEAGE_NAMESPACE + "/")
 
 
-def convert_asset_to_openlineage(asset: Asset, lineage_context: Any = None) -> Any:
+def convert_asset_to_openlineage(asset: airflow.sdk.Asset, lineage_context: Any = None) -> Any:
     """The OpenLineage dataset of a ``gong://`` Asset: the same one the upload operator reports."""
     from airflow.providers.common.compat.openlineage.facet import Dataset
 

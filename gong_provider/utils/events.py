@@ -15,19 +15,6 @@ from gong_provider.models import RequestState, RequestStatus
 from gong_provider.staging.manifest import StagedFile
 from gong_provider.utils.errors_report import describe_failure
 
-__all__ = [  # the errors live in gong_provider.exceptions; importable from here as before
-    "ERROR",
-    "TIMEOUT",
-    "GongEventError",
-    "GongUploadFailed",
-    "GongWaitTimeout",
-    "check_status",
-    "reason_event",
-    "status_event",
-    "status_from_event",
-    "status_summary",
-]
-
 log = logging.getLogger(__name__)
 
 TIMEOUT = "TIMEOUT"
@@ -63,7 +50,8 @@ def check_status(
     fail_on_record_errors: bool = True,
     staged: StagedFile | None = None,
 ) -> RequestStatus:
-    """Return a terminal status the task may succeed with; raise :class:`GongUploadFailed` otherwise."""
+    """Return a terminal status the task may succeed with; raise
+    :class:`~gong_provider.exceptions.GongUploadFailed` otherwise."""
     if status.status is RequestState.DONE:
         return status
     if status.status is not RequestState.FAILED:
