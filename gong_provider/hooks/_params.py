@@ -6,9 +6,10 @@ A bad argument fails here with a clear message instead of costing a call (and a 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from gong_provider.models import ObjectType
+from gong_provider.models import CustomField, ObjectType
 from gong_provider.utils.integration_id import parse_integration_id
 
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9_-]+")
@@ -40,3 +41,8 @@ def client_request_id_param(client_request_id: str) -> str:
 def unique_ids(values: Sequence[str]) -> list[str]:
     """Object ids as strings, each once, in their first order (Gong wants unique ids)."""
     return list(dict.fromkeys(str(value) for value in values))
+
+
+def field_json(field: CustomField | Mapping[str, Any]) -> dict[str, Any]:
+    """A custom field as Gong's entity-schema JSON (typed or already a mapping)."""
+    return field.to_json() if isinstance(field, CustomField) else dict(field)

@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NoReturn
 
 from gong_provider.exceptions import (
     GongApiError,
+    GongConflictError,
     GongConnectionError,
     GongRateLimitError,
     error_class_for_status,
@@ -130,33 +132,80 @@ def expect_object(
     return data
 
 
-def interpret(
-    config: GongConnectionConfig,
-    *,
-    method: str,
-    path: str,
-    status: int,
-    content: bytes,
-    retry_after: str | None,
-    elapsed_ms: float,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Answer:
+    """One HTTP answer as both hooks hand it over (requests or aiohttp): what the rules here read."""
+
+    method: str
+    path: str
+    status: int
+    content: bytes
+    retry_after: str | None
+    elapsed_ms: float
+
+
+def raise_for_status(config: GongConnectionConfig, answer: Answer) -> None:
+    """As ``requests``' ``raise_for_status``: a status of 400 or more raises its typed error."""
+    if answer.status >= 400:
+        _raise_error(config, answer)
+
+
+def interpret(config: GongConnectionConfig, answer: Answer) -> dict[str, Any]:
     """Log the one INFO line of a request and return its JSON object, or raise its typed error."""
-    if 200 <= status < 300:
-        try:
-            data = expect_object(config, content, status=status, method=method, path=path)
-        except GongApiError:
-            _log_response(method, path, status, None, elapsed_ms)
-            raise
-        request_id = data.get("requestId")
-        _log_response(method, path, status, str(request_id) if request_id else None, elapsed_ms)
-        return data
+    if not 200 <= answer.status < 300:
+        _raise_error(config, answer)
+    try:
+        data = expect_object(
+            config, answer.content, status=answer.status, method=answer.method, path=answer.path
+        )
+    except GongApiError:
+        _log_response(answer, None)
+        raise
+    _log_response(answer, request_id_of(data))
+    return data
+
+
+def _raise_error(config: GongConnectionConfig, answer: Answer) -> NoReturn:
     error = api_error(
-        config, status=status, content=content, method=method, path=path, retry_after=retry_after
+        config,
+        status=answer.status,
+        content=answer.content,
+        method=answer.method,
+        path=answer.path,
+        retry_after=answer.retry_after,
     )
-    _log_response(method, path, status, error.request_id, elapsed_ms)
+    _log_response(answer, error.request_id)
     raise error
 
 
-def _log_response(method: str, path: str, status: int, request_id: str | None, elapsed_ms: float) -> None:
+def request_id_of(data: Mapping[str, Any]) -> str | None:
+    """Gong's ``requestId`` of an answer, as text (None when absent)."""
+    value = data.get("requestId")
+    return str(value) if value is not None else None
+
+
+def conflict_without_match(error: GongConflictError, name: str, names: list[str]) -> GongConflictError:
+    """A 409 on registering an integration when none visible has that name: say what exists."""
+    existing = ", ".join(repr(n) for n in names) or "none visible to these credentials"
+    return GongConflictError(
+        f"Gong refused to register integration {name!r}: an active integration already exists and "
+        f"none is named {name!r} (existing: {existing}). Gong allows one generic CRM integration per "
+        "company: use its id, or delete it first",
+        status_code=error.status_code,
+        request_id=error.request_id,
+        errors=error.errors,
+        method=error.method,
+        path=error.path,
+    )
+
+
+def _log_response(answer: Answer, request_id: str | None) -> None:
     """The one INFO line per request: method, path, status, Gong's requestId, elapsed time."""
-    log.info("Gong %s %s -> %s requestId=%s (%.0f ms)", method, path, status, request_id or "-", elapsed_ms)
+    log.info(
+        "Gong %s %s -> %s requestId=%s (%.0f ms)",
+        answer.method,
+        answer.path,
+        answer.status,
+        request_id or "-",
+        answer.elapsed_ms,
+    )

@@ -1,10 +1,21 @@
-"""Hooks for Gong's CRM API (``/v2/crm``): GongCrmHook (sync, requests) and GongCrmAsyncHook (aiohttp).
+"""Hooks for Gong's CRM API (``/v2/crm``): GongCrmHook (the http provider's HttpHook) and GongCrmAsyncHook.
 
-Why not the http provider's HttpHook: it turns every connection extra it does not know into an HTTP
-header (our ``access_token`` would be sent as a header named ``access_token``), its retry helper does
-not honour ``Retry-After`` nor rewind an upload, and it logs its own lines. A ``requests.Session``
-owned by the hook, with tenacity for retries and requests-toolbelt for streamed uploads, is smaller
-and does exactly what Gong needs.
+``GongCrmHook`` is an ``HttpHook``, as Apache's ``DbtCloudHook`` is. It inherits the session set-up
+(the TCP keep-alive adapter), joining the base URL and endpoint, sending a prepared request
+(``run_and_check``) and, for Gong endpoints it does not wrap, ``run`` and ``run_with_advanced_retry``.
+It overrides what Gong needs done differently:
+
+- ``get_conn``: one session per hook whose only credential is the Authorization header of the
+  connection rules (``_connection.py``); connection extras are Gong settings, never headers
+  (HttpHook would send ``access_token`` as a header of that name).
+- ``run_and_check``: every request, wrapped or raw ``run``, spends the company's rate budget
+  (``_ratelimit.py``) and a request without an answer raises ``GongConnectionError``.
+- ``check_response``: a 4xx/5xx raises its typed error (``gong_provider.exceptions``) with Gong's
+  requestId and messages, secrets redacted, instead of logging the body and raising AirflowException.
+- retries: our ``RetryPolicy`` (Retry-After honoured, a bad certificate not retried) around whole
+  attempts, each reopening a streamed upload (``_upload.py``), instead of ``run_with_advanced_retry``.
+
+``GongCrmAsyncHook`` is not an ``HttpAsyncHook``: see its docstring.
 """
 
 from __future__ import annotations
@@ -12,28 +23,40 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import requests
+from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
+from airflow.providers.http.hooks.http import HttpHook
 from airflow.sdk import BaseHook
 from tenacity import AsyncRetrying, Retrying
 
 from gong_provider import __version__
 from gong_provider.exceptions import GongConflictError, GongError
+from gong_provider.hooks._auth import HeaderAuth, amask_secrets, mask_secrets
 from gong_provider.hooks._connection import GongConnectionConfig, HookOptions, config_from_connection
 from gong_provider.hooks._params import (
     client_request_id_param,
+    field_json,
     integration_id_param,
     object_type_param,
     unique_ids,
 )
 from gong_provider.hooks._ratelimit import spend, spend_async
-from gong_provider.hooks._responses import connection_error, interpret
+from gong_provider.hooks._responses import (
+    Answer,
+    conflict_without_match,
+    connection_error,
+    interpret,
+    raise_for_status,
+    request_id_of,
+)
 from gong_provider.hooks._retry import RetryPolicy
-from gong_provider.hooks._upload import upload_source
+from gong_provider.hooks._upload import UploadSource, upload_source
 from gong_provider.models import (
     MAX_OBJECT_IDS_PER_GET,
     CustomField,
@@ -45,7 +68,7 @@ from gong_provider.models import (
 
 if TYPE_CHECKING:
     import aiohttp
-    from airflow.sdk import Connection, ObjectStoragePath
+    from airflow.sdk import ObjectStoragePath
 
 __all__ = ["GongCrmAsyncHook", "GongCrmHook"]
 
@@ -55,40 +78,10 @@ ENTITIES_PATH = "/v2/crm/entities"
 REQUEST_STATUS_PATH = "/v2/crm/request-status"
 
 USER_AGENT = f"airflow-provider-gong/{__version__}"
+DEFAULT_HEADERS = {"Accept": "application/json", "User-Agent": USER_AGENT}
 
-T = TypeVar("T")
-
-
-def _field_json(field: CustomField | Mapping[str, Any]) -> dict[str, Any]:
-    return field.to_json() if isinstance(field, CustomField) else dict(field)
-
-
-def _conflict_without_match(error: GongConflictError, name: str, names: list[str]) -> GongConflictError:
-    existing = ", ".join(repr(n) for n in names) or "none visible to these credentials"
-    return GongConflictError(
-        f"Gong refused to register integration {name!r}: an active integration already exists and "
-        f"none is named {name!r} (existing: {existing}). Gong allows one generic CRM integration per "
-        "company: use its id, or delete it first",
-        status_code=error.status_code,
-        request_id=error.request_id,
-        errors=error.errors,
-        method=error.method,
-        path=error.path,
-    )
-
-
-class _HeaderAuth(requests.auth.AuthBase):
-    """Sets the Authorization header; as ``session.auth`` it also keeps ~/.netrc from replacing it."""
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = self._value
-        return request
-
-    def __repr__(self) -> str:
-        return "<Gong authorization>"
+_NO_ANSWER = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+"""What ``requests`` raises when Gong did not answer (refused, dropped, timed out)."""
 
 
 class _GongHookBase(BaseHook):
@@ -110,7 +103,7 @@ class _GongHookBase(BaseHook):
         retry_wait_base: float | None = None,
         retry_wait_max: float | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(**self._base_hook_kwargs(gong_conn_id))
         self.gong_conn_id = gong_conn_id
         self._options = HookOptions(
             timeout=timeout,
@@ -120,8 +113,12 @@ class _GongHookBase(BaseHook):
             retry_wait_max=retry_wait_max,
         )
 
+    def _base_hook_kwargs(self, gong_conn_id: str) -> dict[str, Any]:
+        """Arguments for the constructor of the next base class (``HttpHook`` wants its conn id)."""
+        return {}
 
-class GongCrmHook(_GongHookBase):
+
+class GongCrmHook(_GongHookBase, HttpHook):
     """Calls Gong's CRM API: integrations, entity schemas, uploads, request status and entities.
 
     One HTTP request per call (``get_entities`` sends one per 100 ids), with retries on 429, 5xx,
@@ -130,7 +127,10 @@ class GongCrmHook(_GongHookBase):
     one INFO log line per request. Errors are typed (``gong_provider.exceptions``)
     and carry Gong's requestId and messages.
 
-    :param gong_conn_id: Airflow connection of type ``gong``.
+    An ``HttpHook``: ``run(endpoint)`` reaches a Gong endpoint this hook does not wrap with the same
+    authorization, TLS setting, timeouts and rate budget (and typed errors), without retries.
+
+    :param gong_conn_id: Airflow connection of type ``gong`` (or an ``http`` connection to Gong).
     :param timeout: read timeout in seconds (default: the ``timeout`` extra, else 60).
     :param max_retries: retries after the first attempt (default: the extra, else 5).
     :param calls_per_second: calls in any sliding second to the company's API host, shared by every
@@ -141,8 +141,12 @@ class GongCrmHook(_GongHookBase):
 
     conn_type = "gong"
     hook_name = "Gong"
+    default_headers = DEFAULT_HEADERS
 
     _session: requests.Session | None = None
+
+    def _base_hook_kwargs(self, gong_conn_id: str) -> dict[str, Any]:
+        return {"method": "GET", "http_conn_id": gong_conn_id}
 
     # -- connection -------------------------------------------------------------------------
 
@@ -151,18 +155,34 @@ class GongCrmHook(_GongHookBase):
         """The connection's settings, read on first use (never at DAG parse time)."""
         conn = self.get_connection(self.gong_conn_id)
         config = config_from_connection(conn, conn.extra_dejson, self._options)
-        _mask(config)
+        mask_secrets(config)
         return config
 
-    def get_conn(self) -> requests.Session:
-        """The hook's ``requests.Session`` (keep-alive, TLS verification, Authorization)."""
+    def get_conn(
+        self, headers: dict[Any, Any] | None = None, extra_options: dict[str, Any] | None = None
+    ) -> requests.Session:
+        """The hook's one ``requests.Session``: keep-alive, TLS verification, Authorization.
+
+        HttpHook's builds a new session per call and sends every connection extra it does not know
+        as a header. ``headers`` are not kept on the shared session (``run`` sends them with its
+        request); ``extra_options`` join the request options (``merged_extra``), as in HttpHook.
+        """
+        config = self.config
         if self._session is None:
+            self._set_base_url(None)
             session = requests.Session()
-            session.auth = _HeaderAuth(self.config.authorization)
-            session.verify = self.config.verify_ssl
-            session.headers.update({"Accept": "application/json", "User-Agent": USER_AGENT})
-            self._session = session
+            session.auth = HeaderAuth(config.authorization)
+            session.verify = config.verify_ssl
+            session.headers.update(self.default_headers)
+            self._session = self._configure_session_from_mount_adapters(session)
+        self.merged_extra = {**self._request_options, **(extra_options or {})}
         return self._session
+
+    def _set_base_url(self, connection: Any) -> None:
+        """The base URL by the Gong connection rules (``https`` unless the connection says ``http``);
+        HttpHook's would default to ``http`` and keep a trailing ``/v2``."""
+        self.base_url = self.config.base_url
+        self._base_url_initialized = True
 
     def close(self) -> None:
         """Close the session; the hook opens a new one if it is used again."""
@@ -192,7 +212,7 @@ class GongCrmHook(_GongHookBase):
                         "Gong integration %r already exists: id %s", name, integration.integration_id
                     )
                     return integration.integration_id
-            raise _conflict_without_match(conflict, name, [i.name for i in integrations])
+            raise conflict_without_match(conflict, name, [i.name for i in integrations])
         return int(data["integrationId"])
 
     def list_integrations(self) -> list[Integration]:
@@ -207,7 +227,7 @@ class GongCrmHook(_GongHookBase):
             "clientRequestId": client_request_id_param(client_request_id),
         }
         data = self._call("DELETE", INTEGRATIONS_PATH, params=params)
-        return _request_id(data)
+        return request_id_of(data)
 
     def get_entity_schema(self, integration_id: int, object_type: ObjectType | str) -> list[CustomField]:
         """The custom fields declared for ``object_type``."""
@@ -228,9 +248,9 @@ class GongCrmHook(_GongHookBase):
             "integrationId": integration_id_param(integration_id),
             "objectType": object_type_param(object_type),
         }
-        body = [_field_json(field) for field in fields]
+        body = [field_json(field) for field in fields]
         data = self._call("POST", ENTITY_SCHEMA_PATH, params=params, json_body=body)
-        return _request_id(data)
+        return request_id_of(data)
 
     def upload_entities(
         self,
@@ -260,20 +280,8 @@ class GongCrmHook(_GongHookBase):
             client_request_id,
         )
 
-        def send() -> requests.Response:
-            with source.open() as fileobj:
-                encoder = source.encoder(fileobj)
-                return self.get_conn().post(
-                    self._url(ENTITIES_PATH),
-                    params=params,
-                    data=encoder,
-                    headers={"Content-Type": encoder.content_type},
-                    timeout=self._timeouts,
-                    verify=self.config.verify_ssl,
-                )
-
         try:
-            data = self._call("POST", ENTITIES_PATH, send=send)
+            data = self._call("POST", ENTITIES_PATH, params=params, upload=source)
         except GongConflictError as conflict:
             self.log.info(
                 "Gong already accepted clientRequestId %s (409, requestId=%s): not uploaded again",
@@ -285,7 +293,7 @@ class GongCrmHook(_GongHookBase):
             )
         return UploadResult(
             client_request_id=str(data.get("clientRequestId") or client_request_id),
-            request_id=_request_id(data),
+            request_id=request_id_of(data),
         )
 
     def get_request_status(self, integration_id: int, client_request_id: str) -> RequestStatus:
@@ -330,14 +338,52 @@ class GongCrmHook(_GongHookBase):
             f"{len(integrations)} CRM integration(s) visible"
         )
 
+    # -- HttpHook overrides -----------------------------------------------------------------
+
+    def run_and_check(
+        self,
+        session: requests.Session,
+        prepped_request: requests.PreparedRequest,
+        extra_options: dict[Any, Any],
+    ) -> requests.Response:
+        """Send one request within the company's rate budget; no answer raises ``GongConnectionError``.
+
+        Every request of the hook passes here, the wrapped calls and a raw ``run`` alike.
+        """
+        config = self.config
+        method, path = prepped_request.method or "", self._endpoint_of(prepped_request.url)
+        with spend(config.budget):
+            started = time.monotonic()
+            try:
+                response: requests.Response = super().run_and_check(session, prepped_request, extra_options)
+            except _NO_ANSWER as exc:
+                elapsed_ms = (time.monotonic() - started) * 1000
+                raise connection_error(config, exc, method=method, path=path, elapsed_ms=elapsed_ms) from exc
+        return response
+
+    def check_response(self, response: requests.Response) -> None:
+        """A 4xx/5xx answer raises its typed Gong error, with Gong's requestId and messages.
+
+        HttpHook's logs the whole body at ERROR (Gong may echo a credential) and raises a bare
+        ``AirflowException``.
+        """
+        request = response.request
+        raise_for_status(self.config, _answer(response, request.method or "", self._endpoint_of(request.url)))
+
     # -- plumbing ---------------------------------------------------------------------------
 
     @property
-    def _timeouts(self) -> tuple[float, float]:
-        return (self.config.connect_timeout, self.config.timeout)
+    def _request_options(self) -> dict[str, Any]:
+        """``run_and_check``'s options: connect and read timeouts, and TLS verification per request
+        (``REQUESTS_CA_BUNDLE`` would otherwise override a session's ``verify=False``)."""
+        config = self.config
+        return {"timeout": (config.connect_timeout, config.timeout), "verify": config.verify_ssl}
 
-    def _url(self, path: str) -> str:
-        return self.config.base_url + path
+    def _endpoint_of(self, url: str | None) -> str:
+        """A request URL's path after the base URL's, without the query: what logs and errors name."""
+        path = urlsplit(url or "").path
+        base_path = urlsplit(self.base_url).path
+        return path[len(base_path) :] if base_path and path.startswith(base_path) else path
 
     def _redact(self, text: str) -> str:
         try:
@@ -352,47 +398,41 @@ class GongCrmHook(_GongHookBase):
         *,
         params: Mapping[str, str] | None = None,
         json_body: Any = None,
-        send: Callable[[], requests.Response] | None = None,
+        upload: UploadSource | None = None,
     ) -> dict[str, Any]:
-        """One API call within the rate budget and the retry policy; returns Gong's JSON object."""
+        """One API call within the retry policy; returns Gong's JSON object."""
         config = self.config
 
-        def default_send() -> requests.Response:
-            return self.get_conn().request(
-                method,
-                self._url(path),
-                params=params,
-                json=json_body,
-                timeout=self._timeouts,
-                verify=self.config.verify_ssl,  # per request: REQUESTS_CA_BUNDLE would override the session's
-            )
-
         def attempt() -> dict[str, Any]:
-            with spend(config.budget):
-                started = time.monotonic()
-                try:
-                    response = (send or default_send)()
-                except (
-                    requests.ConnectionError,
-                    requests.Timeout,
-                    requests.exceptions.ChunkedEncodingError,
-                ) as exc:
-                    elapsed_ms = (time.monotonic() - started) * 1000
-                    raise connection_error(
-                        config, exc, method=method, path=path, elapsed_ms=elapsed_ms
-                    ) from exc
-            return interpret(
-                config,
-                method=method,
-                path=path,
-                status=response.status_code,
-                content=response.content,
-                retry_after=response.headers.get("Retry-After"),
-                elapsed_ms=(time.monotonic() - started) * 1000,
-            )
+            response = self._send(method, path, params=params, json_body=json_body, upload=upload)
+            return interpret(config, _answer(response, method, path))
 
         retrying = Retrying(**RetryPolicy.from_config(config).tenacity_kwargs())
         return retrying(attempt)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None,
+        json_body: Any,
+        upload: UploadSource | None,
+    ) -> requests.Response:
+        """One attempt through HttpHook's ``run_and_check``; an upload is reopened (or rewound) and
+        re-encoded each time, so that a retry streams the same bytes again."""
+        session = self.get_conn()
+        options = {**self._request_options, "check_response": False}
+        url = self.url_from_endpoint(path)
+        if upload is None:
+            request = requests.Request(method, url, params=params, json=json_body)
+            return self.run_and_check(session, session.prepare_request(request), options)
+        with upload.open() as fileobj:
+            encoder = upload.encoder(fileobj)
+            request = requests.Request(
+                method, url, params=params, data=encoder, headers={"Content-Type": encoder.content_type}
+            )
+            return self.run_and_check(session, session.prepare_request(request), options)
 
 
 class GongCrmAsyncHook(_GongHookBase):
@@ -401,10 +441,19 @@ class GongCrmAsyncHook(_GongHookBase):
     Same connection, retry policy and shared rate budget as :class:`GongCrmHook`. Use it as
     ``async with GongCrmAsyncHook(conn_id) as hook:`` or call :meth:`close`.
 
+    It reads the connection as the http provider's ``HttpAsyncHook`` does (common-compat's
+    ``get_async_connection``), but is not one: ``HttpAsyncHook`` opens a new bare
+    ``aiohttp.ClientSession`` per call (no TLS setting, no socket timeouts, proxies from the
+    environment ignored, a new TLS handshake on every poll of a trigger), sends connection extras as
+    headers, retries only 5xx at a fixed delay (never a 429, never after Retry-After, never a dropped
+    connection), offers no place for the rate budget around an attempt, and raises
+    ``HttpErrorException("status:reason")`` without Gong's requestId or messages. Overriding all of
+    that would leave nothing of it but the name.
+
     :param gong_conn_id: Airflow connection of type ``gong``.
     :param timeout: read timeout in seconds, as for :class:`GongCrmHook`.
     :param max_retries: retries after the first attempt, as for :class:`GongCrmHook`.
-    :param calls_per_second: client-side limit per process, as for :class:`GongCrmHook`.
+    :param calls_per_second: the shared rate budget, as for :class:`GongCrmHook`.
     :param retry_wait_base: first backoff wait in seconds, as for :class:`GongCrmHook`.
     :param retry_wait_max: longest backoff wait in seconds, as for :class:`GongCrmHook`.
     """
@@ -413,12 +462,12 @@ class GongCrmAsyncHook(_GongHookBase):
     _session: aiohttp.ClientSession | None = None
 
     async def get_config(self) -> GongConnectionConfig:
-        """Read the connection without blocking the loop (``BaseHook.aget_connection``)."""
+        """Read the connection without blocking the loop (common-compat's async connection lookup)."""
         if self._config is None:
-            conn = await _aget_connection(self.gong_conn_id)
-            extra = await conn.aextra_dejson() if hasattr(conn, "aextra_dejson") else conn.extra_dejson
+            conn = await get_async_connection(self.gong_conn_id, hook=self)
+            extra = await get_async_extra_dejson(conn)
             config = config_from_connection(conn, extra, self._options)
-            await _amask(config)
+            await amask_secrets(config)
             self._config = config
         return self._config
 
@@ -428,11 +477,7 @@ class GongCrmAsyncHook(_GongHookBase):
         if self._session is None or self._session.closed:
             config = await self.get_config()
             self._session = aiohttp.ClientSession(
-                headers={
-                    "Authorization": config.authorization,
-                    "Accept": "application/json",
-                    "User-Agent": USER_AGENT,
-                },
+                headers={"Authorization": config.authorization, **DEFAULT_HEADERS},
                 timeout=aiohttp.ClientTimeout(
                     total=None, sock_connect=config.connect_timeout, sock_read=config.timeout
                 ),
@@ -490,53 +535,22 @@ class GongCrmAsyncHook(_GongHookBase):
                     raise connection_error(
                         config, exc, method=method, path=path, elapsed_ms=elapsed_ms
                     ) from exc
-            return interpret(
-                config,
-                method=method,
-                path=path,
-                status=status,
-                content=content,
-                retry_after=retry_after,
-                elapsed_ms=(time.monotonic() - started) * 1000,
-            )
+            elapsed_ms = (time.monotonic() - started) * 1000
+            return interpret(config, Answer(method, path, status, content, retry_after, elapsed_ms))
 
         retrying = AsyncRetrying(**RetryPolicy.from_config(config).tenacity_kwargs())
         result: dict[str, Any] = await retrying(attempt)
         return result
 
 
-def _request_id(data: Mapping[str, Any]) -> str | None:
-    value = data.get("requestId")
-    return str(value) if value is not None else None
-
-
-def _mask(config: GongConnectionConfig) -> None:
-    """Tell Airflow's log masker about derived secrets (the Basic header value)."""
-    try:
-        from airflow.sdk.log import mask_secret
-    except ImportError:  # pragma: no cover
-        return
-    for secret in config.secrets:
-        mask_secret(secret)
-
-
-async def _amask(config: GongConnectionConfig) -> None:
-    try:
-        from airflow.sdk.log import amask_secret
-    except ImportError:  # pragma: no cover - Airflow < 3.3
-        _mask(config)
-        return
-    for secret in config.secrets:
-        await amask_secret(secret)
-
-
-async def _aget_connection(conn_id: str) -> Connection:
-    """``BaseHook.aget_connection`` (Airflow 3.x task SDK); else the sync lookup off the loop."""
-    aget = getattr(BaseHook, "aget_connection", None)
-    if aget is not None:
-        conn: Connection = await aget(conn_id)
-        return conn
-    from asgiref.sync import sync_to_async
-
-    result: Connection = await sync_to_async(BaseHook.get_connection)(conn_id)
-    return result
+def _answer(response: requests.Response, method: str, path: str) -> Answer:
+    """A ``requests`` answer for the rules of ``_responses.py``; elapsed as ``requests`` measures it
+    (from sending the request to Gong's answer)."""
+    return Answer(
+        method=method,
+        path=path,
+        status=response.status_code,
+        content=response.content,
+        retry_after=response.headers.get("Retry-After"),
+        elapsed_ms=response.elapsed.total_seconds() * 1000,
+    )
