@@ -32,6 +32,14 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [{"integration-name": _INTEGRATION, "python-modules": ["gong_provider.operators.gong"]}],
         "sensors": [{"integration-name": _INTEGRATION, "python-modules": ["gong_provider.sensors.gong"]}],
         "triggers": [{"integration-name": _INTEGRATION, "python-modules": ["gong_provider.triggers.gong"]}],
+        "asset-uris": [
+            {
+                "schemes": ["gong"],
+                "handler": "gong_provider.assets.sanitize_uri",
+                "factory": "gong_provider.assets.create_asset",
+                "to_openlineage_converter": "gong_provider.assets.convert_asset_to_openlineage",
+            }
+        ],
         "connection-types": [
             {
                 "connection-type": "gong",

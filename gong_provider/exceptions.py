@@ -3,12 +3,17 @@
 Every API error carries the HTTP status, Gong's ``requestId`` and Gong's ``errors`` messages, so that
 a failed task log says exactly what Gong said. No message ever holds a credential: the hooks build
 them from the response body and the request path only, never from headers.
+
+This module is the one home of the provider's errors and of the rule that tells a passing failure
+from a lasting one (:func:`is_transient`). It imports nothing of Airflow when loaded, so the
+Airflow-free staging and change-capture libraries may build on it (their own errors subclass these).
 """
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 
 class GongError(Exception):
@@ -118,6 +123,78 @@ class GongRequestFailedError(GongError):
 
 class GongStagingError(GongError):
     """Input could not be staged: names the source, the line, the objectId and the field."""
+
+
+class GongSourceParamError(GongError, ValueError):
+    """The ``source`` given to the packaged sync DAG names nothing it can read as intended (not a
+    folder, two export files of one type, or no source at all)."""
+
+
+class GongWaitTimeout(GongError, TimeoutError):
+    """Gong had not finished the request when the wait's deadline passed."""
+
+
+class GongEventError(GongError):
+    """The trigger could not get a status (e.g. 401, unknown request) or sent an unexpected event."""
+
+
+if TYPE_CHECKING:
+    from gong_provider.utils.airflow_compat import AirflowFailException
+
+    class GongUploadFailed(GongRequestFailedError, AirflowFailException):
+        """Gong processed the file and reported FAILED: retrying the same file cannot help, so no retry."""
+
+
+def __getattr__(name: str) -> Any:
+    """``GongUploadFailed`` is an Airflow exception too (so Airflow does not retry the task): it is
+    built on first use, so that importing this module never loads Airflow (PEP 562)."""
+    if name != "GongUploadFailed":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from gong_provider.utils.airflow_compat import AirflowFailException
+
+    upload_failed = type(
+        "GongUploadFailed",
+        (GongRequestFailedError, AirflowFailException),
+        {
+            "__module__": __name__,
+            "__doc__": "Gong processed the file and reported FAILED: retrying the same file cannot "
+            "help, so no retry.",
+        },
+    )
+    globals()[name] = upload_failed
+    return upload_failed
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether the same call may succeed if made again later: the one rule of the hooks' retries,
+    the trigger's and the sensor's waiting, and the operator's status checks.
+
+    A 429, a 5xx, or no answer at all (refused, dropped, timed out) are transient. A TLS failure is
+    not: a certificate nobody trusts fails the same way on every attempt, so waiting for it only
+    burns the deadline. Nor is any other error (401, 400, an unknown request, bad input).
+    """
+    if isinstance(error, (GongRateLimitError, GongServerError)):
+        return True
+    if isinstance(error, GongConnectionError):
+        return not _caused_by_tls_failure(error)
+    return False
+
+
+def _caused_by_tls_failure(error: BaseException) -> bool:
+    """Whether ``error`` or anything in its cause chain is an SSL/TLS error (of ssl, requests or
+    aiohttp: the hooks raise their typed errors ``from`` the library's)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLError) or type(current).__name__ in (
+            "SSLError",
+            "ClientConnectorCertificateError",
+            "ClientSSLError",
+        ):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 _BY_STATUS: dict[int, type[GongApiError]] = {

@@ -375,6 +375,7 @@ def run_sync_dag(
     conf: dict[str, Any],
     *,
     connection: str | None = None,
+    **extra_env: str,
 ) -> subprocess.CompletedProcess[str]:
     """``airflow dags test gong_crm_sync --conf ...`` against ``emulator`` (what ``make demo`` runs)."""
     env = sync_env(
@@ -382,6 +383,7 @@ def run_sync_dag(
         pycache,
         AIRFLOW_CONN_GONG_DEFAULT=connection or connection_json(emulator),
         GONG_INTEGRATION_ID=str(emulator.integration_id),
+        **extra_env,
     )
     conf = {"integration_id": str(emulator.integration_id), **conf}
     return subprocess.run(

@@ -249,7 +249,7 @@ def test_an_empty_file_list_is_a_no_op_only_when_allowed(
 
 def test_templated_fields() -> None:
     assert set(GongUploadEntitiesOperator.template_fields) == {
-        "integration_id", "object_type", "file", "client_request_id"
+        "integration_id", "object_type", "file", "client_request_id", "gong_conn_id"
     }  # fmt: skip
 
 

@@ -2,7 +2,8 @@
 
 Checked for real: a local HTTPS server with a self-signed certificate (on 127.0.0.1) must be refused
 by both hooks under every connection form (JSON, URI, no extra, ``verify_ssl`` true), and accepted
-only when the connection says ``verify_ssl: false``.
+only when the connection says ``verify_ssl: false``. A refused certificate is not transient: the
+trigger, the sensor and the operator's wait end on it at once instead of polling to their deadline.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import datetime
 import http.server
 import ipaddress
 import json
+import re
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +24,13 @@ from urllib.parse import quote
 
 import pytest
 
-from gong_provider.exceptions import GongConnectionError
+from gong_provider.exceptions import GongConnectionError, GongEventError
 from gong_provider.hooks.gong import GongCrmAsyncHook, GongCrmHook
+from gong_provider.operators.gong import GongUploadEntitiesOperator
+from gong_provider.sensors.gong import GongRequestStatusSensor
+from gong_provider.triggers.gong import GongRequestStatusTrigger
+from gong_provider.utils.events import status_from_event
+from tests.gong_test_support import contact, run_task, run_trigger, task_context, write_ldjson
 
 KEY = "AKIA-LEAKCHECK-7f3a"
 SECRET = "SECRET-LEAKCHECK-9c1e"
@@ -65,6 +73,8 @@ def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
 class HttpsServer:
     url: str
     handled: list[str]
+    connections: list[int]
+    """One entry per TCP connection a client opened (whether or not its TLS handshake succeeded)."""
 
 
 @pytest.fixture
@@ -86,14 +96,23 @@ def https_server(tmp_path: Path) -> Iterator[HttpsServer]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    connections: list[int] = []
+
+    class CountingServer(http.server.ThreadingHTTPServer):
+        def get_request(self) -> tuple[Any, Any]:
+            connections.append(len(connections) + 1)  # counted before the handshake can fail
+            return super().get_request()
+
+    server = CountingServer(("127.0.0.1", 0), Handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield HttpsServer(url=f"https://127.0.0.1:{server.server_address[1]}", handled=handled)
+        yield HttpsServer(
+            url=f"https://127.0.0.1:{server.server_address[1]}", handled=handled, connections=connections
+        )
     finally:
         server.shutdown()
         server.server_close()
@@ -201,3 +220,75 @@ def test_the_default_host_is_https_with_verification(monkeypatch: pytest.MonkeyP
     hook = GongCrmHook()
     assert hook.config.base_url == "https://api.gong.io"
     assert hook.get_conn().verify is True
+
+
+# -- waiting on Gong behind an untrusted certificate ends at once, not at the deadline --------------
+
+WAIT_AN_HOUR = 3600.0
+"""A deadline far beyond every test's bound: an ERROR at all proves the wait did not run to it."""
+TLS_FAILURE = r"(?i)certificate|SSL"
+
+
+def test_trigger_ends_with_an_error_on_an_untrusted_certificate(
+    https_server: HttpsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A TLS failure is not transient: the trigger yields ERROR after one check instead of polling."""
+    monkeypatch.setenv("AIRFLOW_CONN_GONG_DEFAULT", json_connection(https_server.url))
+    trigger = GongRequestStatusTrigger(
+        integration_id="2271307570613351879",
+        client_request_id="tls-wait",
+        end_time=time.time() + WAIT_AN_HOUR,
+        poll_interval=0.01,
+        max_poll_interval=0.01,
+    )
+    [event] = run_trigger(trigger)
+    assert event["status"] == "ERROR"
+    assert re.search(TLS_FAILURE, event["message"])
+    assert SECRET not in json.dumps(event)
+    assert KEY not in json.dumps(event)
+    assert len(https_server.connections) == 1  # one check, not retried by the hook either
+    assert https_server.handled == []
+    with pytest.raises(GongEventError, match=TLS_FAILURE):  # what the task then reports
+        status_from_event(event, client_request_id="tls-wait")
+
+
+@pytest.mark.parametrize("mode", ["poke", "deferrable"])
+def test_sensor_fails_at_once_on_an_untrusted_certificate(
+    mode: str, https_server: HttpsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sensor fails its first check with the TLS error instead of poking until its timeout."""
+    monkeypatch.setenv("AIRFLOW_CONN_GONG_DEFAULT", json_connection(https_server.url))
+    sensor = GongRequestStatusSensor(
+        task_id="wait",
+        integration_id="2271307570613351879",
+        client_request_id="tls-wait",
+        deferrable=mode == "deferrable",
+        poke_interval=0.01,
+        max_poll_interval=0.01,
+        timeout=WAIT_AN_HOUR,
+    )
+    with pytest.raises(GongConnectionError, match=TLS_FAILURE) as raised:
+        run_task(sensor, task_context())
+    assert SECRET not in str(raised.value)
+    assert len(https_server.connections) == 1
+    assert https_server.handled == []
+
+
+def test_upload_operator_retry_stops_at_an_untrusted_certificate(
+    https_server: HttpsServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The operator uses the same rule: a retry's first status check raises the TLS error, and the
+    upload is not attempted behind a certificate that failed (before, it was: two connections)."""
+    monkeypatch.setenv("AIRFLOW_CONN_GONG_DEFAULT", json_connection(https_server.url))
+    operator = GongUploadEntitiesOperator(
+        task_id="upload",
+        integration_id="2271307570613351879",
+        object_type="CONTACT",
+        file=str(write_ldjson(tmp_path / "c.ldjson", [contact("c-1")])),
+        wait_for_completion=True,
+        deferrable=False,
+        timeout=WAIT_AN_HOUR,
+    )
+    with pytest.raises(GongConnectionError, match=TLS_FAILURE):
+        run_task(operator, task_context(try_number=2))
+    assert len(https_server.connections) == 1

@@ -36,6 +36,7 @@ from gong_provider.changes.errors import GongStateConflictError, GongStateCorrup
 from gong_provider.models import CustomField, ObjectType
 from gong_provider.staging.outdir import OutputDir
 from gong_provider.staging.specs import spec_for
+from gong_provider.utils.integration_id import parse_integration_id
 
 FORMAT_VERSION = 1
 BUCKET_BITS = 6
@@ -205,7 +206,7 @@ class StateStore:
 
     def __init__(self, base: Any, integration_id: int | str, object_type: ObjectType | str) -> None:
         self.object_type = ObjectType(str(object_type))
-        self.integration_id = str(int(str(integration_id)))
+        self.integration_id = str(parse_integration_id(integration_id))
         self.folder = OutputDir(base).child(self.integration_id).child(self.object_type.value)
         self.delete_fields = delete_fields(self.object_type)
         self.label = self.folder.location("")

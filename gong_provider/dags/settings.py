@@ -34,8 +34,6 @@ ENV_POLL_INTERVAL = "GONG_POLL_INTERVAL"
 ENV_SCHEMA_FILE = "GONG_CRM_SCHEMA_FILE"
 """Default ``schema_file`` Param of gong_crm_setup: the custom-field schema it writes to Gong."""
 
-ASSET_URI_TEMPLATE = "gong://crm/{integration_id}/{object_type}"
-
 
 def _env(name: str) -> str | None:
     """The variable's value, None when unset or blank."""
@@ -88,4 +86,6 @@ def asset_alias_name(object_type: str) -> str:
 
 
 def asset_uri(integration_id: int | str, object_type: str) -> str:
-    return ASSET_URI_TEMPLATE.format(integration_id=integration_id, object_type=object_type)
+    from gong_provider.assets import gong_asset_uri
+
+    return gong_asset_uri(integration_id, object_type)

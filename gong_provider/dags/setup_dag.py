@@ -58,7 +58,12 @@ def gong_crm_setup_dag(
         **dag_kwargs,
     }
     schema_default = settings.first_given(schema_file, settings.schema_file(), fallback_schema_file)
-    with DAG(dag_id=dag_id, params=setup_params(schema_file=schema_default), **options) as dag:
+    with DAG(
+        dag_id=dag_id,
+        schedule=options.pop("schedule"),  # None unless dag_kwargs names one
+        params=setup_params(schema_file=schema_default),
+        **options,
+    ) as dag:
 
         @task(pool=pool)
         def register(**context: Any) -> str:
@@ -71,7 +76,7 @@ def gong_crm_setup_dag(
             )
             return str(integration_id)
 
-        @task(pool=pool)
+        @task(pool=pool, multiple_outputs=False)
         def write_schema(integration_id: str, **context: Any) -> dict[str, int]:
             import json
             import logging

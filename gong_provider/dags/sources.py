@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from gong_provider.dags import settings
+from gong_provider.exceptions import GongSourceParamError as SourceError
 from gong_provider.models import ObjectType
+from gong_provider.staging.location import is_object_storage_path, resolve_location
 
 FILE_NAMES: dict[ObjectType, tuple[str, ...]] = {
     ObjectType.BUSINESS_USER: ("business_users", "business_user", "business-users", "users"),
@@ -26,10 +29,6 @@ FILE_NAMES: dict[ObjectType, tuple[str, ...]] = {
 _FILE = re.compile(r"^(?P<name>[a-z_-]+?)(?:-[^.]*)?\.(?:csv|jsonl|ndjson|ldjson|json)(?:\.gz)?$")
 
 
-class SourceError(ValueError):
-    """The source Param names something that cannot be read as intended."""
-
-
 def object_type_of(file_name: str) -> ObjectType | None:
     match = _FILE.match(file_name.lower())
     if not match:
@@ -40,20 +39,11 @@ def object_type_of(file_name: str) -> ObjectType | None:
     return None
 
 
-def _is_url(source: str) -> bool:
-    return "://" in source
-
-
 def list_source_files(source: str) -> dict[ObjectType, str]:
     """The export file of each type found in the folder ``source`` (a path or an ObjectStoragePath URL)."""
-    if _is_url(source):
-        from airflow.sdk import ObjectStoragePath
-
-        folder: Any = ObjectStoragePath(source)
-    else:
-        from pathlib import Path
-
-        folder = Path(source)
+    folder: Any = resolve_location(source)
+    if not is_object_storage_path(folder):
+        folder = Path(folder)
     if not folder.is_dir():
         raise SourceError(f"source {source!r} is not a folder")
     found: dict[ObjectType, str] = {}
@@ -102,8 +92,4 @@ def resolve_source(
     path = list_source_files(source).get(object_type)
     if path is None:
         return None
-    if _is_url(path):
-        from airflow.sdk import ObjectStoragePath
-
-        return ObjectStoragePath(path)
-    return path
+    return resolve_location(path)

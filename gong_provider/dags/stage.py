@@ -34,14 +34,6 @@ def staging_dir(dag_id: str, run_id: str, base: str | None = None) -> str:
     return f"{base}/{_UNSAFE_PATH.sub('_', dag_id)}/{_UNSAFE_PATH.sub('_', run_id)}"
 
 
-def _out_dir(path: str) -> Any:
-    if "://" in path:
-        from airflow.sdk import ObjectStoragePath
-
-        return ObjectStoragePath(path)
-    return path
-
-
 def stage_entity(
     object_type: str,
     params: Mapping[str, Any],
@@ -88,7 +80,7 @@ def stage_entity(
             out_dir,
         )
         manifest = stage(
-            source, object_type=kind, out_dir=_out_dir(out_dir), max_reject_ratio=max_reject_ratio
+            source, object_type=kind, out_dir=out_dir, max_reject_ratio=max_reject_ratio
         )
         summary = _summary(kind, source, f"{out_dir}/{kind.value}/manifest.json", manifest, dry_run=True)
         summary["records_to_upload"] = 0
@@ -105,8 +97,8 @@ def stage_entity(
     plan = stage_changes(
         source,
         object_type=kind,
-        out_dir=_out_dir(out_dir),
-        state_base=_out_dir(state),
+        out_dir=out_dir,
+        state_base=state,
         integration_id=integration_id,
         run_key=run_id,
         run_time=run_time or datetime.now(timezone.utc),

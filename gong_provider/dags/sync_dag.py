@@ -149,7 +149,11 @@ def _entity_group(
             pool=pool,
         )
 
-        @task(task_id="summarize", outlets=[AssetAlias(settings.asset_alias_name(object_type))])
+        @task(
+            task_id="summarize",
+            outlets=[AssetAlias(settings.asset_alias_name(object_type))],
+            multiple_outputs=False,  # one XCom, read whole by the report
+        )
         def summarize(
             stage_summary: dict[str, Any], uploads: Any, statuses: Any, later_generations: Any, **context: Any
         ) -> dict[str, Any]:
@@ -167,7 +171,7 @@ def _entity_group(
 
         # after every upload of the type is finished, whatever its outcome: what Gong confirmed advances
         # the state, the rest stays pending for the next run (see gong_provider.dags.commit)
-        @task(task_id="commit", trigger_rule="all_done", pool=pool)
+        @task(task_id="commit", trigger_rule="all_done", pool=pool, multiple_outputs=False)
         def commit(**context: Any) -> dict[str, Any]:
             from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
@@ -204,7 +208,7 @@ def _entity_group(
     return group
 
 
-@task(task_id="report", trigger_rule="all_done")
+@task(task_id="report", trigger_rule="all_done", multiple_outputs=False)
 def _report(**context: Any) -> dict[str, dict[str, Any]]:
     import logging
 
@@ -277,6 +281,7 @@ def gong_crm_sync_dag(
     }
     with DAG(
         dag_id=dag_id,
+        schedule=options.pop("schedule"),
         params=sync_params(integration_id=integration_default, source=source_default),
         **options,
     ) as dag:

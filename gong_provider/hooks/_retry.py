@@ -3,7 +3,8 @@
 - 429: wait Gong's ``Retry-After`` (whole seconds), then retry; a wait longer than
   ``max_retry_after`` (the daily quota is spent) is raised at once instead of holding a worker.
 - 5xx, connection errors (refused, dropped) and timeouts: exponential backoff with jitter.
-- Anything else (other 4xx, bad input): never retried.
+- Anything else (other 4xx, a TLS failure, bad input): never retried. What is transient is decided
+  by :func:`gong_provider.exceptions.is_transient`, the rule the trigger and sensor wait by too.
 Every retry counts against ``max_retries``; when they are spent the typed error of the last attempt
 is raised as is.
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import random
-import ssl
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,7 @@ from tenacity import (
 )
 from tenacity.wait import wait_base
 
-from gong_provider.exceptions import GongConnectionError, GongRateLimitError, GongServerError
+from gong_provider.exceptions import GongRateLimitError, is_transient
 from gong_provider.hooks._connection import GongConnectionConfig
 
 log = logging.getLogger("gong_provider.hooks")
@@ -46,14 +46,11 @@ class RetryPolicy:
         )
 
     def should_retry(self, exc: BaseException) -> bool:
-        if isinstance(exc, GongRateLimitError):
-            return exc.retry_after is None or exc.retry_after <= self.max_retry_after
-        if isinstance(exc, GongServerError):
-            return True
-        if isinstance(exc, GongConnectionError):
-            # A certificate that fails verification will fail the same way on every attempt.
-            return not _caused_by_ssl(exc)
-        return False
+        """Transient errors (:func:`~gong_provider.exceptions.is_transient`), except a 429 whose
+        Retry-After is longer than this task should hold a worker for."""
+        if isinstance(exc, GongRateLimitError) and exc.retry_after is not None:
+            return exc.retry_after <= self.max_retry_after
+        return is_transient(exc)
 
     def tenacity_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``tenacity.Retrying`` / ``AsyncRetrying``."""
@@ -64,21 +61,6 @@ class RetryPolicy:
             "reraise": True,
             "before_sleep": _log_retry,
         }
-
-
-def _caused_by_ssl(exc: BaseException) -> bool:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, ssl.SSLError) or type(current).__name__ in (
-            "SSLError",
-            "ClientConnectorCertificateError",
-            "ClientSSLError",
-        ):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
 
 
 class _GongWait(wait_base):

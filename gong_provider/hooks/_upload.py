@@ -19,6 +19,7 @@ from requests_toolbelt import MultipartEncoder
 
 from gong_provider.exceptions import GongPayloadTooLargeError
 from gong_provider.models import MAX_UPLOAD_BYTES
+from gong_provider.staging.location import is_object_storage_path
 
 DATA_FILE_PART = "dataFile"
 UPLOAD_BLOCK_BYTES = 1024 * 1024
@@ -103,14 +104,6 @@ class _BlockEncoder(MultipartEncoder):  # type: ignore[misc]
         return bytes(super().read(-1 if size is None or size < 0 else max(size, UPLOAD_BLOCK_BYTES)))
 
 
-def _is_object_storage_path(value: object) -> bool:
-    try:
-        from airflow.sdk import ObjectStoragePath
-    except ImportError:  # pragma: no cover - Airflow 3 always has it
-        return False
-    return isinstance(value, ObjectStoragePath)
-
-
 def _storage_size(path: Any) -> int:
     stat = path.stat()
     size = getattr(stat, "st_size", None)
@@ -123,7 +116,7 @@ def _storage_size(path: Any) -> int:
 
 def upload_source(data_file: object, *, fallback_name: str) -> UploadSource:
     """Describe ``data_file`` (path, ObjectStoragePath or seekable binary file) and check its size."""
-    if _is_object_storage_path(data_file):
+    if is_object_storage_path(data_file):
         name = str(getattr(data_file, "name", "") or fallback_name)
         source = UploadSource(
             filename=name,

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.configuration import conf
 
-from gong_provider.exceptions import GongBadRequestError
+from gong_provider.exceptions import GongBadRequestError, GongError, GongEventError, is_transient
 from gong_provider.hooks._params import object_type_param
 from gong_provider.models import ObjectType, RequestStatus, UploadResult
-from gong_provider.triggers.gong import TRANSIENT, GongRequestStatusTrigger
+from gong_provider.triggers.gong import GongRequestStatusTrigger
 from gong_provider.utils.client_request_id import (
     check_client_request_id,
     check_client_request_id_scope,
@@ -21,7 +21,7 @@ from gong_provider.utils.client_request_id import (
     numbered_client_request_id,
 )
 from gong_provider.utils.deadline import deferral_timeout, seconds, wait_deadline
-from gong_provider.utils.events import GongEventError, check_status, status_from_event, status_summary
+from gong_provider.utils.events import check_status, status_from_event, status_summary
 from gong_provider.utils.integration_id import parse_integration_id
 from gong_provider.utils.poll_schedule import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL
 from gong_provider.utils.upload_files import (
@@ -87,7 +87,13 @@ class GongUploadEntitiesOperator(BaseOperator):
     :param allow_empty_file_list: an empty ``file`` is a no-op returning ``[]`` instead of an error.
     """
 
-    template_fields: Sequence[str] = ("integration_id", "object_type", "file", "client_request_id")
+    template_fields: Sequence[str] = (
+        "integration_id",
+        "object_type",
+        "file",
+        "client_request_id",
+        "gong_conn_id",
+    )
     ui_color = "#8f5cff"
 
     def __init__(
@@ -122,6 +128,13 @@ class GongUploadEntitiesOperator(BaseOperator):
         self.fail_on_record_errors = fail_on_record_errors
         self.allow_empty_file_list = allow_empty_file_list
         self.client_request_id_scope = check_client_request_id_scope(client_request_id_scope)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the sources behind the staged files in, the Gong dataset of the integration
+        and object type (``gong://crm/<id>/<TYPE>``) out. Called by the OpenLineage provider."""
+        from gong_provider.lineage import upload_lineage
+
+        return upload_lineage(self.file, self.integration_id, str(self.object_type))
 
     # -- steps ----------------------------------------------------------------------------
 
@@ -249,8 +262,10 @@ class GongUploadEntitiesOperator(BaseOperator):
             status = hook.get_request_status(integration_id, client_request_id)
         except GongBadRequestError:  # Gong does not know the id: upload
             return None
-        except TRANSIENT:  # cannot tell now; the upload's 409 will tell
-            return None
+        except GongError as error:
+            if not is_transient(error):
+                raise
+            return None  # cannot tell now; the upload's 409 will tell
         self.log.info(
             "Retry: Gong already has clientRequestId %s (%s)", client_request_id, status.status.value
         )

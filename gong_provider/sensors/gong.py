@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.configuration import conf
 
+from gong_provider.exceptions import GongWaitTimeout
 from gong_provider.models import RequestStatus
 from gong_provider.staging.manifest import StagedFile
 from gong_provider.triggers.gong import GongRequestStatusTrigger
 from gong_provider.utils.airflow_compat import AirflowSensorTimeout
 from gong_provider.utils.client_request_id import check_client_request_id
 from gong_provider.utils.deadline import deferral_timeout, seconds, wait_deadline
-from gong_provider.utils.events import GongWaitTimeout, check_status, status_from_event, status_summary
+from gong_provider.utils.events import check_status, status_from_event, status_summary
 from gong_provider.utils.integration_id import parse_integration_id
 from gong_provider.utils.poll_schedule import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL
 from gong_provider.utils.upload_files import resolve_files, staged_file_for
@@ -35,8 +36,9 @@ class GongRequestStatusSensor(BaseSensorOperator):
     total_error_count, errors, request_status_id}``. FAILED fails the task with Gong's line errors (at
     most 20) and counts, naming the objectId and source line of each when ``file`` (a staged file,
     or a manifest) is given. ``fail_on_record_errors=False`` logs record errors as a warning instead; a
-    general error (``line: 0``) always fails. 429, 5xx and connection errors never fail the task: the
-    sensor keeps waiting until ``timeout``.
+    general error (``line: 0``) always fails. Transient errors (429, 5xx, no answer) never fail the
+    task: the sensor keeps waiting until ``timeout``; any other (401, an unknown request, a certificate
+    that fails verification) fails it at once.
 
     Deferrable (default from ``[operators] default_deferrable``): the wait runs in the triggerer with
     growing intervals from ``poke_interval`` to ``max_poll_interval``; the deadline is
@@ -55,7 +57,7 @@ class GongRequestStatusSensor(BaseSensorOperator):
     :param max_poll_interval: deferred, the longest wait between status checks (default 60).
     """
 
-    template_fields: Sequence[str] = ("integration_id", "client_request_id", "file")
+    template_fields: Sequence[str] = ("integration_id", "client_request_id", "file", "gong_conn_id")
     ui_color = "#8f5cff"
 
     def __init__(

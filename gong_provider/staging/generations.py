@@ -8,7 +8,7 @@ small array only for the few hashes the filter flags.
 
 Memory: ~64 bytes per distinct id up to ~1 million ids (the plain set); past that, ~8 bytes per
 older id, a fixed ~36 MB (the 32 MiB filter, the arrays' headers) and the recent set (~17 MB):
-e.g. ~90 MB for 5 million distinct ids. Moving ids to the arrays costs ~1 µs per id, which is why
+e.g. ~90 MB for 5 million distinct ids. Moving ids to the arrays costs ~1 microsecond per id, which is why
 the first million stay in the set. Files themselves are streamed.
 
 Two different ids with the same 64-bit hash (odds ~n²/2^65, about 3e-8 for a million ids) only put

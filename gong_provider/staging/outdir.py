@@ -14,13 +14,15 @@ import uuid
 from pathlib import Path
 from typing import IO, Any
 
-from gong_provider.staging.readers import is_object_storage_path
+from gong_provider.staging.location import is_object_storage_path, resolve_location
+from gong_provider.staging.location import open_location as open_location  # its home before
 
 
 class OutputDir:
     def __init__(self, location: Any) -> None:
         self.remote: Any = None
         self.local: Path | None = None
+        location = resolve_location(location)
         if is_object_storage_path(location):
             protocol = location.protocol
             if isinstance(protocol, (tuple, list)):
@@ -29,13 +31,8 @@ class OutputDir:
                 self.local = Path(location.path)
             else:
                 self.remote = location
-        elif isinstance(location, str) and "://" in location and not location.startswith("file://"):
-            from airflow.sdk import ObjectStoragePath
-
-            self.remote = ObjectStoragePath(location)
         else:
-            text = os.fspath(location)
-            self.local = Path(text.removeprefix("file://"))
+            self.local = Path(os.fspath(location))
 
     def child(self, name: str) -> OutputDir:
         sub = OutputDir.__new__(OutputDir)
@@ -122,9 +119,3 @@ class AtomicFile:
             self.commit()
         else:
             self.abort()
-
-
-def open_location(path: str) -> IO[bytes]:
-    """Open a file by the full location a manifest records for it (local path or URL)."""
-    folder, _, name = path.rpartition("/")
-    return OutputDir(folder).open_read(name)

@@ -15,6 +15,7 @@ from gong_provider.models import MAX_UPLOAD_BYTES, CustomField, ObjectType
 from gong_provider.staging.errors import GongRejectLimitError, GongSourceError, rejects_exceed
 from gong_provider.staging.fastpath import FastBlock, FastChecker, iter_blocks
 from gong_provider.staging.generations import Generations
+from gong_provider.staging.location import is_object_storage_path, resolve_location
 from gong_provider.staging.manifest import MANIFEST_NAME, StagingManifest
 from gong_provider.staging.outdir import OutputDir
 from gong_provider.staging.readers import (
@@ -22,13 +23,11 @@ from gong_provider.staging.readers import (
     HeaderCheck,
     SourceRecord,
     TooLong,
-    is_object_storage_path,
     jsonl_record,
     open_source,
     read_file,
     read_iterable,
     read_stream,
-    resolve_location,
     source_name,
 )
 from gong_provider.staging.sql import SqlSource

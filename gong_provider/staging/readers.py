@@ -27,6 +27,7 @@ from typing import IO, Any
 import msgspec
 
 from gong_provider.staging.errors import GongSourceError
+from gong_provider.staging.location import is_object_storage_path
 from gong_provider.utils.utf8 import invalid_utf8_reason
 
 HeaderCheck = Callable[[list[str], str], "str | None"]
@@ -65,10 +66,6 @@ def object_id_hint(data: bytes) -> str | None:
         return match.group(1).decode("utf-8")
     except UnicodeDecodeError:
         return None
-
-
-def is_object_storage_path(value: Any) -> bool:
-    return hasattr(value, "fs") and hasattr(value, "protocol") and hasattr(value, "open")
 
 
 def source_name(source: Any) -> str:
@@ -115,18 +112,6 @@ def detect_format(source: Any, head: bytes) -> str:
             )
         return "jsonl"
     return "json" if name.endswith(".json") else "csv"
-
-
-def resolve_location(source: Any) -> Any:
-    """A ``file://`` string as a local path, another URL string as an ObjectStoragePath, anything
-    else unchanged."""
-    if isinstance(source, str) and source.startswith("file://"):
-        return source.removeprefix("file://")
-    if isinstance(source, str) and "://" in source:
-        from airflow.sdk import ObjectStoragePath
-
-        return ObjectStoragePath(source)
-    return source
 
 
 def open_source(source: Any) -> tuple[IO[bytes], str, str]:

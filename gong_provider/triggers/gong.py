@@ -10,12 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from gong_provider.exceptions import (
-    GongConnectionError,
-    GongError,
-    GongRateLimitError,
-    GongServerError,
-)
+from gong_provider.exceptions import GongError, GongRateLimitError, is_transient
 from gong_provider.utils.deadline import as_epoch, min_deferral_age, resumable_at
 from gong_provider.utils.events import ERROR, TIMEOUT, reason_event, status_event
 from gong_provider.utils.integration_id import parse_integration_id
@@ -29,15 +24,13 @@ from gong_provider.utils.poll_schedule import (
 if TYPE_CHECKING:
     from gong_provider.hooks.gong import GongCrmAsyncHook
 
-TRANSIENT = (GongRateLimitError, GongServerError, GongConnectionError)
-"""Errors that never end the wait: only the deadline does."""
-
 
 class GongRequestStatusTrigger(BaseTrigger):
     """Poll ``/v2/crm/request-status`` with growing intervals until DONE, FAILED or ``end_time``.
 
-    Yields exactly one event (see :mod:`gong_provider.utils.events`). 429, 5xx and connection errors
-    are logged and waited out; other API errors (401, an unknown request) end the wait with an ERROR
+    Yields exactly one event (see :mod:`gong_provider.utils.events`). Transient errors (429, 5xx,
+    no answer: :func:`~gong_provider.exceptions.is_transient`) are logged and waited out; any other
+    (401, an unknown request, a certificate that fails verification) ends the wait with an ERROR
     event. The first check comes ``poll_interval`` after the start, then the waits grow by x1.5 up to
     ``max_poll_interval``. Serialized kwargs are the conn id and primitives only: no credential.
 
@@ -129,15 +122,15 @@ class GongRequestStatusTrigger(BaseTrigger):
             checks += 1
             try:
                 status = await hook.get_request_status(self.integration_id, self.client_request_id)
-            except TRANSIENT as error:
+            except GongError as error:
+                if not is_transient(error):  # 401, an unknown request, an untrusted certificate
+                    return reason_event(ERROR, self.client_request_id, self.integration_id, str(error))
                 self.log.warning(
                     "Gong request %s: status check failed, will retry: %s", self.client_request_id, error
                 )
                 if isinstance(error, GongRateLimitError) and error.retry_after:
                     await asyncio.sleep(min(error.retry_after, max(self.end_time - time.time(), 0)))
                 continue
-            except GongError as error:  # 401, an unknown request, a broken connection definition
-                return reason_event(ERROR, self.client_request_id, self.integration_id, str(error))
             self.log.info("Gong request %s is %s", self.client_request_id, status.status.value)
             if status.status.is_terminal:
                 return status_event(self.client_request_id, self.integration_id, status)

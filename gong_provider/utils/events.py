@@ -10,28 +10,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from gong_provider.exceptions import GongError, GongRequestFailedError
+from gong_provider.exceptions import GongEventError, GongUploadFailed, GongWaitTimeout
 from gong_provider.models import RequestState, RequestStatus
 from gong_provider.staging.manifest import StagedFile
-from gong_provider.utils.airflow_compat import AirflowFailException
 from gong_provider.utils.errors_report import describe_failure
 
 log = logging.getLogger(__name__)
 
 TIMEOUT = "TIMEOUT"
 ERROR = "ERROR"
-
-
-class GongUploadFailed(GongRequestFailedError, AirflowFailException):
-    """Gong processed the file and reported FAILED: retrying the same file cannot help, so no retry."""
-
-
-class GongWaitTimeout(GongError, TimeoutError):
-    """Gong had not finished the request when the wait's deadline passed."""
-
-
-class GongEventError(GongError):
-    """The trigger could not get a status (e.g. 401, unknown request) or sent an unexpected event."""
 
 
 def status_event(client_request_id: str, integration_id: int | str, status: RequestStatus) -> dict[str, Any]:
@@ -63,7 +50,8 @@ def check_status(
     fail_on_record_errors: bool = True,
     staged: StagedFile | None = None,
 ) -> RequestStatus:
-    """Return a terminal status the task may succeed with; raise :class:`GongUploadFailed` otherwise."""
+    """Return a terminal status the task may succeed with; raise
+    :class:`~gong_provider.exceptions.GongUploadFailed` otherwise."""
     if status.status is RequestState.DONE:
         return status
     if status.status is not RequestState.FAILED:

@@ -6,8 +6,15 @@ import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
+from gong_provider.staging.location import (
+    is_object_storage_path,
+    location_exists,
+    location_text,
+    open_location,
+    resolve_location,
+)
 from gong_provider.staging.manifest import MANIFEST_NAME, StagedFile, StagingManifest
 
 _BLOCK = 1024 * 1024
@@ -23,38 +30,13 @@ class UploadFile:
     staged: StagedFile | None = None
 
 
-def is_url(path: str) -> bool:
-    return "://" in path
-
-
-def open_binary(path: str) -> IO[bytes]:
-    if is_url(path):
-        from airflow.sdk import ObjectStoragePath
-
-        handle: IO[bytes] = ObjectStoragePath(path).open("rb")  # type: ignore[no-untyped-call]
-        return handle
-    return open(path, "rb")
-
-
 def upload_target(path: str) -> Any:
     """What the hook's ``upload_entities`` takes: a local path or an ObjectStoragePath."""
-    if is_url(path):
-        from airflow.sdk import ObjectStoragePath
-
-        return ObjectStoragePath(path)
-    return path
-
-
-def _exists(path: str) -> bool:
-    if is_url(path):
-        from airflow.sdk import ObjectStoragePath
-
-        return bool(ObjectStoragePath(path).exists())
-    return os.path.exists(path)
+    return resolve_location(path)
 
 
 def _load_manifest(path: str) -> StagingManifest:
-    with open_binary(path) as handle:
+    with open_location(path) as handle:
         return StagingManifest.from_json(handle.read().decode("utf-8"))
 
 
@@ -82,8 +64,8 @@ def _resolve_one(item: Any) -> list[UploadFile]:
         return _from_manifest(item)
     if isinstance(item, StagedFile):
         return [UploadFile(path=item.path, generation=item.generation, staged=item)]
-    if isinstance(item, (str, os.PathLike)) or type(item).__name__ == "ObjectStoragePath":
-        path = str(item) if not isinstance(item, os.PathLike) or is_url(str(item)) else os.fspath(item)
+    if isinstance(item, (str, os.PathLike)) or is_object_storage_path(item):
+        path = location_text(item)
         if not path:
             raise ValueError("file is empty: give a path, an ObjectStoragePath URL or a staging manifest")
         if _is_manifest_path(path):
@@ -121,7 +103,7 @@ def file_facts(upload: UploadFile) -> FileFacts:
     digest = hashlib.sha256()
     size = lines = 0
     last = b"\n"
-    with open_binary(upload.path) as handle:
+    with open_location(upload.path) as handle:
         while block := handle.read(_BLOCK):
             digest.update(block)
             size += len(block)
@@ -137,7 +119,7 @@ def staged_file_for(path: str, object_type: str) -> StagedFile:
     stem = path[: -len(".ldjson")] if path.endswith(".ldjson") else path
     sidecar = stem + SOURCES_SUFFIX
     try:
-        sources = sidecar if _exists(sidecar) else None
+        sources = sidecar if location_exists(sidecar) else None
     except Exception:  # a storage backend that cannot tell: fall back to the file's own objectIds
         sources = None
     return StagedFile(

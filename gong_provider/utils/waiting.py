@@ -6,9 +6,8 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from gong_provider.exceptions import GongError, GongWaitTimeout, is_transient
 from gong_provider.models import RequestStatus
-from gong_provider.triggers.gong import TRANSIENT
-from gong_provider.utils.events import GongWaitTimeout
 from gong_provider.utils.poll_schedule import poll_intervals
 
 if TYPE_CHECKING:
@@ -18,10 +17,14 @@ log = logging.getLogger(__name__)
 
 
 def check_once(hook: GongCrmHook, integration_id: int, client_request_id: str) -> RequestStatus | None:
-    """The status, or None when Gong could not answer now (429, 5xx, connection): keep waiting."""
+    """The status, or None when Gong could not answer now (:func:`is_transient`): keep waiting.
+
+    Any other error (401, an unknown request, a certificate that fails verification) is raised."""
     try:
         return hook.get_request_status(integration_id, client_request_id)
-    except TRANSIENT as error:
+    except GongError as error:
+        if not is_transient(error):
+            raise
         log.warning("Gong request %s: status check failed, will retry: %s", client_request_id, error)
         return None
 

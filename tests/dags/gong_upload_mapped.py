@@ -54,7 +54,7 @@ with DAG(
         timeout=60,
     ).expand_kwargs(upload.output.map(sensor_kwargs))
 
-    @task
+    @task(multiple_outputs=False)
     def report(uploads: Any, statuses: Any) -> dict[str, Any]:
         return {
             "uploads": [u["client_request_id"] for u in uploads],
