@@ -79,9 +79,7 @@ def stage_entity(
             source,
             out_dir,
         )
-        manifest = stage(
-            source, object_type=kind, out_dir=out_dir, max_reject_ratio=max_reject_ratio
-        )
+        manifest = stage(source, object_type=kind, out_dir=out_dir, max_reject_ratio=max_reject_ratio)
         summary = _summary(kind, source, f"{out_dir}/{kind.value}/manifest.json", manifest, dry_run=True)
         summary["records_to_upload"] = 0
         return {"summary": summary, "uploads": [], "later_files": [], "plan": None}

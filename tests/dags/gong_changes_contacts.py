@@ -33,7 +33,7 @@ with DAG(
     tags=["tests", "example"],
 ) as dag:
 
-    @task
+    @task(multiple_outputs=True)  # the upload reads plan["manifest"]
     def stage(params: dict[str, Any], run_id: str, dag_run: Any) -> dict[str, Any]:
         import re
 
@@ -63,7 +63,7 @@ with DAG(
         client_request_id_scope="run",  # the default: a pending record goes again under a new id
     )
 
-    @task(trigger_rule="all_done")  # after the upload, whatever its outcome
+    @task(trigger_rule="all_done", multiple_outputs=False)  # after the upload, whatever its outcome
     def commit(plan: dict[str, Any], ti: Any) -> dict[str, Any]:
         from gong_provider.changes import commit_changes, statuses_by_file
 
