@@ -12,8 +12,10 @@ import asyncio
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -24,7 +26,7 @@ from gong_provider.emulator.client import EmulatorClient
 from gong_provider.emulator.process import EmulatorProcess
 from gong_provider.emulator.ratelimit import busiest_window
 from gong_provider.hooks._ratelimit import BudgetSettings, budget_for, spend_async
-from gong_provider.hooks.gong import GongCrmHook
+from gong_provider.hooks.gong import INTEGRATIONS_PATH, GongCrmHook
 from tests.test_async_hook import Heartbeat
 
 BENCH_BUDGET = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_budget.py"
@@ -38,6 +40,14 @@ settings = BudgetSettings(host=sys.argv[1], calls_per_second=1, directory=sys.ar
 with spend(settings):
     Path(sys.argv[3]).touch()
     time.sleep(600)
+"""
+
+CALLER = """
+import sys
+from gong_provider.hooks.gong import GongCrmHook
+
+GongCrmHook(sys.argv[1]).list_integrations()
+sys.exit(3)  # answered: it was not killed holding its token
 """
 
 
@@ -115,11 +125,68 @@ def test_basic_and_oauth_hooks_for_one_host_share_one_budget(
     assert warnings[0].startswith("Gong calls to 127.0.0.1:"), warnings
 
 
+def test_a_worker_killed_in_a_call_leaves_its_token_resting_from_its_death(
+    emulator: EmulatorProcess, limited: EmulatorClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dead worker's call reached Gong; the kernel frees its token at once, the budget must not.
+
+    A process sends a call whose answer the emulator holds back, and is SIGKILLed holding its token.
+    Hooks then call at full speed on all three tokens: the emulator must never have seen (counted
+    or refused) more than 3 calls in a sliding second, the dead call included.
+    """
+    budget_dir = tmp_path / "budget"
+    for name, with_token in (("holder", False), ("basic", False), ("oauth", True)):
+        monkeypatch.setenv(
+            f"AIRFLOW_CONN_GONG_{name.upper()}", connection(emulator, budget_dir, oauth=with_token)
+        )
+    hooks = [GongCrmHook("gong_basic"), GongCrmHook("gong_oauth"), GongCrmHook("gong_basic")]
+    limited.inject_fault("delay", seconds=4, path=INTEGRATIONS_PATH, method="GET")
+    holder = subprocess.Popen([sys.executable, "-c", CALLER, "gong_holder"], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not limited.rate_log()["counted"]:  # Gong has counted the call: now it dies holding
+            assert holder.poll() is None, f"the holder ended with {holder.returncode} before its call"
+            assert time.monotonic() < deadline, "the holder's call did not reach the emulator in 120 s"
+            time.sleep(0.02)
+    finally:
+        if holder.poll() is None:
+            os.killpg(holder.pid, signal.SIGKILL)
+        holder.wait()
+    assert holder.returncode == -signal.SIGKILL
+
+    failures: list[BaseException] = []
+
+    def call_twice(hook: GongCrmHook) -> None:
+        try:
+            for _ in range(2):
+                hook.list_integrations()
+        except BaseException as error:  # reported by the assertion below
+            failures.append(error)
+
+    callers = [threading.Thread(target=call_twice, args=(hook,)) for hook in hooks]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join(timeout=120)
+    assert failures == []  # no retries: a 429 would be one
+
+    deadline = time.monotonic() + 60
+    while len(limited.requests_log()) < 7:  # the held answer is logged too (not in a later test)
+        assert time.monotonic() < deadline, limited.requests_log()
+        time.sleep(0.05)
+    rate_log = limited.rate_log()
+    assert (len(rate_log["counted"]), rate_log["refused"]) == (7, [])
+    assert busiest_window(rate_log["counted"] + rate_log["refused"]) <= 3
+    budget = hooks[0].config.budget
+    assert budget_for(budget).calls_today(budget.tokens) == 7  # the dead worker's call counts too
+
+
 @pytest.mark.timeout(120)
 async def test_a_token_held_by_another_process_is_waited_for_without_blocking_and_freed_by_its_death(
     tmp_path: Path,
 ) -> None:
-    """The kernel drops a dead process's lock: a worker killed mid-call gives its token back."""
+    """The kernel drops a dead process's lock: a worker killed mid-call gives its token back, which
+    rests its second from the death (the dead call may have just reached Gong) before it is used."""
     settings = BudgetSettings(
         host=f"budget-test-{uuid.uuid4().hex}", calls_per_second=1, directory=str(tmp_path)
     )
@@ -131,9 +198,9 @@ async def test_a_token_held_by_another_process_is_waited_for_without_blocking_an
         wait_for(holding, [holder])
         assert isinstance(budget_for(settings).try_take(settings), float)  # the only token is taken
 
-        async def one_call() -> None:
+        async def one_call() -> float:
             async with spend_async(settings):
-                pass
+                return time.time()
 
         async with Heartbeat() as heartbeat:
             waiter = asyncio.create_task(one_call())
@@ -141,9 +208,11 @@ async def test_a_token_held_by_another_process_is_waited_for_without_blocking_an
                 await asyncio.sleep(0.01)
             assert not waiter.done()
             ticks_before_kill = heartbeat.ticks
+            killed_at = time.time()
             os.killpg(holder.pid, signal.SIGKILL)
-            await asyncio.wait_for(waiter, timeout=60)
+            taken_at = await asyncio.wait_for(waiter, timeout=60)
         assert heartbeat.ticks >= ticks_before_kill
+        assert taken_at >= killed_at + settings.rest  # a lower bound: a slow machine only adds to it
     finally:
         if holder.poll() is None:
             os.killpg(holder.pid, signal.SIGKILL)
@@ -187,3 +256,15 @@ def test_the_process_scope_keeps_no_files(tmp_path: Path) -> None:
     assert isinstance(slot, int)
     budget_for(settings).give_back(slot, settings)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_token_file_of_an_older_release_still_reads(tmp_path: Path) -> None:
+    """Files written before tokens recorded when they were taken keep the day's count, never taken."""
+    settings = BudgetSettings(host=f"older-{uuid.uuid4().hex}", calls_per_second=1, directory=str(tmp_path))
+    budget = budget_for(settings)
+    (slot_file,) = tmp_path.glob("*.0.slot")
+    slot_file.write_bytes(struct.pack("<dqq", time.time() - 5, int(time.time() // 86400), 41))
+    slot = budget.try_take(settings)
+    assert isinstance(slot, int)  # a file of an older release never says "taken, never let go"
+    budget.give_back(slot, settings)
+    assert budget.calls_today(settings.tokens) == 42

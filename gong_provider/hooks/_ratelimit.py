@@ -15,9 +15,12 @@ spacing calls ``1/N`` apart cannot promise once latency varies by more than its 
 
 - ``host`` (default): one lock file per token, ``<budget_dir>/<host>-<digest>.<i>.slot``. A call
   holds the token with a non-blocking ``flock`` (never a blocking one, so an event loop is never
-  held up) and the file keeps when the token was last let go and how many calls it carried that
-  UTC day. Every process of the host (workers, triggerer, task processes, Celery children) shares
-  the tokens; the kernel drops the lock of a process that dies, so a killed worker frees its token.
+  held up) and the file keeps when the token was last taken and let go and how many calls it
+  carried that UTC day. Every process of the host (workers, triggerer, task processes, Celery
+  children) shares the tokens; the kernel drops the lock of a process that dies, so a killed worker
+  frees its token. The call it had in flight may have reached Gong just before, so its file still
+  says "taken, never let go": the next process to hold the token lets it go for the dead one at that
+  moment (the dead call was counted before it) and the token rests its second from there.
 - ``process``: the tokens live in memory (one budget per process, as before; several processes add
   up and rely on Retry-After).
 
@@ -62,8 +65,10 @@ BUSY_POLL = 0.02
 """How often a caller looks again while every token is held by a call in flight (plus jitter)."""
 DAY_WARNINGS = (0.8, 1.0)
 """Shares of the daily budget at which a process warns (once each per UTC day)."""
-_RECORD = struct.Struct("<dqq")
-"""A token's file: when it was let go (epoch seconds), that UTC day's number, the day's calls."""
+_RECORD = struct.Struct("<dqqd")
+"""A token's file: when it was let go (epoch seconds), that UTC day's number, the day's calls, and
+when it was last taken (last, so a file of an older release, without it, still reads)."""
+_OLD_RECORD = struct.Struct("<dqq")
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,22 @@ class _Token:
     released_at: float = 0.0
     day: int = 0
     calls: int = 0
+    taken_at: float = 0.0
+
+    @property
+    def never_let_go(self) -> bool:
+        """Taken after its last release: read under the token's lock, its holder died in a call."""
+        return self.taken_at > self.released_at
+
+    def taken(self, now: float) -> _Token:
+        return _Token(self.released_at, self.day, self.calls, now)
+
+    def let_go(self, now: float) -> _Token:
+        """Released at ``now`` with its call counted for the day (never before it was taken, even
+        when the clock stepped back, so it does not look never let go)."""
+        day = int(now // 86400)
+        calls = self.calls + 1 if self.day == day else 1
+        return _Token(max(now, self.taken_at), day, calls, self.taken_at)
 
 
 class _Budget:
@@ -142,27 +163,38 @@ class _Budget:
                 if slot in self._held or not self._try_hold(slot):
                     wait = min(wait, BUSY_POLL * (1 + random.random()))
                     continue
+                token = self._read(slot)
+                if token.never_let_go:
+                    token = self._let_go_for_the_dead(slot, token, now)
                 # min(): a clock stepped back never makes a token rest longer than ``rest``
-                ready = min(self._read(slot).released_at, now) + settings.rest
+                ready = min(token.released_at, now) + settings.rest
                 if ready <= now:
+                    self._write(slot, token.taken(now))
                     self._held.add(slot)
                     return slot
                 self._let_go(slot)
                 wait = min(wait, ready - now)
         return wait
 
+    def _let_go_for_the_dead(self, slot: int, token: _Token, now: float) -> _Token:
+        """A process died holding the token: its call may have reached Gong a moment ago, so the
+        token is let go (and the call counted) now, and rests from now."""
+        log.warning(
+            "A process died in a Gong call to %s holding budget token %s: it rests from now", self.host, slot
+        )
+        token = token.let_go(now)
+        self._write(slot, token)
+        return token
+
     def give_back(self, slot: int, settings: BudgetSettings) -> None:
         """Let a token go once its call is answered (or failed), and count the call for the day."""
         with self._lock:
-            now = time.time()
-            day = int(now // 86400)
-            token = self._read(slot)
-            calls = token.calls + 1 if token.day == day else 1
-            self._write(slot, _Token(now, day, calls))
+            token = self._read(slot).let_go(time.time())
+            self._write(slot, token)
             self._let_go(slot)
             self._held.discard(slot)
-            today = self._calls_on(day, settings.tokens)
-        self._warn_about_the_day(day, today, settings.calls_per_day)
+            today = self._calls_on(token.day, settings.tokens)
+        self._warn_about_the_day(token.day, today, settings.calls_per_day)
 
     def calls_today(self, tokens: int) -> int:
         """Calls counted this UTC day through tokens ``0 .. tokens - 1`` (every process of the scope)."""
@@ -242,13 +274,15 @@ class _FileBudget(_Budget):
 
     def _read(self, slot: int) -> _Token:
         data = os.pread(self._fd(slot), _RECORD.size, 0)
-        if len(data) != _RECORD.size:
-            return _Token()
-        released_at, day, calls = _RECORD.unpack(data)
-        return _Token(released_at, day, calls)
+        if len(data) == _RECORD.size:
+            return _Token(*_RECORD.unpack(data))
+        if len(data) == _OLD_RECORD.size:
+            return _Token(*_OLD_RECORD.unpack(data))
+        return _Token()
 
     def _write(self, slot: int, token: _Token) -> None:
-        os.pwrite(self._fd(slot), _RECORD.pack(token.released_at, token.day, token.calls), 0)
+        record = _RECORD.pack(token.released_at, token.day, token.calls, token.taken_at)
+        os.pwrite(self._fd(slot), record, 0)
 
     def close(self) -> None:
         """Close the files; an inherited copy of a locked file closes without unlocking the parent."""
