@@ -222,6 +222,19 @@ def test_an_empty_source_sends_no_delete_and_fails(tmp_path: Path) -> None:
     assert plan.files == []
 
 
+def test_an_empty_source_with_every_delete_confirmed_empties_the_type(tmp_path: Path) -> None:
+    sync = Sync(tmp_path)
+    sync.sync([contact(n) for n in range(5)])
+    with pytest.raises(GongDeleteGuardError, match="confirm_deletes=5"):
+        sync.stage([], confirm_deletes=4)  # fewer than Gong holds: still refused
+    plan, report = sync.sync([], confirm_deletes=5)
+    assert plan.counts.deleted == 5
+    assert sorted(line["objectId"] for line in lines_of(plan)) == [f"c{n}" for n in range(5)]
+    assert all(line["isDeleted"] is True for line in lines_of(plan))
+    report.raise_for_guard()
+    assert report.live == 0
+
+
 def test_too_many_deletes_are_withheld_unless_confirmed(tmp_path: Path) -> None:
     sync = Sync(tmp_path)
     sync.sync([contact(n) for n in range(100)])

@@ -475,7 +475,8 @@ def stage_changes(
     ``run_key`` names the run (e.g. Airflow's run id): a retry of the run reuses its plan and writes
     the same bytes; ``run_time`` (e.g. the data interval's end) is the ``modifiedDate`` of mirror
     deletes. Raises :class:`GongStateCorruptError` for an unusable state (nothing is planned),
-    :class:`GongDeleteGuardError` for an empty source in mirror mode when the state is not empty, and
+    :class:`GongDeleteGuardError` for an empty source in mirror mode when the state is not empty
+    (unless ``confirm_deletes`` covers every confirmed key: the type is emptied on purpose), and
     staging's own errors. Deletes over ``max_delete_ratio`` of the confirmed keys are withheld unless
     ``confirm_deletes`` is at least their number; the plan's ``guard`` then says why, and
     :func:`commit_changes` raises after committing the upserts.
@@ -527,7 +528,8 @@ def stage_changes(
         deletes: list[tuple[str, Any]] = []
         if reason is None:
             assert head is not None
-            if mode == "mirror" and staged.records_read == 0 and head.confirmed:
+            emptied_on_purpose = confirm_deletes is not None and confirm_deletes >= head.confirmed
+            if mode == "mirror" and staged.records_read == 0 and head.confirmed and not emptied_on_purpose:
                 raise GongDeleteGuardError(
                     f"{kind.value}: the source has no records but Gong holds {head.confirmed} confirmed "
                     "record(s) of this type: no delete was sent. If the source really is empty now, rerun "
