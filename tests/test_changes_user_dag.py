@@ -1,4 +1,4 @@
-"""The README's change-capture example DAG (tests/dags/gong_changes_contacts.py) with ``dag.test()``
+"""The docs' change-capture example DAG (tests/dags/gong_changes_contacts.py) with ``dag.test()``
 against the emulator: the second run sends only the changed record and the mirror delete."""
 
 from __future__ import annotations

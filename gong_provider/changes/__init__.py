@@ -1,5 +1,5 @@
 """Change capture: send Gong only what changed since what it confirmed, mirror deletions, retry what
-it refused, never lose a change. Airflow-free, like staging (see the README's "Change capture").
+it refused, never lose a change. Airflow-free, like staging (see docs/changes.md).
 
 Wiring, per object type (the DAG's tasks, or a user's own)::
 

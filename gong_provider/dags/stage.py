@@ -108,7 +108,7 @@ def stage_entity(
     )
     manifest = plan.manifest
     generations = manifest.generations
-    # no clientRequestId here: the upload operator derives a run-scoped one (see the README)
+    # no clientRequestId here: the upload operator derives a run-scoped one (see docs/changes.md)
     uploads = [{"file": staged.path} for staged in generations[0]] if generations else []
     later = [asdict(staged) for generation in generations[1:] for staged in generation]
     summary = _summary(kind, source, f"{out_dir}/{kind.value}/upload/manifest.json", manifest, dry_run=False)

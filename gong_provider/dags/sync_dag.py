@@ -19,17 +19,21 @@ For each CRM entity type, in Gong's dependency order (BUSINESS_USER and STAGE, t
 then CONTACT, DEAL and LEAD), a task group:
 
 1. **stage**: reads the type's export file (or SQL query), normalizes and validates every record,
-   writes Gong-ready LDJSON files and a manifest under `GONG_STAGING_BASE/<dag_id>/<run_id>/<TYPE>/`,
-   and lists the files of generation 0 with a clientRequestId derived from their content.
-2. **upload** (one mapped task per file): streams the file to `POST /v2/crm/entities`.
+   and diffs it against the state of what Gong confirmed (`sync_mode`: upsert, mirror or full):
+   only new, changed and pending records (and, in mirror mode, deletes) go into the LDJSON files
+   under `GONG_STAGING_BASE/<dag_id>/<run_id>/<TYPE>/`.
+2. **upload** (one mapped task per file): streams the file to `POST /v2/crm/entities` under a
+   run-scoped clientRequestId (a retry reuses it; a later run never does).
 3. **wait** (one mapped, deferrable sensor per upload): waits in the triggerer for Gong's DONE.
 4. **later_generations**: repeated updates of one objectId, one generation after another.
-5. **summarize**: counts and an Asset event `gong://crm/<integration_id>/<TYPE>`
+5. **commit**: the state advances for what Gong confirmed; the rest stays pending for the next run.
+6. **summarize**: counts and an Asset event `gong://crm/<integration_id>/<TYPE>`
    (through the AssetAlias `gong-crm-<TYPE>`).
 
 A type that is not selected, or absent from the source, is skipped. The **report** task ends the
-run with a table of records read, staged, rejected and uploaded and Gong's counts per type, and
-fails the run when a type failed.
+run with a table per type (records read, staged, rejected, new, changed, unchanged, pending retried,
+deleted, deletes withheld, uploaded, Gong's counts, the state generation), and fails the run when a
+type failed.
 """
 
 INTEGRATION_ID = "{{ params.integration_id }}"

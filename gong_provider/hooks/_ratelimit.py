@@ -24,7 +24,7 @@ spacing calls ``1/N`` apart cannot promise once latency varies by more than its 
 - ``process``: the tokens live in memory (one budget per process, as before; several processes add
   up and rely on Retry-After).
 
-Hosts do not share files: with several hosts, each keeps its own budget (see README, Reliability).
+Hosts do not share files: with several hosts, each keeps its own budget (see docs/rate-budget.md).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ log = logging.getLogger("gong_provider.hooks")
 SCOPES = ("host", "process")
 DEFAULT_SCOPE = "host"
 DEFAULT_CALLS_PER_DAY = 10_000
-"""Gong's default daily budget per company; used to warn, never to hold calls back (see README)."""
+"""Gong's default daily budget per company: used to warn, never to hold calls back (docs/rate-budget.md)."""
 BUDGET_DIR_ENV = "GONG_PROVIDER_BUDGET_DIR"
 """Environment variable for the default budget directory (the ``budget_dir`` extra wins)."""
 REST_MARGIN = 0.05

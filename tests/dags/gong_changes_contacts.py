@@ -1,4 +1,4 @@
-"""Test DAG and README example: change capture in a user's own DAG, from the provider's public API.
+"""Test DAG and the example in docs/changes.md: change capture in a user's DAG from the public API.
 
 One type (CONTACT) from one export file: stage and diff, upload what Gong has not confirmed (each
 generation after the one before, under run-scoped clientRequestIds), then commit what Gong confirmed.
