@@ -23,7 +23,7 @@ from gong_provider.staging.location import (
     resolve_location,
 )
 from gong_provider.staging.outdir import OutputDir
-from tests.gong_test_support import run_task, task_context
+from tests.support.gong_tasks import run_task, task_context
 
 ACCOUNTS = Path(__file__).resolve().parents[1] / "dags" / "data" / "accounts.csv"
 

@@ -1,4 +1,4 @@
-"""Test DAGs of the fault-injection matrix (tests/test_faults.py): upload files to Gong and wait.
+"""Test DAGs of the fault-injection matrix (tests/reliability/test_faults.py): upload files to Gong and wait.
 
 Everything a run needs comes from its conf (params): the integration id, the object type and the
 file(s). Parse time does nothing but build the DAGs. The variants differ only in how they wait:

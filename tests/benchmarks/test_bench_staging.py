@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RECORDS = 2_000
 
 
@@ -49,11 +49,8 @@ def test_staging_benchmark_measures_stage_floors_and_baseline(tmp_path: Path) ->
     assert report["baseline"]["records"] == 100
     assert report["staging_share_of_floor"] > 0
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        from run_all import render_staging
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    from benchmarks.run_all import render_staging
+
     text = "\n".join(render_staging(report))
     assert "| staging, 1x |" in text
     assert "floor: + objectId set for duplicates" in text

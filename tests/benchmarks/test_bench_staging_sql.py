@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RECORDS = 3_000
 
 
@@ -26,11 +26,8 @@ def test_sql_staging_benchmark_runs_both_sources_and_renders() -> None:
         assert report[source]["records"] == report[source]["staged"] == RECORDS
         assert report[source]["peak_rss_mb"] >= report[source]["rss_after_imports_mb"] > 0
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        from run_all import render_staging_sql
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    from benchmarks.run_all import render_staging_sql
+
     text = "\n".join(render_staging_sql(report))
     assert "| PostgreSQL, `SqlSource` | 3,000 |" in text
     assert "baseline: the same records from a JSON Lines file" in text

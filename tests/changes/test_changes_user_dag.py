@@ -1,4 +1,4 @@
-"""The docs' change-capture example DAG (tests/dags/gong_changes_contacts.py) with ``dag.test()``
+"""The docs' change-capture example DAG (tests/airflow_dags/gong_changes_contacts.py) with ``dag.test()``
 against the emulator: the second run sends only the changed record and the mirror delete."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 
 from gong_provider.emulator.client import EmulatorClient
 from gong_provider.emulator.process import EmulatorProcess
-from tests.gong_test_support import connect, contact
-from tests.test_operator_dag import run_state
+from tests.operators.test_operator_dag import run_state
+from tests.support.gong_tasks import connect, contact
 
 pytestmark = [pytest.mark.timeout(300)]
 
@@ -24,7 +24,7 @@ def test_a_user_dag_gets_change_capture_from_the_public_api(
     tmp_path: Path,
 ) -> None:
     connect(emulator, monkeypatch)
-    from tests.dags.gong_changes_contacts import dag
+    from tests.airflow_dags.gong_changes_contacts import dag
 
     source = tmp_path / "contacts.jsonl"
     conf = {

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DAGS = ROOT / "dags"
 TYPES = ["BUSINESS_USER", "STAGE", "ACCOUNT", "CONTACT", "DEAL", "LEAD"]
 GROUPS = [t.lower() for t in TYPES]
@@ -303,7 +303,7 @@ def test_the_three_line_file_is_found_in_safe_mode(tmp_path: Path) -> None:
     """What README tells pip users to write: Airflow's safe mode needs the words "airflow" and "dag"."""
     from airflow.dag_processing.dagbag import BundleDagBag as DagBag
 
-    from tests.gong_test_support import readme_dag_file
+    from tests.support.gong_tasks import readme_dag_file
 
     dag_file = readme_dag_file()
     assert len([line for line in dag_file.splitlines() if line.strip()]) == 3

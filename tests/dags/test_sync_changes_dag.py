@@ -24,7 +24,7 @@ import pytest
 
 from gong_provider.emulator.client import EmulatorClient
 from gong_provider.emulator.process import EmulatorProcess
-from tests.test_faults_support import (
+from tests.support.faults import (
     ENTITIES,
     REQUEST_STATUS,
     SYNC_DAG_ID,

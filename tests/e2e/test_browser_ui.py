@@ -21,7 +21,14 @@ from typing import Any
 import pytest
 
 from gong_provider import get_provider_info
-from tests.airflow_stack import AirflowProcesses, Api, airflow_env, free_port, running_airflow, wait_for_run
+from tests.support.airflow_stack import (
+    AirflowProcesses,
+    Api,
+    airflow_env,
+    free_port,
+    running_airflow,
+    wait_for_run,
+)
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="playwright is not installed (it is in the test extra)"
@@ -35,7 +42,7 @@ if not Path(CHROMIUM).exists():
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SYNC_DAG_ID = "gong_crm_sync"
 SETUP_DAG_ID = "gong_crm_setup"
 RUN_TIMEOUT = 420.0

@@ -20,12 +20,12 @@ from typing import Any
 
 import pytest
 
-from tests.airflow_stack import AirflowProcesses, Api, airflow_env, free_port, wait_until_ready
-from tests.test_faults_support import poll
+from tests.support.airflow_stack import AirflowProcesses, Api, airflow_env, free_port, wait_until_ready
+from tests.support.faults import poll
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "dags" / "data"
 DAG_ID = "gong_crm_sync"
 ENTITY_FILES = {

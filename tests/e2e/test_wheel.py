@@ -24,11 +24,11 @@ import pytest
 
 from gong_provider.emulator.client import EmulatorClient
 from gong_provider.emulator.process import EmulatorProcess
-from tests.gong_test_support import readme_dag_file
+from tests.support.gong_tasks import readme_dag_file
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_DATA = ROOT / "dags" / "data"
 
 PREPARE_HOME = """

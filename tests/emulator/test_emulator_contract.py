@@ -39,7 +39,7 @@ from gong_provider.emulator.client import EmulatorClient
 from gong_provider.emulator.process import EmulatorProcess
 from tests.fixtures.emulator import GongApi, ldjson
 
-SPEC_PATH = Path(__file__).parent / "data" / "gong-openapi-crm.json"
+SPEC_PATH = Path(__file__).parents[1] / "data" / "gong-openapi-crm.json"
 MODIFIED = "2024-03-01T10:11:12Z"
 
 GET_SCHEMA_FIELD = {

@@ -22,7 +22,7 @@ from gong_provider.exceptions import (
 )
 from gong_provider.hooks.gong import GongCrmAsyncHook
 from gong_provider.models import Integration, RecordError, RequestState
-from tests.test_hook_support import (
+from tests.support.hooks import (
     ACCESS_KEY,
     ACCESS_SECRET,
     DROP,

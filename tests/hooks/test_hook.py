@@ -20,7 +20,7 @@ from gong_provider.exceptions import (
 )
 from gong_provider.hooks.gong import GongCrmHook
 from gong_provider.models import CustomField, Integration, ObjectType, RecordError, RequestState
-from tests.test_hook_support import (
+from tests.support.hooks import (
     ACCESS_KEY,
     ACCESS_SECRET,
     INTEGRATION_ID,
@@ -459,7 +459,7 @@ def test_test_connection_when_nothing_listens(monkeypatch: pytest.MonkeyPatch) -
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    from tests.test_hook_support import FAST, basic_connection
+    from tests.support.hooks import FAST, basic_connection
 
     basic_connection(monkeypatch, f"http://127.0.0.1:{port}", "gong_nowhere")
     ok, message = GongCrmHook("gong_nowhere", **{**FAST, "max_retries": 1}).test_connection()

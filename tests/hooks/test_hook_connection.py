@@ -14,7 +14,7 @@ from pytest_httpserver import HTTPServer
 from gong_provider.exceptions import GongConfigurationError
 from gong_provider.hooks._connection import HookOptions, build_base_url, config_from_connection
 from gong_provider.hooks.gong import GongCrmAsyncHook, GongCrmHook
-from tests.test_hook_support import (
+from tests.support.hooks import (
     ACCESS_KEY,
     ACCESS_SECRET,
     TOKEN,

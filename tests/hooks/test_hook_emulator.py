@@ -12,7 +12,7 @@ from gong_provider.emulator.process import EmulatorProcess
 from gong_provider.exceptions import GongConflictError
 from gong_provider.hooks.gong import GongCrmAsyncHook, GongCrmHook
 from gong_provider.models import CustomField, RequestState, RequestStatus
-from tests.test_hook_support import FAST
+from tests.support.hooks import FAST
 
 ACCOUNTS = (
     b'{"objectId": "acc-1", "modifiedDate": "2024-03-01T10:00:00Z", "name": "Acme", "segment": "SMB"}\n'

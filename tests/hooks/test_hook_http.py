@@ -18,7 +18,7 @@ from requests_toolbelt.adapters.socket_options import TCPKeepAliveAdapter
 from gong_provider.exceptions import GongAuthError
 from gong_provider.hooks._ratelimit import budget_for
 from gong_provider.hooks.gong import GongCrmAsyncHook, GongCrmHook
-from tests.test_hook_support import (
+from tests.support.hooks import (
     ACCESS_KEY,
     ACCESS_SECRET,
     FAST,

@@ -21,7 +21,7 @@ from gong_provider.emulator.ratelimit import busiest_window
 from gong_provider.exceptions import GongConnectionError, GongRateLimitError, GongServerError
 from gong_provider.hooks.gong import GongCrmHook
 from gong_provider.models import RequestState
-from tests.test_hook_support import (
+from tests.support.hooks import (
     DROP,
     FAST,
     INTEGRATION_ID,

@@ -13,7 +13,7 @@ from pytest_httpserver import HTTPServer
 
 from gong_provider.exceptions import GongError
 from gong_provider.hooks.gong import GongCrmAsyncHook, GongCrmHook
-from tests.test_hook_support import (
+from tests.support.hooks import (
     ACCESS_KEY,
     ACCESS_SECRET,
     DROP,

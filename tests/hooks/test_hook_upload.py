@@ -23,7 +23,7 @@ import pytest
 from gong_provider.exceptions import GongPayloadTooLargeError
 from gong_provider.hooks.gong import GongCrmHook
 from gong_provider.models import MAX_UPLOAD_BYTES
-from tests.test_hook_support import FAST, INTEGRATION_ID, basic_connection
+from tests.support.hooks import FAST, INTEGRATION_ID, basic_connection
 
 FILE_BYTES = 64 * 1024 * 1024
 MEMORY_BUDGET = 16 * 1024 * 1024

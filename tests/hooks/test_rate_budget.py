@@ -27,9 +27,9 @@ from gong_provider.emulator.process import EmulatorProcess
 from gong_provider.emulator.ratelimit import busiest_window
 from gong_provider.hooks._ratelimit import BudgetSettings, budget_for, spend_async
 from gong_provider.hooks.gong import INTEGRATIONS_PATH, GongCrmHook
-from tests.test_async_hook import Heartbeat
+from tests.hooks.test_async_hook import Heartbeat
 
-BENCH_BUDGET = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_budget.py"
+BENCH_BUDGET = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_budget.py"
 
 HOLDER = """
 import sys, time

@@ -14,7 +14,7 @@ from gong_provider.operators.gong import GongUploadEntitiesOperator
 from gong_provider.staging import stage
 from gong_provider.utils.client_request_id import is_valid_client_request_id
 from gong_provider.utils.events import GongUploadFailed, GongWaitTimeout
-from tests.gong_test_support import connect, contact, run_task, task_context, write_ldjson
+from tests.support.gong_tasks import connect, contact, run_task, task_context, write_ldjson
 
 ENTITIES = "/v2/crm/entities"
 STATUS_PATH = "/v2/crm/request-status"

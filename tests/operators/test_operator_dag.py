@@ -1,4 +1,5 @@
-"""The mapped upload DAG (tests/dags/gong_upload_mapped.py) end to end with ``dag.test()`` on the emulator."""
+"""The mapped upload DAG (tests/airflow_dags/gong_upload_mapped.py) end to end with ``dag.test()`` on the
+emulator."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from gong_provider.emulator.client import EmulatorClient
 from gong_provider.emulator.process import EmulatorProcess
-from tests.gong_test_support import connect, contact, write_ldjson
+from tests.support.gong_tasks import connect, contact, write_ldjson
 
 pytestmark = [pytest.mark.floor, pytest.mark.timeout(300)]  # Airflow 3.2: ~4 s a task
 
@@ -49,7 +50,7 @@ def test_expand_over_three_files_end_to_end(
         str(write_ldjson(tmp_path / f"contacts-{n}.ldjson", [contact(f"m{n}-a"), contact(f"m{n}-b")]))
         for n in range(3)
     ]
-    from tests.dags.gong_upload_mapped import dag
+    from tests.airflow_dags.gong_upload_mapped import dag
 
     run = dag.test(run_conf={"integration_id": str(emulator.integration_id), "files": files})
     state, tis, xcoms = run_state(dag.dag_id, run.run_id)

@@ -1,4 +1,4 @@
-"""The Celery test stack (tests/celery_stack.py) and docker-compose.yaml configure Airflow alike.
+"""The Celery test stack (tests/support/celery_stack.py) and docker-compose.yaml configure Airflow alike.
 
 Every AIRFLOW_/GONG_ setting of compose's Airflow services is either set to the same value by the
 test, or is one whose hosts, ports, credentials or paths must differ (and only those differ), or is
@@ -16,16 +16,16 @@ import pytest
 import yaml
 
 from gong_provider.hooks._ratelimit import BUDGET_DIR_ENV
-from tests.celery_stack import (
+from tests.project.test_compose import COMPOSE_FILE, environment
+from tests.support.celery_stack import (
     COMPOSE_ONLY_SETTINGS,
     LOCATION_SETTINGS,
     TEST_ONLY_SETTINGS,
     celery_env,
     gong_conn_uri,
 )
-from tests.test_compose import COMPOSE_FILE, environment
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_AIRFLOW_SERVICES = (
     "airflow-apiserver",
     "airflow-scheduler",
@@ -53,7 +53,7 @@ def compose_env() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def test_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """What tests/test_e2e_celery.py gives its processes (same function, placeholder ports)."""
+    """What tests/e2e/test_e2e_celery.py gives its processes (same function, placeholder ports)."""
     from gong_provider.emulator.config import DEFAULT_INTEGRATION_ID
 
     base = tmp_path_factory.mktemp("celery-settings")

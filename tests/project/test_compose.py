@@ -21,7 +21,7 @@ import jsonschema
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yaml"
 SCHEMA_FILE = ROOT / "tests" / "data" / "compose-spec.json"
 AIRFLOW_SERVICES = {

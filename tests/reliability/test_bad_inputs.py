@@ -32,7 +32,7 @@ from gong_provider.emulator.process import EmulatorProcess
 from gong_provider.exceptions import GongApiError, GongError, GongPayloadTooLargeError, GongStagingError
 from gong_provider.models import MAX_UPLOAD_BYTES, CustomField, RequestState
 
-CORPUS = Path(__file__).parent / "data" / "bad_inputs"
+CORPUS = Path(__file__).parents[1] / "data" / "bad_inputs"
 CASES: list[dict[str, Any]] = json.loads((CORPUS / "cases.json").read_text(encoding="utf-8"))
 BY_ID = {case["id"]: case for case in CASES}
 STAGING_CASES = [case for case in CASES if case["layer"] == "staging" and "file" in case]
@@ -218,8 +218,9 @@ def render_table(cases: list[dict[str, Any]]) -> str:
     rows = [
         "# Bad-input corpus",
         "",
-        "Generated from `cases.json` by `tests/test_bad_inputs.py` "
-        "(`GONG_UPDATE_BAD_INPUTS_TABLE=1 pytest tests/test_bad_inputs.py -k table` rewrites it).",
+        "Generated from `cases.json` by `tests/reliability/test_bad_inputs.py` "
+        "(`GONG_UPDATE_BAD_INPUTS_TABLE=1 pytest tests/reliability/test_bad_inputs.py -k table` "
+        "rewrites it).",
         "Every rejected record is also written to `rejects.ldjson` with its source, line, objectId "
         "and reasons; a type with rejects fails unless `max_reject_ratio` allows them, and then only "
         "the valid records are uploaded.",
@@ -559,7 +560,7 @@ def test_operator_refuses_bad_arguments_before_sending(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A templated argument that renders to something Gong would refuse fails the task, unsent."""
-    from tests.test_faults_support import faults_dags, run_dag
+    from tests.support.faults import faults_dags, run_dag
 
     conf = {
         "integration_id": str(emulator.integration_id),

@@ -1,6 +1,6 @@
 """The fault-injection matrix: real upload-and-wait runs against the emulator's faults.
 
-Each fault runs ``GongUploadEntitiesOperator`` + ``GongRequestStatusSensor`` (tests/dags/
+Each fault runs ``GongUploadEntitiesOperator`` + ``GongRequestStatusSensor`` (tests/airflow_dags/
 faults_upload_wait.py) in a real Airflow DAG run (``dag.test()``, tasks executed through the task SDK),
 then proves from the emulator's inspection endpoints that every record was stored exactly once
 (``record_counts``), that each file was accepted once (``upload_counts``), and that the task outcome
@@ -32,7 +32,7 @@ import pytest
 
 from gong_provider.emulator.client import EmulatorClient
 from gong_provider.emulator.process import EmulatorProcess
-from tests.test_faults_support import (
+from tests.support.faults import (
     BOUND,
     ENTITIES,
     REQUEST_STATUS,

@@ -26,7 +26,7 @@ import pytest
 
 from gong_provider.emulator.client import EmulatorClient
 from gong_provider.emulator.process import EmulatorProcess
-from tests.test_faults_support import (
+from tests.support.faults import (
     ENTITIES,
     REQUEST_STATUS,
     ROOT,
@@ -42,6 +42,7 @@ from tests.test_faults_support import (
     sync_env,
     sync_template,
 )
+from tests.support.paths import importing_tests
 
 __all__ = ["gong", "pycache", "sync_template"]  # fixtures used here
 
@@ -121,13 +122,12 @@ def test_faults_1_to_3_in_one_run_of_the_whole_dag(
 
 CONTINUE_RUN = """
 import json, sys
-sys.path.insert(0, sys.argv[1])
 from pathlib import Path
 from airflow.dag_processing.dagbag import BundleDagBag
-from tests.test_faults_support import continue_run, mark_for_retry
-dag = BundleDagBag(dag_folder=sys.argv[2], bundle_path=Path(sys.argv[2])).dags[sys.argv[3]]
-retried = mark_for_retry(dag.dag_id, sys.argv[4], None)
-result = continue_run(dag, sys.argv[4])
+from tests.support.faults import continue_run, mark_for_retry
+dag = BundleDagBag(dag_folder=sys.argv[1], bundle_path=Path(sys.argv[1])).dags[sys.argv[2]]
+retried = mark_for_retry(dag.dag_id, sys.argv[3], None)
+result = continue_run(dag, sys.argv[3])
 print("RUN-RESULT " + json.dumps({"state": result.state, "retried": retried, "tis": {
     f"{task_id}[{map_index}]": list(value) for (task_id, map_index), value in result.tis.items()}}))
 """
@@ -166,8 +166,8 @@ def test_fault_4_worker_killed_mid_upload_in_the_whole_dag(
     assert run["state"] == "running"  # the worker died with the run in flight
 
     resumed = subprocess.run(
-        [sys.executable, "-c", CONTINUE_RUN, str(ROOT), str(ROOT / "dags"), SYNC_DAG_ID, run["run_id"]],
-        env=env,
+        [sys.executable, "-c", CONTINUE_RUN, str(ROOT / "dags"), SYNC_DAG_ID, run["run_id"]],
+        env=importing_tests(env),
         capture_output=True,
         text=True,
         timeout=400,

@@ -1,11 +1,11 @@
-"""The fault-injection matrix, the faults that need real worker processes (see tests/test_faults.py).
+"""The fault-injection matrix, the faults that need real worker processes (see test_faults.py beside it).
 
 4. A worker process running the upload is SIGKILLed while Gong has stored the file but not yet
    answered; the scheduler's retry of that task (try 2, same run) reattaches: one upload.
 8. Three worker processes upload in parallel, each with its own 3 calls/s budget (``budget_scope:
    process``, as workers on three hosts would be), while Gong allows 3 calls per second in all: Gong
    answers 429s, none reaches the user, all DONE. (The shared budget of one host's processes, which
-   keeps them from any 429, is tested in tests/test_rate_budget.py.)
+   keeps them from any 429, is tested in tests/hooks/test_rate_budget.py.)
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 
 from gong_provider.emulator.client import EmulatorClient
 from gong_provider.emulator.process import EmulatorProcess
-from tests.test_faults_support import (
+from tests.support.faults import (
     ENTITIES,
     assert_exactly_once,
     conf_for,

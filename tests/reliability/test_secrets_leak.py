@@ -20,7 +20,7 @@ import pytest
 
 from gong_provider.emulator.client import EmulatorClient
 from gong_provider.emulator.process import EmulatorProcess
-from tests.test_faults_support import (
+from tests.support.faults import (
     FAST_RETRIES,
     conf_for,
     faults_dags,
@@ -42,7 +42,7 @@ SECRET = "SECRET-LEAKCHECK-9c1e"
 TOKEN = "TOKEN-LEAKCHECK-55d0"
 BASIC = base64.b64encode(f"{ACCESS_KEY}:{SECRET}".encode()).decode()
 MARKERS = (ACCESS_KEY, SECRET, TOKEN, BASIC, "LEAKCHECK")
-SAMPLE_DATA = Path(__file__).resolve().parents[1] / "dags" / "data"
+SAMPLE_DATA = Path(__file__).resolve().parents[2] / "dags" / "data"
 
 
 def hits(text: str | bytes, where: str) -> list[str]:

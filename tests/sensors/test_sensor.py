@@ -16,7 +16,7 @@ from gong_provider.hooks.gong import GongCrmHook
 from gong_provider.sensors.gong import GongRequestStatusSensor
 from gong_provider.staging import stage
 from gong_provider.utils.events import GongUploadFailed
-from tests.gong_test_support import contact, run_task, task_context, write_ldjson
+from tests.support.gong_tasks import contact, run_task, task_context, write_ldjson
 
 STATUS_PATH = "/v2/crm/request-status"
 MODES = ["poke", "deferrable"]

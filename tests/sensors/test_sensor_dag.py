@@ -9,8 +9,8 @@ import pytest
 from gong_provider.emulator.client import EmulatorClient
 from gong_provider.emulator.process import EmulatorProcess
 from gong_provider.hooks.gong import GongCrmHook
-from tests.gong_test_support import connect, contact, write_ldjson
-from tests.test_operator_dag import run_state
+from tests.operators.test_operator_dag import run_state
+from tests.support.gong_tasks import connect, contact, write_ldjson
 
 pytestmark = [pytest.mark.floor, pytest.mark.timeout(120)]
 STATUS_PATH = "/v2/crm/request-status"
@@ -34,7 +34,7 @@ def test_reschedule_mode_waits_across_pokes(
             emulator.integration_id, "CONTACT", request_id, write_ldjson(tmp_path / "c.ldjson", rows)
         )
     emulator_client.inject_fault("status", status=500, count=2, path=STATUS_PATH)  # two pokes see a 500
-    from tests.dags.gong_wait_reschedule import dag
+    from tests.airflow_dags.gong_wait_reschedule import dag
 
     run = dag.test(run_conf={"integration_id": str(emulator.integration_id), "client_request_id": request_id})
     _, tis, xcoms = run_state(dag.dag_id, run.run_id)

@@ -11,7 +11,7 @@ import pytest
 
 from gong_provider.cli import main
 
-DATA = Path(__file__).parent / "data" / "staging"
+DATA = Path(__file__).parents[1] / "data" / "staging"
 MAPPING = "Id=objectId,Email=emailAddress,First Name=firstName,Last Name=lastName,Account=accountId"
 MORE = "LastModified=modifiedDate,Deleted=isDeleted,Phone=phoneNumber"
 

@@ -13,7 +13,7 @@ from gong_provider.exceptions import GongStagingError
 from gong_provider.staging import GongSourceError, validate
 from gong_provider.staging.readers import read_file
 
-DATA = Path(__file__).parent / "data" / "staging"
+DATA = Path(__file__).parents[1] / "data" / "staging"
 GOOD = b'{"objectId": "c-%d", "modifiedDate": "2026-01-01T00:00:00Z"}'
 
 

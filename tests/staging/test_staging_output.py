@@ -18,7 +18,7 @@ from gong_provider.staging import (
     stage,
 )
 
-DATA = Path(__file__).parent / "data" / "staging"
+DATA = Path(__file__).parents[1] / "data" / "staging"
 
 
 def contact(object_id: str, **fields: Any) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from typing import Any
 
 import requests
 
-from tests.test_faults_support import poll
+from tests.support.faults import poll
 
 START_TIMEOUT = 120.0
 

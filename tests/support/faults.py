@@ -1,4 +1,4 @@
-"""Shared pieces of the fault-injection matrix (tests/test_faults*.py): test data, DAG runs, checks.
+"""Shared pieces of the fault-injection matrix (tests/reliability/test_faults*.py): data, DAG runs, checks.
 
 DAG runs use ``dag.test()`` (tasks executed through the task SDK, in this process) or worker
 subprocesses running ``dag.test()``; ``continue_run`` drives an existing run on the way the
@@ -22,8 +22,9 @@ import pytest
 
 from gong_provider.emulator.client import EmulatorClient
 from gong_provider.emulator.process import EmulatorProcess
+from tests.support.paths import importing_tests
 
-FAULTS_DAG_FILE = Path(__file__).parent / "dags" / "faults_upload_wait.py"
+FAULTS_DAG_FILE = Path(__file__).parents[1] / "airflow_dags" / "faults_upload_wait.py"
 ENTITIES = "/v2/crm/entities"
 REQUEST_STATUS = "/v2/crm/request-status"
 BOUND = 60.0
@@ -242,9 +243,8 @@ def subprocess_env(emulator: EmulatorProcess, pycache: Path) -> dict[str, str]:
 
 WORKER = """
 import json, sys
-sys.path.insert(0, sys.argv[1])
-import faults_upload_wait as dags
-run = getattr(dags, sys.argv[2]).test(run_conf=json.loads(sys.argv[3]))
+from tests.support.faults import faults_dags
+run = getattr(faults_dags(), sys.argv[1]).test(run_conf=json.loads(sys.argv[2]))
 print("RUN-RESULT " + json.dumps({"run_id": run.run_id, "state": str(run.state)}), flush=True)
 """
 
@@ -255,8 +255,8 @@ def start_worker(
     """A worker process running ``dag.test()`` in its own process group (so a kill takes it all)."""
     log = log_path.open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-c", WORKER, str(FAULTS_DAG_FILE.parent), dag_var, json.dumps(conf)],
-        env=env,
+        [sys.executable, "-c", WORKER, dag_var, json.dumps(conf)],
+        env=importing_tests(env),
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -312,7 +312,7 @@ def latest_run_id(dag_id: str) -> str:
 
 # ----------------------------------------------------------------------------- gong_crm_sync, own Airflow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SYNC_DAG_ID = "gong_crm_sync"
 
 INIT_SYNC_HOME = """

@@ -15,7 +15,7 @@ from gong_provider.emulator.process import EmulatorProcess
 from gong_provider.triggers.gong import GongRequestStatusTrigger
 
 MODIFIED = "2026-01-02T03:04:05Z"
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def readme_dag_file() -> str:

@@ -11,7 +11,7 @@ from gong_provider.emulator.client import EmulatorClient
 from gong_provider.emulator.process import EmulatorProcess
 from gong_provider.hooks.gong import GongCrmHook
 from gong_provider.triggers.gong import GongRequestStatusTrigger
-from tests.gong_test_support import contact, run_trigger, write_ldjson
+from tests.support.gong_tasks import contact, run_trigger, write_ldjson
 
 STATUS_PATH = "/v2/crm/request-status"
 
