@@ -25,7 +25,7 @@ from gong_provider.staging.location import (
 from gong_provider.staging.outdir import OutputDir
 from tests.support.gong_tasks import run_task, task_context
 
-ACCOUNTS = Path(__file__).resolve().parents[1] / "dags" / "data" / "accounts.csv"
+ACCOUNTS = Path(__file__).resolve().parents[2] / "dags" / "data" / "accounts.csv"
 
 
 @pytest.fixture
