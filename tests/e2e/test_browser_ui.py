@@ -1,0 +1,278 @@
+"""The Airflow UI as a user meets it, in headless Chromium: both trigger forms and the Gong connection form.
+
+A real Airflow (api-server, scheduler with the LocalExecutor, dag-processor, triggerer; SQLite) serves
+the repository's ``dags/`` next to the Gong emulator, with GONG_INTEGRATION_ID set to the emulator's
+integration so that the sync form's defaults are a working run. Playwright (from PyPI) drives the
+system's Chromium (Debian's ``chromium`` package; Playwright's own browser download is not used): it
+clicks Trigger, keeps the defaults, clicks Trigger in the form and waits for the run to succeed.
+
+Screenshots of each form and finished run go to ``.pytest_cache/d/browser_ui/`` (or the test's tmp dir
+when the cache is off), never into the repository. Without playwright or Chromium the module is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gong_provider import get_provider_info
+from tests.support.airflow_stack import (
+    AirflowProcesses,
+    Api,
+    airflow_env,
+    free_port,
+    running_airflow,
+    wait_for_run,
+)
+
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed (it is in the test extra)"
+)
+
+CHROMIUM = "/usr/bin/chromium"
+if not Path(CHROMIUM).exists():
+    pytest.skip(
+        f"no Chromium at {CHROMIUM} (apt-get install -y chromium; .ci/run does it)", allow_module_level=True
+    )
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
+
+ROOT = Path(__file__).resolve().parents[2]
+SYNC_DAG_ID = "gong_crm_sync"
+SETUP_DAG_ID = "gong_crm_setup"
+RUN_TIMEOUT = 420.0
+UI_TIMEOUT_MS = 30_000
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@dataclass
+class Stack:
+    airflow: AirflowProcesses
+    api: Api
+    emulator: Any
+
+
+@dataclass
+class Ui:
+    """One browser page on the api-server, and where its screenshots go."""
+
+    page: Any
+    base_url: str
+    artifacts: Path
+
+    def screenshot(self, name: str) -> None:
+        self.page.screenshot(path=str(self.artifacts / f"{name}.png"), full_page=True)
+
+    def open_trigger_form(self, dag_id: str) -> Any:
+        self.page.goto(f"{self.base_url}/dags/{dag_id}")
+        self.page.get_by_role("button", name="Trigger Dag").click()
+        dialog = self.page.get_by_role("dialog")
+        sync_api.expect(dialog.get_by_text("Run Parameters")).to_be_visible()
+        return dialog
+
+    def submit_trigger_form(self, dialog: Any, screenshot: str) -> str:
+        """Click the form's Trigger (failing with the fields that block it) and return the new run's id."""
+        submit = self.page.get_by_test_id("trigger-dag-submit")
+        try:
+            sync_api.expect(submit).to_be_enabled()
+        except AssertionError:
+            raise AssertionError(
+                f"the form's Trigger button stays disabled; required fields left empty: "
+                f"{empty_required_fields(dialog)}"
+            ) from None
+        finally:
+            self.screenshot(screenshot)
+        with self.page.expect_response(
+            lambda response: response.url.endswith("/dagRuns") and response.request.method == "POST"
+        ) as posted:
+            submit.click()
+        response = posted.value
+        assert response.ok, f"{response.status} {response.text()}"
+        return str(response.json()["dag_run_id"])
+
+    def show_finished_run(self, dag_id: str, run_id: str, screenshot: str) -> None:
+        self.page.goto(f"{self.base_url}/dags/{dag_id}/runs/{run_id}")
+        sync_api.expect(self.page.get_by_text("Success", exact=True).first).to_be_visible()
+        self.screenshot(screenshot)
+
+
+def empty_required_fields(dialog: Any) -> list[str]:
+    """The form's fields marked required and left empty, and the error messages it shows."""
+    names: list[str] = dialog.locator("input[required]").evaluate_all(
+        "inputs => inputs.filter(i => i.type !== 'checkbox' && !i.value).map(i => i.name || i.id)"
+    )
+    return names + dialog.get_by_text("This field is required").all_inner_texts()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    from gong_provider.emulator.process import EmulatorProcess
+
+    base = tmp_path_factory.mktemp("browser")
+    home = base / "airflow_home"
+    home.mkdir()
+    # Processing slow enough that every wait defers to the triggerer (as in test_e2e_airflow).
+    emulator = EmulatorProcess(base / "emulator", processing_delay=12.0).start()
+    try:
+        env = airflow_env(
+            home,
+            free_port(),
+            ROOT / "dags",
+            AIRFLOW_CONN_GONG_DEFAULT=emulator.connection_json(),
+            GONG_INTEGRATION_ID=str(emulator.integration_id),  # the sync form's default
+            GONG_CRM_SYNC_SCHEDULE="none",
+            GONG_STAGING_BASE=str(base / "staging"),
+            GONG_POLL_INTERVAL="1",
+        )
+        with running_airflow(home, env, [SYNC_DAG_ID, SETUP_DAG_ID]) as (airflow, api):
+            api.send("PATCH", f"/dags/{SETUP_DAG_ID}", {"is_paused": True})  # as it is created
+            yield Stack(airflow=airflow, api=api, emulator=emulator)
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture(scope="module")
+def artifacts(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    cache = getattr(request.config, "cache", None)
+    folder = cache.mkdir("browser_ui") if cache is not None else tmp_path_factory.mktemp("browser_ui")
+    for old in folder.glob("*.png"):
+        old.unlink()
+    return Path(folder)
+
+
+@pytest.fixture(scope="module")
+def ui(stack: Stack, artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
+    with sync_api.sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=CHROMIUM,
+            args=CHROMIUM_ARGS,
+            headless=True,
+            viewport={"width": 1400, "height": 2400},  # the whole trigger form in one screenshot
+        )
+        try:
+            context.set_default_timeout(UI_TIMEOUT_MS)
+            sync_api.expect.set_options(timeout=UI_TIMEOUT_MS)
+            yield Ui(page=context.new_page(), base_url=stack.airflow.base_url, artifacts=artifacts)
+        finally:
+            context.close()
+
+
+def test_sync_runs_from_the_trigger_form_with_its_defaults(stack: Stack, ui: Ui) -> None:
+    dialog = ui.open_trigger_form(SYNC_DAG_ID)
+    run_id = ui.submit_trigger_form(dialog, "sync_form")
+
+    run = wait_for_run(stack.airflow, stack.api, SYNC_DAG_ID, run_id, RUN_TIMEOUT)
+    ui.show_finished_run(SYNC_DAG_ID, run_id, "sync_run")
+    assert run["conf"]["integration_id"] == str(stack.emulator.integration_id)
+    assert run["conf"]["resend_key"] is None  # empty: the content-derived upload ids are kept
+    assert stack.emulator.client.record_counts("ACCOUNT"), "no ACCOUNT record reached the emulator"
+
+
+def test_a_typed_integration_id_is_sent_exactly(stack: Stack, ui: Ui) -> None:
+    """A 64-bit id typed into the form reaches the conf digit for digit (a JSON number would be rounded).
+
+    The UI sends a Param whose type lists several JSON types through JSON.parse unless it has
+    ``examples``; this keeps integration_id's form field a string whatever its type becomes.
+    """
+    typed = "2271307570613351878"  # not the default: the field is edited as a user does
+    runs = f"**/api/v2/dags/{SYNC_DAG_ID}/dagRuns"
+    ui.page.route(runs, lambda route: route.abort())  # the form's POST is recorded, not run
+    try:
+        dialog = ui.open_trigger_form(SYNC_DAG_ID)
+        dialog.locator("[name=element_integration_id]").fill(typed)
+        submit = ui.page.get_by_test_id("trigger-dag-submit")
+        sync_api.expect(submit).to_be_enabled()
+        with ui.page.expect_request(
+            lambda request: request.method == "POST" and "/dagRuns" in request.url
+        ) as sent:
+            submit.click()
+    finally:
+        ui.page.unroute(runs)
+    assert sent.value.post_data_json["conf"]["integration_id"] == typed
+
+
+def test_setup_runs_from_the_trigger_form(stack: Stack, ui: Ui) -> None:
+    from gong_provider.emulator.app import DEFAULT_INTEGRATION_NAME
+
+    dialog = ui.open_trigger_form(SETUP_DAG_ID)
+    # Gong keeps one integration per company: re-running setup names the one that exists.
+    dialog.locator("[name=element_integration_name]").fill(DEFAULT_INTEGRATION_NAME)
+    run_id = ui.submit_trigger_form(dialog, "setup_form")
+
+    wait_for_run(stack.airflow, stack.api, SETUP_DAG_ID, run_id, RUN_TIMEOUT)
+    ui.show_finished_run(SETUP_DAG_ID, run_id, "setup_run")
+    assert stack.api.get(f"/dags/{SETUP_DAG_ID}")["is_paused"] is False  # the form unpaused it
+    xcom = f"/dags/{SETUP_DAG_ID}/dagRuns/{run_id}/taskInstances/%s/xcomEntries/return_value"
+    assert stack.api.get(xcom % "announce")["value"] == str(stack.emulator.integration_id)
+    assert stack.api.get(xcom % "write_schema")["value"], "no custom field was written"
+
+
+def test_gong_connection_form_is_labelled_as_the_provider_declares(stack: Stack, ui: Ui) -> None:
+    (declared,) = get_provider_info()["connection-types"]
+    behaviour = declared["ui-field-behaviour"]
+    page = ui.page
+    page.goto(ui.base_url)
+    page.get_by_role("button", name="Admin").click()
+    page.get_by_role("menuitem", name="Connections").click()
+    page.get_by_role("button", name="Add Connection").click()
+    dialog = page.get_by_role("dialog")
+    combobox = dialog.get_by_role("combobox")
+    combobox.fill(declared["hook-name"])
+    page.get_by_role("option", name=declared["hook-name"], exact=True).click()
+
+    for field_name, label in behaviour["relabeling"].items():
+        field = dialog.get_by_label(label, exact=True)
+        sync_api.expect(field).to_have_attribute("name", field_name)
+        sync_api.expect(field).to_have_attribute("placeholder", behaviour["placeholders"][field_name])
+    sync_api.expect(dialog.get_by_label("Access key secret", exact=True)).to_have_attribute(
+        "type", "password"
+    )
+    for hidden in behaviour["hidden-fields"]:
+        sync_api.expect(dialog.locator(f"[name={hidden}]")).to_have_count(0)
+
+    dialog.get_by_role("button", name="Extra Fields", exact=True).click()
+    for key, extra in declared["conn-fields"].items():
+        # the label and its input share one row of the form, and no other field is in that row
+        row = dialog.locator(
+            f"xpath=//*[normalize-space(text())='{extra['label']}']"
+            f"/ancestor::*[.//input[@name='element_{key}']][1]"
+        )
+        sync_api.expect(row).to_have_count(1)
+        sync_api.expect(row.locator("input[name^=element_]")).to_have_count(1)
+        sync_api.expect(row).to_contain_text(extra["description"])
+    sync_api.expect(dialog.locator("[name=element_access_token]")).to_have_attribute("type", "password")
+    sync_api.expect(dialog.locator("[name=element_timeout]")).to_have_value("60")
+    ui.screenshot("connection_form")
+
+    # What the form saves is what the hook reads: the extras under the declared keys.
+    dialog.get_by_role("button", name="Standard Fields", exact=True).click()
+    dialog.get_by_label("Connection ID").fill("gong_from_ui")
+    dialog.get_by_label(behaviour["relabeling"]["host"], exact=True).fill(stack.emulator.url)
+    dialog.get_by_role("button", name="Extra Fields", exact=True).click()
+    dialog.locator("[name=element_timeout]").fill("30")
+    with page.expect_response(
+        lambda response: response.url.endswith("/connections") and response.request.method == "POST"
+    ) as posted:
+        dialog.get_by_role("button", name="Save").click()
+    assert posted.value.ok, posted.value.text()
+    saved = stack.api.get("/connections/gong_from_ui")
+    assert saved["conn_type"] == declared["connection-type"]
+    assert saved["host"] == stack.emulator.url
+    extra = json.loads(saved["extra"])
+    assert extra["timeout"] == 30
+    assert set(extra) <= set(declared["conn-fields"])
