@@ -10,10 +10,10 @@ import pytest
 from gong_provider.emulator.client import EmulatorClient
 from gong_provider.emulator.process import EmulatorProcess
 from gong_provider.exceptions import GongConnectionError
+from gong_provider.ids import is_valid_client_request_id
 from gong_provider.operators.gong import GongUploadEntitiesOperator
 from gong_provider.staging import stage
-from gong_provider.utils.client_request_id import is_valid_client_request_id
-from gong_provider.utils.events import GongUploadFailed, GongWaitTimeout
+from gong_provider.waiting.events import GongUploadFailed, GongWaitTimeout
 from tests.gong_test_support import connect, contact, run_task, task_context, write_ldjson
 
 ENTITIES = "/v2/crm/entities"
@@ -255,7 +255,7 @@ def test_templated_fields() -> None:
 
 def test_integration_id_never_passes_through_a_float() -> None:
     """The one parser of integration ids (hook, operator, sensor, trigger and the packaged DAGs)."""
-    from gong_provider.utils.integration_id import parse_integration_id
+    from gong_provider.ids import parse_integration_id
 
     assert parse_integration_id("2271307570613351879") == 2271307570613351879
     assert parse_integration_id(2271307570613351879) == 2271307570613351879  # a JSON integer in conf
@@ -275,7 +275,7 @@ def test_the_wait_deadline_is_the_earlier_of_timeout_and_execution_timeout() -> 
     import time
     from datetime import timedelta
 
-    from gong_provider.utils.deadline import wait_deadline
+    from gong_provider.waiting.deadline import wait_deadline
 
     now = time.time()
     assert now + 9 <= wait_deadline(10, None) <= time.time() + 10

@@ -11,20 +11,16 @@ from airflow.sdk.configuration import conf
 
 from gong_provider.exceptions import GongBadRequestError, GongError, GongEventError, is_transient
 from gong_provider.hooks._params import object_type_param
-from gong_provider.models import ObjectType, RequestStatus, UploadResult
-from gong_provider.triggers.gong import GongRequestStatusTrigger
-from gong_provider.utils.client_request_id import (
+from gong_provider.ids import (
     check_client_request_id,
     check_client_request_id_scope,
     content_client_request_id,
     make_client_request_id,
     numbered_client_request_id,
+    parse_integration_id,
 )
-from gong_provider.utils.deadline import deferral_timeout, seconds, wait_deadline
-from gong_provider.utils.events import check_status, status_from_event, status_summary
-from gong_provider.utils.integration_id import parse_integration_id
-from gong_provider.utils.poll_schedule import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL
-from gong_provider.utils.upload_files import (
+from gong_provider.models import ObjectType, RequestStatus, UploadResult
+from gong_provider.operators.upload_files import (
     FileFacts,
     UploadFile,
     file_facts,
@@ -32,7 +28,11 @@ from gong_provider.utils.upload_files import (
     staged_file_for,
     upload_target,
 )
-from gong_provider.utils.waiting import check_once, wait_until_finished
+from gong_provider.triggers.gong import GongRequestStatusTrigger
+from gong_provider.waiting.deadline import deferral_timeout, seconds, wait_deadline
+from gong_provider.waiting.events import check_status, status_from_event, status_summary
+from gong_provider.waiting.poll_schedule import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL
+from gong_provider.waiting.polling import check_once, wait_until_finished
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
