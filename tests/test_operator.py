@@ -294,3 +294,41 @@ def test_deferral_carries_no_secret(emulator: EmulatorProcess, conn: str, tmp_pa
     assert "c.ldjson" in text
     for secret in (emulator.access_key, emulator.access_key_secret, emulator.token):
         assert secret not in text
+
+
+def test_a_resumed_task_takes_its_files_from_the_progress_the_trigger_carried(
+    emulator: EmulatorProcess, emulator_client: EmulatorClient, conn: str, tmp_path: Path
+) -> None:
+    """The progress rides in the trigger's carry, as JSON primitives and nowhere else: a resumed task
+    does not read the manifest again (here deleted meanwhile) and uploads each file once."""
+    import json
+
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from tests.gong_test_support import run_trigger
+
+    source = write_ldjson(
+        tmp_path / "contacts.jsonl",
+        [contact("c-1", title="old"), contact("c-1", title="new", modifiedDate="2026-01-03T00:00:00Z")],
+    )
+    stage(str(source), object_type="CONTACT", out_dir=str(tmp_path / "out"))
+    manifest_path = tmp_path / "out" / "CONTACT" / "manifest.json"
+    task = operator(emulator, str(manifest_path), "deferrable", wait_for_completion=True)
+    context = task_context()
+    with pytest.raises(TaskDeferred) as info:
+        task.execute(context)
+    deferred = info.value
+    carry = deferred.trigger.serialize()[1]["carry"]
+    assert json.loads(json.dumps(carry)) == carry
+    assert not deferred.kwargs
+    manifest_path.unlink()
+    for _ in range(10):
+        [event] = run_trigger(deferred.trigger)
+        try:
+            results = task.execute_complete(context, event)
+            break
+        except TaskDeferred as again:
+            deferred = again
+    assert [r["status"] for r in results] == ["DONE", "DONE"]
+    assert sorted(emulator_client.upload_counts().values()) == [1, 1]
+    assert emulator_client.entities("CONTACT")["c-1"]["title"] == "new"
