@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult
 
+from gong_provider.ids import parse_integration_id
 from gong_provider.models import ObjectType
-from gong_provider.utils.integration_id import parse_integration_id
 
 if TYPE_CHECKING:
     import airflow.sdk

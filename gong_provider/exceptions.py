@@ -139,7 +139,7 @@ class GongEventError(GongError):
 
 
 if TYPE_CHECKING:
-    from gong_provider.utils.airflow_compat import AirflowFailException
+    from gong_provider.airflow_compat import AirflowFailException
 
     class GongUploadFailed(GongRequestFailedError, AirflowFailException):
         """Gong processed the file and reported FAILED: retrying the same file cannot help, so no retry."""
@@ -150,7 +150,7 @@ def __getattr__(name: str) -> Any:
     built on first use, so that importing this module never loads Airflow (PEP 562)."""
     if name != "GongUploadFailed":
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from gong_provider.utils.airflow_compat import AirflowFailException
+    from gong_provider.airflow_compat import AirflowFailException
 
     upload_failed = type(
         "GongUploadFailed",

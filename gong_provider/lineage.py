@@ -15,9 +15,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gong_provider.assets import OPENLINEAGE_NAMESPACE, openlineage_name
+from gong_provider.operators.upload_files import UploadFile, resolve_files
 from gong_provider.staging.location import local_path, location_exists, open_location
 from gong_provider.staging.manifest import MANIFEST_NAME, StagingManifest
-from gong_provider.utils.upload_files import UploadFile, resolve_files
 
 log = logging.getLogger(__name__)
 

@@ -33,10 +33,10 @@ import msgspec
 import xxhash
 
 from gong_provider.changes.errors import GongStateConflictError, GongStateCorruptError
+from gong_provider.ids import parse_integration_id
 from gong_provider.models import CustomField, ObjectType
 from gong_provider.staging.outdir import OutputDir
 from gong_provider.staging.specs import spec_for
-from gong_provider.utils.integration_id import parse_integration_id
 
 FORMAT_VERSION = 1
 BUCKET_BITS = 6

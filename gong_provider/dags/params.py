@@ -13,12 +13,12 @@ from airflow.sdk import Param
 
 from gong_provider.changes.modes import DEFAULT_MAX_DELETE_RATIO, SYNC_MODES
 from gong_provider.dags import settings
-from gong_provider.models import ObjectType
-from gong_provider.utils.integration_id import (
+from gong_provider.ids import (
     INTEGRATION_ID_PATTERN,
     MAX_INTEGRATION_ID,
     parse_integration_id,
 )
+from gong_provider.models import ObjectType
 
 ENTITY_TYPES = [object_type.value for object_type in ObjectType]
 

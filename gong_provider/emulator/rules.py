@@ -2,7 +2,7 @@
 
 Deliberately independent of ``gong_provider.staging``: the emulator is the oracle the staging code
 is tested against, so it must not share (and silently agree with) the staging code's bugs. Only the
-UTF-8 check (``gong_provider.utils.utf8``, the standard library's decoder) is shared.
+UTF-8 check (``gong_provider.utf8``, the standard library's decoder) is shared.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from gong_provider.utils.utf8 import invalid_utf8_offset
+from gong_provider.utf8 import invalid_utf8_offset
 
 OBJECT_TYPES = ("BUSINESS_USER", "STAGE", "ACCOUNT", "CONTACT", "DEAL", "LEAD")
 SCHEMA_OBJECT_TYPES = ("ACCOUNT", "CONTACT", "DEAL", "LEAD")

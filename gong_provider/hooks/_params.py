@@ -9,8 +9,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from gong_provider.ids import parse_integration_id
 from gong_provider.models import CustomField, ObjectType
-from gong_provider.utils.integration_id import parse_integration_id
 
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9_-]+")
 

@@ -35,6 +35,7 @@ from airflow.sdk import BaseHook
 from tenacity import AsyncRetrying, Retrying
 
 from gong_provider import __version__
+from gong_provider.airflow_compat import aget_connection, aget_extra_dejson
 from gong_provider.exceptions import GongConflictError, GongError
 from gong_provider.hooks._auth import HeaderAuth, amask_secrets, mask_secrets
 from gong_provider.hooks._connection import GongConnectionConfig, HookOptions, config_from_connection
@@ -64,7 +65,6 @@ from gong_provider.models import (
     RequestStatus,
     UploadResult,
 )
-from gong_provider.utils.airflow_compat import aget_connection, aget_extra_dejson
 
 if TYPE_CHECKING:
     import aiohttp

@@ -9,30 +9,30 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.configuration import conf
 
-from gong_provider.exceptions import GongBadRequestError, GongError, GongEventError, is_transient
+from gong_provider.exceptions import GongBadRequestError, GongError, is_transient
 from gong_provider.hooks._params import object_type_param
-from gong_provider.models import ObjectType, RequestStatus, UploadResult
-from gong_provider.triggers.gong import GongRequestStatusTrigger
-from gong_provider.utils.client_request_id import (
+from gong_provider.ids import (
     check_client_request_id,
     check_client_request_id_scope,
     content_client_request_id,
     make_client_request_id,
     numbered_client_request_id,
+    parse_integration_id,
 )
-from gong_provider.utils.deadline import deferral_timeout, seconds, wait_deadline
-from gong_provider.utils.events import check_status, status_from_event, status_summary
-from gong_provider.utils.integration_id import parse_integration_id
-from gong_provider.utils.poll_schedule import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL
-from gong_provider.utils.upload_files import (
+from gong_provider.models import ObjectType, RequestStatus, UploadResult
+from gong_provider.operators.upload_files import (
     FileFacts,
-    UploadFile,
     file_facts,
     resolve_files,
     staged_file_for,
     upload_target,
 )
-from gong_provider.utils.waiting import check_once, wait_until_finished
+from gong_provider.operators.upload_progress import FileUpload, UploadProgress
+from gong_provider.triggers.gong import GongRequestStatusTrigger
+from gong_provider.waiting.deadline import deferral_timeout, seconds, wait_deadline
+from gong_provider.waiting.events import check_status, status_from_event
+from gong_provider.waiting.poll_schedule import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL
+from gong_provider.waiting.polling import check_once, wait_until_finished
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -140,73 +140,84 @@ class GongUploadEntitiesOperator(BaseOperator):
 
     def execute(self, context: Context) -> Any:
         deadline = wait_deadline(self.timeout, self.execution_timeout)
-        return self._advance(context, results=[], deadline=deadline)
-
-    def execute_complete(
-        self,
-        context: Context,
-        event: Any = None,
-        *,
-        results: list[dict[str, Any]] | None = None,
-        deadline: float | None = None,
-    ) -> Any:
-        """Validate the trigger's event for the upload being waited for, then go on."""
-        if results is None or deadline is None:
-            # `airflow dags test` resumes with the event only: the trigger carried the state in it
-            carried = event.get("carry") if isinstance(event, dict) else None
-            if not isinstance(carried, dict) or "results" not in carried:
-                raise GongEventError(f"Resumed without the upload state: {event!r}")
-            results, deadline = list(carried["results"]), float(carried["deadline"])
-        pending = next(r for r in results if "status" not in r)
-        status = status_from_event(event, client_request_id=pending["client_request_id"])
-        self._finish(pending, status)
-        return self._advance(context, results=results, deadline=deadline)
-
-    def _advance(self, context: Context, *, results: list[dict[str, Any]], deadline: float) -> Any:
-        """Upload what is not uploaded yet; wait where a generation or the task must wait."""
         nothing_named = self.allow_empty_file_list and not self.file
-        files, several = ([], True) if nothing_named else resolve_files(self.file)
-        if not files:
+        sources, several = ([], True) if nothing_named else resolve_files(self.file)
+        if not sources:
             if not self.allow_empty_file_list:
                 raise ValueError(f"file {self.file!r} names no file to upload")
             self.log.info("No %s file to upload (file is empty): nothing to do", self.object_type)
             return []
+        progress = UploadProgress.plan(sources, several=several, deadline=deadline)
+        return self._upload_and_wait(context, progress)
+
+    def execute_complete(self, context: Context, event: Any = None) -> Any:
+        """Resume after the trigger: accept the status of the file it waited for, then go on.
+
+        The progress comes back inside the event (the trigger's ``carry``), the one place it is
+        kept: ``dag.test()`` and ``airflow dags test`` resume a task with the event alone.
+        """
+        progress = UploadProgress.from_event(event)
+        waited_for = progress.awaiting_processing()[0]
+        assert waited_for.client_request_id is not None
+        status = status_from_event(event, client_request_id=waited_for.client_request_id)
+        self._accept_processing(waited_for, status, object_type_param(str(self.object_type)))
+        return self._upload_and_wait(context, progress)
+
+    def _upload_and_wait(self, context: Context, progress: UploadProgress) -> Any:
+        """Upload the files not uploaded yet, in order; before a later generation, and at the end with
+        ``wait_for_completion``, wait until Gong has processed what it accepted."""
         integration_id = parse_integration_id(self.integration_id)
         object_type = object_type_param(str(self.object_type))
         from gong_provider.hooks.gong import GongCrmHook  # lazy: keeps DAG parsing fast
 
         with GongCrmHook(self.gong_conn_id) as hook:
-            for index, upload in enumerate(files):
-                if index < len(results):
+            for index, upload in enumerate(progress.files):
+                if upload.is_accepted:
                     continue
-                if index and upload.generation != files[index - 1].generation:
-                    self._wait(context, hook, files, results, deadline)
-                identity = self._identify(context, upload, index, len(files), object_type, integration_id)
-                results.append(self._upload(context, hook, integration_id, object_type, upload, identity))
+                if index and upload.source.generation != progress.files[index - 1].source.generation:
+                    self._wait_until_processed(hook, progress, integration_id, object_type)
+                facts = file_facts(upload.source)
+                client_request_id = self._client_request_id_for(
+                    context, index + 1, len(progress.files), facts, integration_id, object_type
+                )
+                result = self._accepted_by_an_earlier_try(context, hook, integration_id, client_request_id)
+                if result is None:
+                    result = hook.upload_entities(
+                        integration_id, object_type, client_request_id, upload_target(upload.source.path)
+                    )
+                upload.record_acceptance(result, facts)
+                self.log.info(
+                    "%s %s (%s records, %s bytes) as %s: clientRequestId %s",
+                    "Gong already had" if result.already_accepted else "Uploaded",
+                    upload.source.path,
+                    facts.records,
+                    facts.bytes,
+                    object_type,
+                    client_request_id,
+                )
             if self.wait_for_completion:
-                self._wait(context, hook, files, results, deadline)
-        return results if several else results[0]
+                self._wait_until_processed(hook, progress, integration_id, object_type)
+        return progress.xcom(integration_id, object_type)
 
-    def _identify(
+    def _client_request_id_for(
         self,
         context: Context,
-        upload: UploadFile,
-        index: int,
+        number: int,
         count: int,
-        object_type: str,
+        facts: FileFacts,
         integration_id: int,
-    ) -> tuple[str, FileFacts]:
-        """The file's clientRequestId (the given one, numbered for several files, or derived in the
-        operator's scope) and facts."""
-        facts = file_facts(upload)
+        object_type: str,
+    ) -> str:
+        """File ``number`` of ``count``'s clientRequestId: the given one (numbered for several files),
+        or derived in the operator's scope."""
         if self.client_request_id:
             given = check_client_request_id(str(self.client_request_id))
-            return numbered_client_request_id(given, index + 1, count), facts
+            return numbered_client_request_id(given, number, count)
         if self.client_request_id_scope == "content":
-            return content_client_request_id(integration_id, object_type, facts.sha256), facts
+            return content_client_request_id(integration_id, object_type, facts.sha256)
         ti = context["ti"]
         map_index = getattr(ti, "map_index", -1)
-        request_id = make_client_request_id(
+        return make_client_request_id(
             dag_id=ti.dag_id,
             task_id=ti.task_id,
             run_id=ti.run_id,
@@ -214,44 +225,8 @@ class GongUploadEntitiesOperator(BaseOperator):
             object_type=object_type,
             content_sha256=facts.sha256,
         )
-        return request_id, facts
 
-    def _upload(
-        self,
-        context: Context,
-        hook: GongCrmHook,
-        integration_id: int,
-        object_type: str,
-        upload: UploadFile,
-        identity: tuple[str, FileFacts],
-    ) -> dict[str, Any]:
-        client_request_id, facts = identity
-        result = self._reattach(context, hook, integration_id, client_request_id)
-        if result is None:
-            result = hook.upload_entities(
-                integration_id, object_type, client_request_id, upload_target(upload.path)
-            )
-        self.log.info(
-            "%s %s (%s records, %s bytes) as %s: clientRequestId %s",
-            "Gong already had" if result.already_accepted else "Uploaded",
-            upload.path,
-            facts.records,
-            facts.bytes,
-            object_type,
-            client_request_id,
-        )
-        return {
-            "client_request_id": client_request_id,
-            "request_id": result.request_id,
-            "integration_id": str(integration_id),
-            "object_type": object_type,
-            "file": upload.path,
-            "records": facts.records,
-            "bytes": facts.bytes,
-            "already_accepted": result.already_accepted,
-        }
-
-    def _reattach(
+    def _accepted_by_an_earlier_try(
         self, context: Context, hook: GongCrmHook, integration_id: int, client_request_id: str
     ) -> UploadResult | None:
         """On a retry, ask Gong whether it already has this id: if so, do not send the file again."""
@@ -273,71 +248,61 @@ class GongUploadEntitiesOperator(BaseOperator):
             client_request_id=client_request_id, request_id=status.request_id, already_accepted=True
         )
 
-    def _wait(
-        self,
-        context: Context,
-        hook: GongCrmHook,
-        files: list[UploadFile],
-        results: list[dict[str, Any]],
-        deadline: float,
+    def _wait_until_processed(
+        self, hook: GongCrmHook, progress: UploadProgress, integration_id: int, object_type: str
     ) -> None:
-        """Until every uploaded file is DONE (or FAILED, which fails the task); defer when deferrable."""
+        """Until every accepted file is DONE (or FAILED, which fails the task); defer when deferrable."""
         first = True
-        for index, result in enumerate(results):
-            if "status" in result:
-                continue
-            request_id = result["client_request_id"]
-            integration_id = int(result["integration_id"])
+        for upload in progress.awaiting_processing():
+            client_request_id = upload.client_request_id
+            assert client_request_id is not None
             if self.deferrable:
                 # the file just uploaded is surely not processed yet: defer without spending a call
-                status = None if first else check_once(hook, integration_id, request_id)
+                status = None if first else check_once(hook, integration_id, client_request_id)
                 first = False
                 if status is None or not status.status.is_terminal:
-                    self._defer(request_id, integration_id, results, deadline)
+                    self._defer_until_processed(client_request_id, integration_id, progress)
             else:
                 status = wait_until_finished(
                     hook,
                     integration_id,
-                    request_id,
-                    deadline=deadline,
+                    client_request_id,
+                    deadline=progress.deadline,
                     poll_interval=self.poll_interval,
                     max_poll_interval=self.max_poll_interval,
                 )
             assert status is not None
-            self._finish(result, status, files[index] if index < len(files) else None)
+            self._accept_processing(upload, status, object_type)
 
-    def _defer(
-        self, request_id: str, integration_id: int, results: list[dict[str, Any]], deadline: float
+    def _defer_until_processed(
+        self, client_request_id: str, integration_id: int, progress: UploadProgress
     ) -> None:
-        self.log.info("Deferring the wait for Gong request %s to the triggerer", request_id)
+        """Hand the wait to the triggerer; the progress rides in the trigger's ``carry``."""
+        self.log.info("Deferring the wait for Gong request %s to the triggerer", client_request_id)
         self.defer(
             trigger=GongRequestStatusTrigger(
                 integration_id=str(integration_id),
-                client_request_id=request_id,
-                end_time=deadline,
+                client_request_id=client_request_id,
+                end_time=progress.deadline,
                 gong_conn_id=self.gong_conn_id,
                 poll_interval=self.poll_interval,
                 max_poll_interval=self.max_poll_interval,
-                carry={"results": results, "deadline": deadline},
+                carry=progress.to_dict(),
             ),
             method_name="execute_complete",
-            kwargs={"results": results, "deadline": deadline},
-            timeout=deferral_timeout(deadline),
+            timeout=deferral_timeout(progress.deadline),
         )
 
-    def _finish(
-        self, result: dict[str, Any], status: RequestStatus, upload: UploadFile | None = None
-    ) -> None:
+    def _accept_processing(self, upload: FileUpload, status: RequestStatus, object_type: str) -> None:
+        """Record Gong's terminal status, or fail the task (naming each line error's record)."""
         staged = None
         if status.errors:
-            if upload is None:
-                upload = next((f for f in resolve_files(self.file)[0] if f.path == result["file"]), None)
-            if upload is not None:
-                staged = upload.staged or staged_file_for(upload.path, result["object_type"])
+            staged = upload.source.staged or staged_file_for(upload.source.path, object_type)
+        assert upload.client_request_id is not None
         check_status(
             status,
-            client_request_id=result["client_request_id"],
+            client_request_id=upload.client_request_id,
             fail_on_record_errors=self.fail_on_record_errors,
             staged=staged,
         )
-        result.update(status_summary(status))
+        upload.record_processing(status)

@@ -10,18 +10,17 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.configuration import conf
 
+from gong_provider.airflow_compat import AirflowSensorTimeout
 from gong_provider.exceptions import GongWaitTimeout
+from gong_provider.ids import check_client_request_id, parse_integration_id
 from gong_provider.models import RequestStatus
+from gong_provider.operators.upload_files import resolve_files, staged_file_for
 from gong_provider.staging.manifest import StagedFile
 from gong_provider.triggers.gong import GongRequestStatusTrigger
-from gong_provider.utils.airflow_compat import AirflowSensorTimeout
-from gong_provider.utils.client_request_id import check_client_request_id
-from gong_provider.utils.deadline import deferral_timeout, seconds, wait_deadline
-from gong_provider.utils.events import check_status, status_from_event, status_summary
-from gong_provider.utils.integration_id import parse_integration_id
-from gong_provider.utils.poll_schedule import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL
-from gong_provider.utils.upload_files import resolve_files, staged_file_for
-from gong_provider.utils.waiting import check_once
+from gong_provider.waiting.deadline import deferral_timeout, seconds, wait_deadline
+from gong_provider.waiting.events import check_status, status_from_event, status_summary
+from gong_provider.waiting.poll_schedule import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL
+from gong_provider.waiting.polling import check_once
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

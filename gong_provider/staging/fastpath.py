@@ -22,7 +22,7 @@ import msgspec
 from gong_provider.staging.normalize import MAX_EMAIL_LENGTH, MAX_OBJECT_ID_LENGTH
 from gong_provider.staging.readers import BLOCK_SIZE, BOM, HEAD_BYTES, TooLong
 from gong_provider.staging.specs import DEAL_STATUSES, EntitySpec, Kind
-from gong_provider.utils.utf8 import invalid_utf8_offset
+from gong_provider.utf8 import invalid_utf8_offset
 
 BLOCK_BYTES = BLOCK_SIZE
 _NULL = re.compile(rb":\s*null\b")

@@ -28,7 +28,7 @@ import msgspec
 
 from gong_provider.staging.errors import GongSourceError
 from gong_provider.staging.location import is_object_storage_path
-from gong_provider.utils.utf8 import invalid_utf8_reason
+from gong_provider.utf8 import invalid_utf8_reason
 
 HeaderCheck = Callable[[list[str], str], "str | None"]
 """Called with a CSV header and "file, line N" before any row is read: raises on a missing column,

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from gong_provider.exceptions import GongError, GongRateLimitError, is_transient
-from gong_provider.utils.deadline import as_epoch, min_deferral_age, resumable_at
-from gong_provider.utils.events import ERROR, TIMEOUT, reason_event, status_event
-from gong_provider.utils.integration_id import parse_integration_id
-from gong_provider.utils.poll_schedule import (
+from gong_provider.ids import parse_integration_id
+from gong_provider.waiting.deadline import as_epoch, min_deferral_age, resumable_at
+from gong_provider.waiting.events import ERROR, TIMEOUT, reason_event, status_event
+from gong_provider.waiting.poll_schedule import (
     BACKOFF_FACTOR,
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL,
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 class GongRequestStatusTrigger(BaseTrigger):
     """Poll ``/v2/crm/request-status`` with growing intervals until DONE, FAILED or ``end_time``.
 
-    Yields exactly one event (see :mod:`gong_provider.utils.events`). Transient errors (429, 5xx,
+    Yields exactly one event (see :mod:`gong_provider.waiting.events`). Transient errors (429, 5xx,
     no answer: :func:`~gong_provider.exceptions.is_transient`) are logged and waited out; any other
     (401, an unknown request, a certificate that fails verification) ends the wait with an ERROR
     event. The first check comes ``poll_interval`` after the start, then the waits grow by x1.5 up to

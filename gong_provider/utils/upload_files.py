@@ -1,134 +1,23 @@
-"""What the upload operator's ``file`` names: paths, URLs, staged-file dicts or a staging manifest."""
+"""Old path of :mod:`gong_provider.operators.upload_files`, re-exported for one release (see CHANGELOG.md)."""
 
 from __future__ import annotations
 
-import hashlib
-import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
-
-from gong_provider.staging.location import (
-    is_object_storage_path,
-    location_exists,
-    location_text,
-    open_location,
-    resolve_location,
+from gong_provider.operators.upload_files import (
+    SOURCES_SUFFIX,
+    FileFacts,
+    UploadFile,
+    file_facts,
+    resolve_files,
+    staged_file_for,
+    upload_target,
 )
-from gong_provider.staging.manifest import MANIFEST_NAME, StagedFile, StagingManifest
 
-_BLOCK = 1024 * 1024
-SOURCES_SUFFIX = ".sources.ldjson"
-
-
-@dataclass(frozen=True)
-class UploadFile:
-    """One file to upload; ``staged`` is known when it came from a manifest (or carries a sidecar)."""
-
-    path: str
-    generation: int
-    staged: StagedFile | None = None
-
-
-def upload_target(path: str) -> Any:
-    """What the hook's ``upload_entities`` takes: a local path or an ObjectStoragePath."""
-    return resolve_location(path)
-
-
-def _load_manifest(path: str) -> StagingManifest:
-    with open_location(path) as handle:
-        return StagingManifest.from_json(handle.read().decode("utf-8"))
-
-
-def _from_manifest(manifest: StagingManifest) -> list[UploadFile]:
-    return [
-        UploadFile(path=staged.path, generation=staged.generation, staged=staged)
-        for group in manifest.generations
-        for staged in group
-    ]
-
-
-def _is_manifest_path(path: str) -> bool:
-    return path.rstrip("/").rsplit("/", 1)[-1] == MANIFEST_NAME
-
-
-def _resolve_one(item: Any) -> list[UploadFile]:
-    if isinstance(item, Mapping):
-        if "files" in item:
-            return _from_manifest(StagingManifest.from_dict(dict(item)))
-        if "path" in item and "sha256" in item:
-            staged = StagedFile(**{k: v for k, v in item.items() if k in StagedFile.__dataclass_fields__})
-            return [UploadFile(path=staged.path, generation=staged.generation, staged=staged)]
-        raise ValueError(f"file: a dict must be a staging manifest or a staged file, got keys {sorted(item)}")
-    if isinstance(item, StagingManifest):
-        return _from_manifest(item)
-    if isinstance(item, StagedFile):
-        return [UploadFile(path=item.path, generation=item.generation, staged=item)]
-    if isinstance(item, (str, os.PathLike)) or is_object_storage_path(item):
-        path = location_text(item)
-        if not path:
-            raise ValueError("file is empty: give a path, an ObjectStoragePath URL or a staging manifest")
-        if _is_manifest_path(path):
-            return _from_manifest(_load_manifest(path))
-        return [UploadFile(path=str(path), generation=0)]
-    raise TypeError(f"file: unsupported value of type {type(item).__name__}")
-
-
-def resolve_files(file: Any) -> tuple[list[UploadFile], bool]:
-    """The files to upload in order (generation by generation), and whether several were named.
-
-    The flag decides the XCom shape: one dict for a single path, a list for a list or a manifest.
-    """
-    if isinstance(file, Sequence) and not isinstance(file, (str, bytes)):
-        files = [upload for item in file for upload in _resolve_one(item)]
-        return sorted(files, key=lambda f: f.generation), True
-    files = _resolve_one(file)
-    several = isinstance(file, (Mapping, StagingManifest)) and not isinstance(file, StagedFile)
-    if isinstance(file, (str, os.PathLike)) and _is_manifest_path(str(file)):
-        several = True
-    return files, several
-
-
-@dataclass(frozen=True)
-class FileFacts:
-    sha256: str
-    records: int
-    bytes: int
-
-
-def file_facts(upload: UploadFile) -> FileFacts:
-    """sha256, line count and size: from the manifest when it has them, else read once, streamed."""
-    if upload.staged is not None:
-        return FileFacts(upload.staged.sha256, upload.staged.records, upload.staged.bytes)
-    digest = hashlib.sha256()
-    size = lines = 0
-    last = b"\n"
-    with open_location(upload.path) as handle:
-        while block := handle.read(_BLOCK):
-            digest.update(block)
-            size += len(block)
-            lines += block.count(b"\n")
-            last = block[-1:]
-    if size and last != b"\n":
-        lines += 1
-    return FileFacts(digest.hexdigest(), lines, size)
-
-
-def staged_file_for(path: str, object_type: str) -> StagedFile:
-    """A StagedFile for a bare path, using its ``.sources.ldjson`` sidecar when staging left one."""
-    stem = path[: -len(".ldjson")] if path.endswith(".ldjson") else path
-    sidecar = stem + SOURCES_SUFFIX
-    try:
-        sources = sidecar if location_exists(sidecar) else None
-    except Exception:  # a storage backend that cannot tell: fall back to the file's own objectIds
-        sources = None
-    return StagedFile(
-        path=path,
-        object_type=object_type,
-        generation=0,
-        part=0,
-        records=0,
-        bytes=0,
-        sha256="",
-        sources_path=sources,
-    )
+__all__ = [
+    "SOURCES_SUFFIX",
+    "FileFacts",
+    "UploadFile",
+    "file_facts",
+    "resolve_files",
+    "staged_file_for",
+    "upload_target",
+]

@@ -21,8 +21,8 @@ from gong_provider.changes.capture import iter_state
 from gong_provider.changes.state import LIVE, PENDING, TOMBSTONE, StateStore, digest_of
 from gong_provider.emulator.process import EmulatorProcess
 from gong_provider.hooks.gong import GongCrmHook
+from gong_provider.ids import make_client_request_id
 from gong_provider.models import CustomField, RequestStatus
-from gong_provider.utils.client_request_id import make_client_request_id
 
 TYPE = "CONTACT"
 

@@ -10,10 +10,10 @@ import pytest
 from gong_provider.emulator.client import EmulatorClient
 from gong_provider.emulator.process import EmulatorProcess
 from gong_provider.exceptions import GongConnectionError
+from gong_provider.ids import is_valid_client_request_id
 from gong_provider.operators.gong import GongUploadEntitiesOperator
 from gong_provider.staging import stage
-from gong_provider.utils.client_request_id import is_valid_client_request_id
-from gong_provider.utils.events import GongUploadFailed, GongWaitTimeout
+from gong_provider.waiting.events import GongUploadFailed, GongWaitTimeout
 from tests.support.gong_tasks import connect, contact, run_task, task_context, write_ldjson
 
 ENTITIES = "/v2/crm/entities"
@@ -255,7 +255,7 @@ def test_templated_fields() -> None:
 
 def test_integration_id_never_passes_through_a_float() -> None:
     """The one parser of integration ids (hook, operator, sensor, trigger and the packaged DAGs)."""
-    from gong_provider.utils.integration_id import parse_integration_id
+    from gong_provider.ids import parse_integration_id
 
     assert parse_integration_id("2271307570613351879") == 2271307570613351879
     assert parse_integration_id(2271307570613351879) == 2271307570613351879  # a JSON integer in conf
@@ -275,7 +275,7 @@ def test_the_wait_deadline_is_the_earlier_of_timeout_and_execution_timeout() -> 
     import time
     from datetime import timedelta
 
-    from gong_provider.utils.deadline import wait_deadline
+    from gong_provider.waiting.deadline import wait_deadline
 
     now = time.time()
     assert now + 9 <= wait_deadline(10, None) <= time.time() + 10
@@ -294,3 +294,41 @@ def test_deferral_carries_no_secret(emulator: EmulatorProcess, conn: str, tmp_pa
     assert "c.ldjson" in text
     for secret in (emulator.access_key, emulator.access_key_secret, emulator.token):
         assert secret not in text
+
+
+def test_a_resumed_task_takes_its_files_from_the_progress_the_trigger_carried(
+    emulator: EmulatorProcess, emulator_client: EmulatorClient, conn: str, tmp_path: Path
+) -> None:
+    """The progress rides in the trigger's carry, as JSON primitives and nowhere else: a resumed task
+    does not read the manifest again (here deleted meanwhile) and uploads each file once."""
+    import json
+
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from tests.support.gong_tasks import run_trigger
+
+    source = write_ldjson(
+        tmp_path / "contacts.jsonl",
+        [contact("c-1", title="old"), contact("c-1", title="new", modifiedDate="2026-01-03T00:00:00Z")],
+    )
+    stage(str(source), object_type="CONTACT", out_dir=str(tmp_path / "out"))
+    manifest_path = tmp_path / "out" / "CONTACT" / "manifest.json"
+    task = operator(emulator, str(manifest_path), "deferrable", wait_for_completion=True)
+    context = task_context()
+    with pytest.raises(TaskDeferred) as info:
+        task.execute(context)
+    deferred = info.value
+    carry = deferred.trigger.serialize()[1]["carry"]
+    assert json.loads(json.dumps(carry)) == carry
+    assert not deferred.kwargs
+    manifest_path.unlink()
+    for _ in range(10):
+        [event] = run_trigger(deferred.trigger)
+        try:
+            results = task.execute_complete(context, event)
+            break
+        except TaskDeferred as again:
+            deferred = again
+    assert [r["status"] for r in results] == ["DONE", "DONE"]
+    assert sorted(emulator_client.upload_counts().values()) == [1, 1]
+    assert emulator_client.entities("CONTACT")["c-1"]["title"] == "new"

@@ -29,7 +29,7 @@ from gong_provider.hooks.gong import GongCrmAsyncHook, GongCrmHook
 from gong_provider.operators.gong import GongUploadEntitiesOperator
 from gong_provider.sensors.gong import GongRequestStatusSensor
 from gong_provider.triggers.gong import GongRequestStatusTrigger
-from gong_provider.utils.events import status_from_event
+from gong_provider.waiting.events import status_from_event
 from tests.support.gong_tasks import contact, run_task, run_trigger, task_context, write_ldjson
 
 KEY = "AKIA-LEAKCHECK-7f3a"

@@ -15,7 +15,7 @@ from gong_provider.emulator.process import EmulatorProcess
 from gong_provider.hooks.gong import GongCrmHook
 from gong_provider.sensors.gong import GongRequestStatusSensor
 from gong_provider.staging import stage
-from gong_provider.utils.events import GongUploadFailed
+from gong_provider.waiting.events import GongUploadFailed
 from tests.support.gong_tasks import contact, run_task, task_context, write_ldjson
 
 STATUS_PATH = "/v2/crm/request-status"

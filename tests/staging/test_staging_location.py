@@ -89,8 +89,8 @@ def test_every_layer_reads_a_location_the_same_way(
     """Source folder -> staged files -> manifest -> operator -> hook upload -> Gong, one location."""
     from gong_provider.dags.sources import list_source_files, resolve_source
     from gong_provider.operators.gong import GongUploadEntitiesOperator
+    from gong_provider.operators.upload_files import file_facts, resolve_files, upload_target
     from gong_provider.staging import stage
-    from gong_provider.utils.upload_files import file_facts, resolve_files, upload_target
 
     base = {"path": str(tmp_path), "file-url": f"file://{tmp_path}", "object-storage": memory_store}[kind]
     folder = put(base, tmp_path)

@@ -6,10 +6,10 @@ import itertools
 
 import pytest
 
+from gong_provider.airflow_compat import AirflowFailException
 from gong_provider.models import RecordError, RequestState, RequestStatus
-from gong_provider.utils.airflow_compat import AirflowFailException
-from gong_provider.utils.errors_report import describe_failure
-from gong_provider.utils.events import (
+from gong_provider.staging.failure_report import describe_failure
+from gong_provider.waiting.events import (
     GongEventError,
     GongUploadFailed,
     GongWaitTimeout,
@@ -18,7 +18,7 @@ from gong_provider.utils.events import (
     status_event,
     status_from_event,
 )
-from gong_provider.utils.poll_schedule import checks_until, poll_intervals
+from gong_provider.waiting.poll_schedule import checks_until, poll_intervals
 
 ID = "gong-contact-abc"
 BIG = 2271307570613351879

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gong_provider.utils.client_request_id import (
+from gong_provider.ids import (
     check_client_request_id,
     content_client_request_id,
     is_valid_client_request_id,

@@ -10,7 +10,7 @@ import pytest
 
 from gong_provider.emulator.rules import LineChecker
 from gong_provider.staging.readers import parse_json_object
-from gong_provider.utils.utf8 import invalid_utf8_offset, invalid_utf8_reason
+from gong_provider.utf8 import invalid_utf8_offset, invalid_utf8_reason
 
 pytestmark = [pytest.mark.floor]  # the floor's msgspec reports bad UTF-8 differently
 
