@@ -7,7 +7,6 @@ in this venv, as a user's Airflow would load it.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from importlib.metadata import entry_points
@@ -20,6 +19,7 @@ import pytest
 import gong_provider
 from gong_provider import get_provider_info
 from gong_provider.hooks.gong import GongCrmHook
+from tests.support.paths import clean_environment
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 COMMANDS = {
@@ -36,11 +36,7 @@ pytestmark = [pytest.mark.floor]
 def cli(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Any, str]]:
     """Run the airflow commands (two at a time): {name: (parsed JSON stdout, stdout + stderr)}."""
     home = tmp_path_factory.mktemp("airflow_home")
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("AIRFLOW_", "AIRFLOW__")) and key != "PYTHONWARNINGS"
-    }
+    env = {key: value for key, value in clean_environment().items() if key != "PYTHONWARNINGS"}
     env.update(
         AIRFLOW_HOME=str(home),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",

@@ -179,7 +179,8 @@ def test_sync_runs_from_the_trigger_form_with_its_defaults(stack: Stack, ui: Ui)
     run = wait_for_run(stack.airflow, stack.api, SYNC_DAG_ID, run_id, RUN_TIMEOUT)
     ui.show_finished_run(SYNC_DAG_ID, run_id, "sync_run")
     assert run["conf"]["integration_id"] == str(stack.emulator.integration_id)
-    assert run["conf"]["resend_key"] is None  # empty: the content-derived upload ids are kept
+    assert run["conf"]["sync_mode"] == "upsert"  # the default: only what changed is sent
+    assert run["conf"]["confirm_deletes"] is None  # an empty optional field sends null
     assert stack.emulator.client.record_counts("ACCOUNT"), "no ACCOUNT record reached the emulator"
 
 

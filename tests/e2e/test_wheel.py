@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -25,6 +24,7 @@ import pytest
 from gong_provider.emulator.client import EmulatorClient
 from gong_provider.emulator.process import EmulatorProcess
 from tests.support.gong_tasks import readme_dag_file
+from tests.support.paths import clean_environment
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -126,8 +126,7 @@ def test_the_wheel_ships_the_dags_and_runs_the_three_line_file(
     if (constraints := constraints_file()) is not None:
         install += ["--constraint", constraints]
     # nothing of the checkout's environment: no PYTHONPATH, no AIRFLOW_* or GONG_* of the test session
-    outside = ("AIRFLOW", "GONG_", "PYTHON", "VIRTUAL")
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(outside)}
+    clean = {k: v for k, v in clean_environment().items() if not k.startswith(("PYTHON", "VIRTUAL"))}
     timed(timings, "create venv", lambda: run([uv(), "venv", "--python", sys.executable, venv], env=clean))
     timed(timings, "install wheel", lambda: run(install, env=clean))
 

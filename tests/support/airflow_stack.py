@@ -23,6 +23,7 @@ from typing import Any
 import requests
 
 from tests.support.faults import poll
+from tests.support.paths import clean_environment
 
 START_TIMEOUT = 120.0
 
@@ -36,7 +37,7 @@ def free_port() -> int:
 def airflow_env(home: Path, port: int, dags_folder: Path, **extra: str) -> dict[str, str]:
     """The environment of every Airflow process of a test stack: SQLite and LocalExecutor unless
     ``extra`` says otherwise; nothing inherited from the caller's AIRFLOW__/GONG_ settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "GONG_"))}
+    env = clean_environment()
     env.update(
         {
             "AIRFLOW_HOME": str(home),

@@ -22,7 +22,7 @@ import pytest
 
 from gong_provider.emulator.client import EmulatorClient
 from gong_provider.emulator.process import EmulatorProcess
-from tests.support.paths import importing_tests
+from tests.support.paths import clean_environment, importing_tests
 
 FAULTS_DAG_FILE = Path(__file__).parents[1] / "airflow_dags" / "faults_upload_wait.py"
 ENTITIES = "/v2/crm/entities"
@@ -325,7 +325,7 @@ Pool.create_or_update_pool("gong_api", 3, "Gong API calls", include_deferred=Fal
 
 def sync_env(home: Path, pycache: Path, **extra: str) -> dict[str, str]:
     """Environment of an Airflow whose dags folder is the product's ``dags/`` (not the test DAGs)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "GONG_"))}
+    env = clean_environment()
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update(
         {

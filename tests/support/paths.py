@@ -14,3 +14,12 @@ def importing_tests(env: Mapping[str, str]) -> dict[str, str]:
     (pytest puts the checkout on ``sys.path`` of its own process only)."""
     paths = [str(REPO_ROOT), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
     return {**env, "PYTHONPATH": os.pathsep.join(paths)}
+
+
+def clean_environment() -> dict[str, str]:
+    """This process's environment without any Airflow or Gong setting, for an Airflow of a test's own.
+
+    Drops every ``AIRFLOW*`` variable (configuration, connections, and the ``AIRFLOW_CTX_*`` task
+    context that an in-process ``dag.test()`` leaves behind) and every ``GONG_*`` one.
+    """
+    return {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "GONG_"))}
