@@ -5,14 +5,11 @@ A bad argument fails here with a clear message instead of costing a call (and a 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gong_provider.ids import parse_integration_id
+from gong_provider.ids import check_client_request_id, parse_integration_id
 from gong_provider.models import CustomField, ObjectType
-
-_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def integration_id_param(integration_id: int | str) -> str:
@@ -30,12 +27,10 @@ def object_type_param(object_type: ObjectType | str) -> str:
 
 
 def client_request_id_param(client_request_id: str) -> str:
-    if not isinstance(client_request_id, str) or not _CLIENT_REQUEST_ID.fullmatch(client_request_id):
-        raise ValueError(
-            "client_request_id may hold only letters, digits, '-' and '_' (and must not be empty), "
-            f"got {client_request_id!r}"
-        )
-    return client_request_id
+    """The id as Gong takes it (the one rule: :func:`gong_provider.ids.check_client_request_id`)."""
+    if not isinstance(client_request_id, str):
+        raise TypeError(f"client_request_id must be a string, not {type(client_request_id).__name__}")
+    return check_client_request_id(client_request_id)
 
 
 def unique_ids(values: Sequence[str]) -> list[str]:
