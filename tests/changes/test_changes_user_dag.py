@@ -10,7 +10,7 @@ import pytest
 
 from gong_provider.emulator.client import EmulatorClient
 from gong_provider.emulator.process import EmulatorProcess
-from tests.operators.test_operator_dag import run_state
+from tests.support.airflow_db import run_state
 from tests.support.gong_tasks import connect, contact
 
 pytestmark = [pytest.mark.timeout(300)]

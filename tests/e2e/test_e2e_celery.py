@@ -36,7 +36,6 @@ from gong_provider.emulator.ratelimit import busiest_window
 from gong_provider.hooks._ratelimit import BudgetSettings, budget_for, budget_host
 from tests.e2e.test_e2e_airflow import ENTITY_FILES, expected_record_counts, trigger_form_conf
 from tests.fixtures.postgres import EmbeddedPostgres
-from tests.reliability.test_bad_inputs import as_utc
 from tests.support.airflow_stack import AirflowProcesses, Api, free_port, wait_until_ready
 from tests.support.celery_stack import (
     WORKERS,
@@ -46,6 +45,7 @@ from tests.support.celery_stack import (
     worker_commands,
 )
 from tests.support.faults import poll
+from tests.support.gong_tasks import as_utc
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 

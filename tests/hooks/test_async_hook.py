@@ -28,6 +28,7 @@ from tests.support.hooks import (
     DROP,
     FAST,
     INTEGRATION_ID,
+    Heartbeat,
     Recorder,
     ScriptedServer,
     _gong_httpserver,
@@ -44,27 +45,6 @@ __all__ = ["_gong_httpserver", "httpserver", "scripted_server"]  # fixtures
 
 BIG_ID_TEXT = "2271307570613351879"
 DONE = {"requestId": "r-ok", "status": "DONE", "errors": [], "totalErrorCount": 0, "totalSuccessCount": 3}
-
-
-class Heartbeat:
-    """Counts ticks of a 10 ms coroutine: a blocked event loop would stop them."""
-
-    def __init__(self) -> None:
-        self.ticks = 0
-        self._task: asyncio.Task[None] | None = None
-
-    async def _beat(self) -> None:
-        while True:
-            await asyncio.sleep(0.01)
-            self.ticks += 1
-
-    async def __aenter__(self) -> Heartbeat:
-        self._task = asyncio.create_task(self._beat())
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
 
 
 async def test_get_request_status_sends_exact_id_and_basic_auth(

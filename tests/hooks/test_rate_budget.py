@@ -27,7 +27,7 @@ from gong_provider.emulator.process import EmulatorProcess
 from gong_provider.emulator.ratelimit import busiest_window
 from gong_provider.hooks._ratelimit import BudgetSettings, budget_for, spend_async
 from gong_provider.hooks.gong import INTEGRATIONS_PATH, GongCrmHook
-from tests.hooks.test_async_hook import Heartbeat
+from tests.support.hooks import Heartbeat
 
 BENCH_BUDGET = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_budget.py"
 

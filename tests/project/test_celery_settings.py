@@ -16,7 +16,6 @@ import pytest
 import yaml
 
 from gong_provider.hooks._ratelimit import BUDGET_DIR_ENV
-from tests.project.test_compose import COMPOSE_FILE, environment
 from tests.support.celery_stack import (
     COMPOSE_ONLY_SETTINGS,
     LOCATION_SETTINGS,
@@ -24,6 +23,7 @@ from tests.support.celery_stack import (
     celery_env,
     gong_conn_uri,
 )
+from tests.support.compose import COMPOSE_FILE, environment
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_AIRFLOW_SERVICES = (

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import subprocess
 import sys
@@ -21,8 +20,9 @@ import jsonschema
 import pytest
 import yaml
 
+from tests.support.compose import COMPOSE_FILE, environment, interpolate
+
 ROOT = Path(__file__).resolve().parents[2]
-COMPOSE_FILE = ROOT / "docker-compose.yaml"
 SCHEMA_FILE = ROOT / "tests" / "data" / "compose-spec.json"
 AIRFLOW_SERVICES = {
     "airflow-apiserver",
@@ -35,12 +35,6 @@ AIRFLOW_SERVICES = {
 # Options of providers that the Airflow image ships but the test venv does not install (the celery
 # provider's documented options), checked against this list instead of Airflow's config description.
 PROVIDER_OPTIONS = {"celery": {"broker_url", "result_backend"}}
-_VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::?[-?](?P<default>[^}]*))?\}")
-
-
-def interpolate(value: str) -> str:
-    """Compose's ``${NAME:-default}`` with an empty environment: the default (``$$`` is a ``$``)."""
-    return _VARIABLE.sub(lambda m: m.group("default") or "", value).replace("$$", "$")
 
 
 @pytest.fixture(scope="module")
@@ -56,13 +50,6 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def volume_mounts(service: dict[str, Any]) -> dict[str, str]:
     """Where each volume or bind mount of a service appears inside it: {container path: source}."""
     return {interpolate(v).split(":")[1]: interpolate(v).split(":")[0] for v in service["volumes"]}
-
-
-def environment(service: dict[str, Any]) -> dict[str, str]:
-    env = service.get("environment") or {}
-    if isinstance(env, list):
-        env = dict(item.split("=", 1) for item in env)
-    return {key: interpolate(str(value)) for key, value in env.items()}
 
 
 def test_compose_file_matches_the_compose_specification(compose: dict[str, Any]) -> None:

@@ -21,7 +21,6 @@ import os
 import re
 import time
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from gong_provider.emulator.client import EmulatorClient
 from gong_provider.emulator.process import EmulatorProcess
 from gong_provider.exceptions import GongApiError, GongError, GongPayloadTooLargeError, GongStagingError
 from gong_provider.models import MAX_UPLOAD_BYTES, CustomField, RequestState
+from tests.support.gong_tasks import as_utc
 
 CORPUS = Path(__file__).parents[1] / "data" / "bad_inputs"
 CASES: list[dict[str, Any]] = json.loads((CORPUS / "cases.json").read_text(encoding="utf-8"))
@@ -121,10 +121,6 @@ def data_files(out_dir: Path) -> list[Path]:
         for path in out_dir.rglob("*.ldjson")
         if not path.name.endswith(".sources.ldjson") and path.name != "rejects.ldjson"
     ]
-
-
-def as_utc(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def assert_gong_datetime(value: Any) -> None:

@@ -9,7 +9,7 @@ import pytest
 from gong_provider.emulator.client import EmulatorClient
 from gong_provider.emulator.process import EmulatorProcess
 from gong_provider.hooks.gong import GongCrmHook
-from tests.operators.test_operator_dag import run_state
+from tests.support.airflow_db import run_state
 from tests.support.gong_tasks import connect, contact, write_ldjson
 
 pytestmark = [pytest.mark.floor, pytest.mark.timeout(120)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -90,3 +91,7 @@ def run_task(task: Any, context: Any, *, drop_kwargs: bool = False) -> Any:
         [event] = run_trigger(trigger)
         step = lambda: getattr(task, method)(context, event, **kwargs)  # noqa: E731, B023
     raise AssertionError("the task deferred 100 times")
+
+
+def as_utc(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))

@@ -6,6 +6,7 @@ mid-request we need one that reads the request and hangs up without a word.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import struct
@@ -199,3 +200,24 @@ def scripted_server() -> Iterator[Callable[..., ScriptedServer]]:
     yield start
     for server in servers:
         server.close()
+
+
+class Heartbeat:
+    """Counts ticks of a 10 ms coroutine: a blocked event loop would stop them."""
+
+    def __init__(self) -> None:
+        self.ticks = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(0.01)
+            self.ticks += 1
+
+    async def __aenter__(self) -> Heartbeat:
+        self._task = asyncio.create_task(self._beat())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
