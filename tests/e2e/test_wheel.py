@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from gong_provider.emulator.client import EmulatorClient
 from gong_provider.emulator.process import EmulatorProcess
 from tests.support.gong_tasks import readme_dag_file
 from tests.support.paths import clean_environment
+from tests.support.paths import uv as find_uv
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -65,8 +65,8 @@ print(json.dumps({"runs": runs, "tis": tis}))
 
 
 def uv() -> str:
-    found = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
-    if not found:
+    found = find_uv()
+    if found is None:
         pytest.skip("uv is not installed (make install puts it in .venv/bin)")
     return found
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
+
+from tests.support.paths import uv as find_uv
 
 ROOT = Path(__file__).resolve().parents[2]
 APACHE_2_SHA256 = "cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30"
@@ -17,10 +17,9 @@ APACHE_2_SHA256 = "cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523
 
 
 def uv() -> str:
-    beside_python = Path(sys.executable).with_name("uv")  # make install puts uv in .venv
-    found = str(beside_python) if beside_python.exists() else shutil.which("uv")
+    found = find_uv()
     if found is None:
-        pytest.skip("uv is not installed (make install provides it)")
+        pytest.skip("uv is not installed (make install puts it in .venv/bin)")
     return found
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -23,3 +25,13 @@ def clean_environment() -> dict[str, str]:
     context that an in-process ``dag.test()`` leaves behind) and every ``GONG_*`` one.
     """
     return {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "GONG_"))}
+
+
+def uv() -> str | None:
+    """The uv that ``make install`` puts beside the interpreter (``.venv/bin``), else the checkout's
+    ``.venv/bin/uv`` (``make test-latest`` and ``make test-floor`` run from other venvs), else PATH's."""
+    for folder in (Path(sys.executable).parent, REPO_ROOT / ".venv" / "bin"):
+        found = shutil.which("uv", path=str(folder))
+        if found:
+            return found
+    return shutil.which("uv")
