@@ -26,8 +26,9 @@ Public API: :func:`stage_changes`, :func:`commit_changes`, :func:`state_fingerpr
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from gong_provider.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from gong_provider.changes.capture import (
@@ -68,13 +69,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _HOMES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _HOMES)
 
 
 __all__ = [

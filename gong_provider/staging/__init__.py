@@ -7,8 +7,9 @@ Public API: :func:`stage`, :func:`validate`,
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from gong_provider.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from gong_provider.staging.errors import GongRejectLimitError, GongSourceError
@@ -50,13 +51,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _HOMES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _HOMES)
 
 
 __all__ = [
