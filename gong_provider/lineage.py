@@ -15,8 +15,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gong_provider.assets import OPENLINEAGE_NAMESPACE, openlineage_name
-from gong_provider.operators.upload_files import UploadFile, resolve_files
-from gong_provider.staging.location import local_path, location_exists, open_location
+from gong_provider.operators.upload_files import UploadFile, _load_manifest, resolve_files
+from gong_provider.staging.location import local_path, location_exists
 from gong_provider.staging.manifest import MANIFEST_NAME, StagingManifest
 
 log = logging.getLogger(__name__)
@@ -41,10 +41,7 @@ def _manifest_beside(path: str) -> StagingManifest | None:
     folder, _, _ = path.rpartition("/")
     candidate = f"{folder}/{MANIFEST_NAME}"
     try:
-        if not location_exists(candidate):
-            return None
-        with open_location(candidate) as handle:
-            return StagingManifest.from_json(handle.read().decode("utf-8"))
+        return _load_manifest(candidate) if location_exists(candidate) else None
     except (OSError, ValueError) as error:
         log.warning("Lineage: cannot read %s: %s", candidate, error)
         return None
@@ -53,8 +50,12 @@ def _manifest_beside(path: str) -> StagingManifest | None:
 def source_locations(files: list[UploadFile]) -> list[str]:
     """The sources behind the uploaded files, each once, in order (SQL sources left out)."""
     found: list[str] = []
+    manifests: dict[str, StagingManifest | None] = {}  # per folder: read each manifest once
     for upload in files:
-        manifest = _manifest_beside(upload.path)
+        folder = upload.path.rpartition("/")[0]
+        if folder not in manifests:
+            manifests[folder] = _manifest_beside(upload.path)
+        manifest = manifests[folder]
         names = manifest.sources if manifest is not None else [upload.path]
         found.extend(name for name in names if not name.startswith(SQL_SOURCE_PREFIX))
     return list(dict.fromkeys(found))

@@ -211,10 +211,8 @@ class _DiffTap:
         self.spill = _Spill(folder, "tap", 4)
         self.rejected_ids: list[str] = []
         self.unreadable_rejects = 0
-        self.records = 0
 
     def block(self, generation: int, placement: Placement, data: bytes, object_ids: Sequence[str]) -> None:
-        self.records += len(object_ids)
         if not self.diffing:
             return
         lines = data.split(b"\n")
@@ -235,7 +233,6 @@ class _DiffTap:
         self._held(len(lines))
 
     def record(self, generation: int, placement: Placement, line: bytes, object_id: str) -> None:
-        self.records += 1
         if self.diffing:
             self._add(
                 key_of(object_id),
@@ -581,12 +578,7 @@ def stage_changes(
             rejects_path=staged.rejects_path,
             sources=staged.sources,
         )
-        keep = {MANIFEST_NAME} | {os.path.basename(f.path) for f in manifest.files}
-        keep |= {os.path.basename(f.sources_path) for f in manifest.files if f.sources_path}
-        for name in folder.names():
-            if name not in keep:
-                folder.remove(name)
-        folder.write_text(MANIFEST_NAME, manifest.to_json())
+        manifest.publish(folder)
         plan = ChangePlan(
             object_type=kind.value,
             integration_id=store.integration_id,

@@ -236,12 +236,9 @@ def _head_for_commit(store: StateStore, plan: ChangePlan) -> StateHead | None:
 def _next_generation(store: StateStore, head: StateHead | None) -> int:
     if head is not None:
         return head.generation + 1
-    found = [
-        int(name[4:12]) for name in store.folder.names() if name.startswith("gen-") and name[4:12].isdigit()
-    ]
-    found += [
-        int(name[6:14]) for name in store.folder.names() if name.startswith("claim-") and name[6:14].isdigit()
-    ]
+    names = store.folder.names()  # one listing (real I/O on object storage)
+    found = [int(name[4:12]) for name in names if name.startswith("gen-") and name[4:12].isdigit()]
+    found += [int(name[6:14]) for name in names if name.startswith("claim-") and name[6:14].isdigit()]
     return max(found, default=0) + 1
 
 

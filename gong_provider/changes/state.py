@@ -260,8 +260,7 @@ class StateStore:
     def write_bucket(self, generation: int, token: str, bucket: int, entries: Bucket) -> BucketRef:
         name = self.bucket_name(generation, token, bucket)
         data = entries.encode()
-        with self.folder.open_write(name) as handle:
-            handle.write(data)
+        self.write_blob(name, data)
         return BucketRef(name, hashlib.sha256(data).hexdigest(), len(entries))
 
     def claim(self, generation: int, token: str) -> None:

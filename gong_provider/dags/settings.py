@@ -83,9 +83,3 @@ def staging_base() -> str:
 def asset_alias_name(object_type: str) -> str:
     """One AssetAlias per type; each run attaches the integration-specific Asset to it."""
     return f"gong-crm-{object_type}"
-
-
-def asset_uri(integration_id: int | str, object_type: str) -> str:
-    from gong_provider.assets import gong_asset_uri
-
-    return gong_asset_uri(integration_id, object_type)

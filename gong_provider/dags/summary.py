@@ -22,6 +22,8 @@ def summarize_entity(
     """Per-type outcome (counts from Gong's request-status) and the Asset event of the uploaded type."""
     from airflow.sdk import Asset, AssetAlias
 
+    from gong_provider.assets import gong_asset_uri
+
     later = list(later_generations or [])
     uploaded = [*uploads, *later]
     finished = [*(status for status in statuses if status), *later]
@@ -31,7 +33,7 @@ def summarize_entity(
     request_ids = [str(u.get("client_request_id")) for u in uploaded]
     already = _total(uploaded, "already_accepted")  # a flag per upload, a count per generation
     iid = integration_id_from(params)
-    uri = settings.asset_uri(iid, object_type)
+    uri = gong_asset_uri(iid, object_type)
     outlet_events[AssetAlias(settings.asset_alias_name(object_type))].add(
         Asset(uri),
         extra={

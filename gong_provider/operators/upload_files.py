@@ -36,8 +36,9 @@ def upload_target(path: str) -> Any:
 
 
 def _load_manifest(path: str) -> StagingManifest:
-    with open_location(path) as handle:
-        return StagingManifest.from_json(handle.read().decode("utf-8"))
+    from gong_provider.staging.pipeline import load_manifest  # lazy: the operator module loads at DAG parse
+
+    return load_manifest(path)
 
 
 def _from_manifest(manifest: StagingManifest) -> list[UploadFile]:

@@ -10,8 +10,13 @@ Gong's line errors can be mapped back to the user's source rows.
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gong_provider.staging.outdir import OutputDir
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
@@ -71,6 +76,16 @@ class StagingManifest:
     def to_json(self) -> str:
         """The text of ``manifest.json``."""
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def publish(self, folder: OutputDir, also_keep: Iterable[str] = ()) -> None:
+        """Write ``manifest.json`` into ``folder`` last, as the commit marker, after removing what an
+        earlier attempt left there that this manifest does not name (its files, their sidecars)."""
+        keep = {MANIFEST_NAME, *also_keep} | {os.path.basename(f.path) for f in self.files}
+        keep |= {os.path.basename(f.sources_path) for f in self.files if f.sources_path}
+        for name in folder.names():
+            if name not in keep:
+                folder.remove(name)
+        folder.write_text(MANIFEST_NAME, self.to_json())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StagingManifest:

@@ -389,14 +389,7 @@ def stage(
         rejects_path=folder.location(REJECTS_NAME) if run.rejected else None,
         sources=run.sources or [run.source_label],
     )
-    keep = {MANIFEST_NAME} | {os.path.basename(f.path) for f in files}
-    keep |= {os.path.basename(f.sources_path) for f in files if f.sources_path}
-    if run.rejected:
-        keep.add(REJECTS_NAME)
-    for name in folder.names():
-        if name not in keep:
-            folder.remove(name)
-    folder.write_text(MANIFEST_NAME, manifest.to_json())
+    manifest.publish(folder, also_keep=[REJECTS_NAME] if run.rejected else [])
     log.info(
         "Staged %s: read %s, staged %s, rejected %s, %s file(s) in %s generation(s)",
         kind,

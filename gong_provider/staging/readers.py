@@ -306,10 +306,12 @@ def _decoded_lines(
         if b"\x00" in data:
             bad[line_no] = "contains a NUL byte"
             data = data.replace(b"\x00", b"")
-        reason = invalid_utf8_reason(data)
-        if reason is not None:
-            bad.setdefault(line_no, reason)
-        yield data.decode("utf-8", "replace") + "\n"
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:  # decoded once; the wording comes from the one UTF-8 rule
+            bad.setdefault(line_no, invalid_utf8_reason(data) or "not valid UTF-8")
+            text = data.decode("utf-8", "replace")
+        yield text + "\n"
 
 
 def read_csv(
