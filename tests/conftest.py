@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.fixtures.airflow_env",
     "tests.fixtures.emulator",
     "tests.fixtures.postgres",
+    "tests.fixtures.s3",
 ]
 
 E2E_DIR = Path(__file__).resolve().parent / "e2e"
