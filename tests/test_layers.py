@@ -38,22 +38,12 @@ LAYERS: dict[str, int] = {
     # 7: what users run
     "gong_provider.dags": 7,
     "gong_provider.cli": 7,
-    # the old utils paths, each at the layer of its new home (re-exports for one release)
-    "gong_provider.utils": 4,
-    "gong_provider.utils.airflow_compat": 0,
-    "gong_provider.utils.client_request_id": 0,
-    "gong_provider.utils.integration_id": 0,
-    "gong_provider.utils.utf8": 0,
-    "gong_provider.utils.errors_report": 1,
-    "gong_provider.utils.upload_files": 6,
 }
 EMULATOR = "gong_provider.emulator"
 EMULATOR_MAY_IMPORT = {"gong_provider", "gong_provider.utf8"}
 """The emulator is Gong, not the provider: it shares only the Airflow-free UTF-8 check."""
 AIRFLOW_FREE = {"gong_provider.models", "gong_provider.ids", "gong_provider.utf8", "gong_provider.exceptions"}
 AIRFLOW_FREE_PACKAGES = ("gong_provider.staging", "gong_provider.changes", EMULATOR)
-STILL_ON_OLD_UTILS_PATHS: set[str] = set()
-"""Modules that still import a ``gong_provider.utils`` re-export: none (the re-exports are for users)."""
 
 
 def _module_name(path: Path) -> str:
@@ -130,30 +120,3 @@ def test_the_emulator_imports_no_airflow_and_no_provider_task_code(module: str) 
 def test_airflow_free_modules_import_airflow_only_lazily(module: str) -> None:
     on_import = _imports(module, top_level_only=True)
     assert {i for i in on_import if i.split(".")[0] == "airflow" or i.endswith("airflow_compat")} == set()
-
-
-def test_only_the_known_modules_still_use_the_old_utils_paths() -> None:
-    users = {
-        module
-        for module in PROVIDER_MODULES
-        if not module.startswith("gong_provider.utils")
-        and any(i.startswith("gong_provider.utils") for i in _imports(module))
-    }
-    assert users <= STILL_ON_OLD_UTILS_PATHS
-
-
-def test_the_old_utils_paths_still_import() -> None:
-    from gong_provider.ids import parse_integration_id
-    from gong_provider.utils import make_client_request_id
-    from gong_provider.utils.events import GongUploadFailed, status_from_event
-    from gong_provider.utils.integration_id import parse_integration_id as old_parse
-    from gong_provider.utils.upload_files import resolve_files
-    from gong_provider.utils.waiting import check_once
-    from gong_provider.waiting.events import status_from_event as new_status_from_event
-
-    assert old_parse is parse_integration_id
-    assert status_from_event is new_status_from_event
-    assert callable(make_client_request_id)
-    assert callable(resolve_files)
-    assert callable(check_once)
-    assert issubclass(GongUploadFailed, Exception)
