@@ -148,12 +148,12 @@ def test_the_old_utils_paths_still_import() -> None:
     from gong_provider.utils.events import GongUploadFailed, status_from_event
     from gong_provider.utils.integration_id import parse_integration_id as old_parse
     from gong_provider.utils.upload_files import resolve_files
-    from gong_provider.utils.waiting import check_once
+    from gong_provider.utils.waiting import check_round
     from gong_provider.waiting.events import status_from_event as new_status_from_event
 
     assert old_parse is parse_integration_id
     assert status_from_event is new_status_from_event
     assert callable(make_client_request_id)
     assert callable(resolve_files)
-    assert callable(check_once)
+    assert callable(check_round)
     assert issubclass(GongUploadFailed, Exception)

@@ -11,7 +11,6 @@ from gong_provider.ids import (
     content_client_request_id,
     is_valid_client_request_id,
     make_client_request_id,
-    numbered_client_request_id,
 )
 
 __all__ = [
@@ -23,5 +22,4 @@ __all__ = [
     "content_client_request_id",
     "is_valid_client_request_id",
     "make_client_request_id",
-    "numbered_client_request_id",
 ]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from gong_provider.waiting.polling import (
-    check_once,
+    check_round,
     wait_until_finished,
 )
 
 __all__ = [
-    "check_once",
+    "check_round",
     "wait_until_finished",
 ]
