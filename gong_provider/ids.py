@@ -155,7 +155,8 @@ def check_client_request_id_prefix(value: str) -> str:
     """A user-given ``client_request_id``: the prefix of derived ids, 1 to 33 characters."""
     if not is_valid_client_request_id(value, max_length=MAX_CLIENT_REQUEST_ID_PREFIX_LENGTH):
         raise ValueError(
-            f"client_request_id {value!r} is not valid: use 1 to {MAX_CLIENT_REQUEST_ID_PREFIX_LENGTH} "
+            f"client_request_id {value!r} is not valid as a clientRequestId prefix: use 1 to "
+            f"{MAX_CLIENT_REQUEST_ID_PREFIX_LENGTH} "
             "letters, digits, '-' or '_'; it becomes the prefix of each file's id "
             f"(<prefix>-<hash of content and position>, at most {MAX_CLIENT_REQUEST_ID_LENGTH} characters)"
         )

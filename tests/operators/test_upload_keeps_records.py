@@ -13,6 +13,8 @@ import pytest
 from gong_provider.emulator.client import EmulatorClient
 from gong_provider.emulator.process import EmulatorProcess
 from gong_provider.exceptions import GongContentMismatchError
+from gong_provider.hooks._upload import ContentFacts, upload_source
+from gong_provider.hooks.gong import GongCrmHook
 from gong_provider.operators.gong import GongUploadEntitiesOperator
 from gong_provider.staging import stage
 from tests.support.gong_tasks import contact, run_task, run_trigger, task_context, write_ldjson
@@ -287,3 +289,100 @@ def test_ids_stay_within_50_characters_and_hash_the_position(tmp_path: Path) -> 
     }  # fmt: skip
     assert len(ids) == 9
     assert max(len(i) for i in ids) == 50
+
+
+def test_the_hook_checks_the_bytes_as_they_stream_and_withholds_the_last_block(
+    emulator: EmulatorProcess, emulator_client: EmulatorClient, conn: str, tmp_path: Path
+) -> None:
+    """Counted and hashed while streaming: a same-size change is found at the last block, unsent."""
+
+    path = write_ldjson(tmp_path / "c.ldjson", [contact("c-1"), contact("c-2")])
+    data = path.read_bytes()
+    right = ContentFacts(hashlib.sha256(data).hexdigest(), 2, len(data))
+    with GongCrmHook() as hook:
+        for wrong, match in (
+            (ContentFacts(right.sha256, 3, right.bytes), "records 2 where staging recorded 3"),
+            (ContentFacts("0" * 64, 2, right.bytes), "sha256"),
+            (ContentFacts(right.sha256, 2, right.bytes + 1), "bytes where staging recorded"),
+        ):
+            with pytest.raises(GongContentMismatchError, match=match):
+                hook.upload_entities(emulator.integration_id, "CONTACT", "checked-1", path, expected=wrong)
+        assert emulator_client.upload_counts() == {}
+        hook.upload_entities(emulator.integration_id, "CONTACT", "checked-1", path, expected=right)
+    assert emulator_client.upload_counts() == {"checked-1": 1}
+
+
+def send_as_the_earlier_release(emulator: EmulatorProcess, path: str | Path, client_request_id: str) -> None:
+    """Upload under an id of up to 64 characters, as the earlier release did (the hook's own
+    ``upload_entities`` now refuses more than 50)."""
+    params = {
+        "integrationId": str(emulator.integration_id),
+        "objectType": "CONTACT",
+        "clientRequestId": client_request_id,
+    }
+    with GongCrmHook() as hook:
+        hook._call("POST", ENTITIES, params=params, upload=upload_source(path, fallback_name="c.ldjson"))
+
+
+def test_a_retry_across_the_upgrade_finds_the_id_the_earlier_release_sent(
+    emulator: EmulatorProcess, emulator_client: EmulatorClient, conn: str, tmp_path: Path
+) -> None:
+    """Try 1 (an earlier release) uploaded under its 59-character id; try 2 asks Gong for that id and
+    does not send the file again."""
+    from gong_provider.ids import legacy_client_request_id
+
+    path = write_ldjson(tmp_path / "c.ldjson", [contact("c-1")])
+    context = task_context(task_id="upload", try_number=2)
+    ti = context["ti"]
+    old_id = legacy_client_request_id(
+        given=None, number=1, count=1, scope="run", dag_id=ti.dag_id, task_id=ti.task_id,
+        run_id=ti.run_id, map_index=-1, integration_id=emulator.integration_id, object_type="CONTACT",
+        content_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+    )  # fmt: skip
+    assert len(old_id) == 53
+    send_as_the_earlier_release(emulator, path, old_id)
+    result = run_task(operator(emulator, str(path), wait_for_completion=True), context)
+    assert result["client_request_id"] == old_id
+    assert result["already_accepted"] is True
+    assert result["status"] == "DONE"
+    assert emulator_client.upload_counts() == {old_id: 1}
+
+
+def test_a_task_deferred_by_the_earlier_release_resumes_from_its_carry(
+    emulator: EmulatorProcess, emulator_client: EmulatorClient, conn: str, tmp_path: Path
+) -> None:
+    """The earlier release's carry (no item, no from_manifest) and event (one ``result``, no
+    ``results``) resume the task: it keeps the old id it carried and finishes the later generation."""
+    from gong_provider.models import RequestStatus
+
+    stage(
+        str(updates(tmp_path, "contacts", ["A", "B"])), object_type="CONTACT", out_dir=str(tmp_path / "out")
+    )
+    manifest_path = tmp_path / "out" / "CONTACT" / "manifest.json"
+    from gong_provider.staging.pipeline import load_manifest
+
+    manifest = load_manifest(str(manifest_path))
+    g0, g1 = (generation[0] for generation in manifest.generations)
+    old_id = "gong-contact-" + "a" * 40  # 53 characters, as the earlier release derived them
+    send_as_the_earlier_release(emulator, g0.path, old_id)
+    with GongCrmHook() as hook:
+        done = hook.get_request_status(emulator.integration_id, old_id)
+    assert done.status.value == "DONE"
+
+    def old_file(staged: Any, crid: str | None) -> dict[str, Any]:
+        return {
+            "path": staged.path, "generation": staged.generation, "staged": asdict(staged),
+            "client_request_id": crid, "request_id": None, "records": staged.records if crid else 0,
+            "bytes": staged.bytes if crid else 0, "already_accepted": False, "processed": None,
+        }  # fmt: skip
+
+    carry = {"files": [old_file(g0, old_id), old_file(g1, None)], "several": True, "deadline": 4e9}
+    event = {
+        "status": "DONE", "client_request_id": old_id, "integration_id": str(emulator.integration_id),
+        "message": "", "result": RequestStatus.to_dict(done), "carry": carry,
+    }  # fmt: skip
+    task = operator(emulator, str(manifest_path), wait_for_completion=True)
+    results = task.execute_complete(task_context(), event)
+    assert [r["client_request_id"] == old_id for r in results] == [True, False]
+    assert [r["status"] for r in results] == ["DONE", "DONE"]
+    assert emulator_client.entities("CONTACT")["c-1"]["title"] == "B"
