@@ -137,7 +137,7 @@ class GongRequestStatusSensor(BaseSensorOperator):
         )
 
     def poke(self, context: Context) -> PokeReturnValue:
-        """One check by the wait policy: finished, not yet, or failed (quota, a non-transient error)."""
+        # one check by the wait policy: finished, not yet, or failed (quota, a non-transient error)
         check_client_request_id(self.client_request_id, stored=True)
         with self.hook as hook:
             decision = check_round(hook, parse_integration_id(self.integration_id), self._status_wait())

@@ -24,11 +24,12 @@ from gong_provider.exceptions import (
 from gong_provider.models import RequestState, RequestStatus
 from gong_provider.staging.failure_report import describe_failure
 from gong_provider.staging.manifest import StagedFile
-from gong_provider.waiting.policy import ERROR, QUOTA, TIMEOUT, Finished, Stopped
+from gong_provider.waiting.policy import ERROR as ERROR
+from gong_provider.waiting.policy import QUOTA as QUOTA
+from gong_provider.waiting.policy import TIMEOUT as TIMEOUT
+from gong_provider.waiting.policy import Finished, Stopped
 
 log = logging.getLogger(__name__)
-
-__all__ = ["ERROR", "QUOTA", "TIMEOUT"]
 
 
 def status_event(client_request_id: str, integration_id: int | str, status: RequestStatus) -> dict[str, Any]:

@@ -12,7 +12,7 @@ behave alike on the same answers:
 - otherwise the next check comes after the next growing wait (x1.5 up to ``max_poll_interval``),
   capped by the deadline; after the check at the deadline the wait ends (TIMEOUT);
 - every check is bounded by the deadline too, the hook's own retries inside it included
-  (:meth:`check_deadline`, given to the hook's ``get_request_status``).
+  (:meth:`StatusWait.check_deadline`, given to the hook's ``get_request_status``).
 """
 
 from __future__ import annotations
