@@ -68,7 +68,7 @@ class RetryPolicy:
         }
 
 
-MIN_READ_SECONDS = 1.0
+MIN_READ_SECONDS = 5.0
 """However close the deadline, one attempt may take this long: a wait checks at least once."""
 
 

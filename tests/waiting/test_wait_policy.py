@@ -232,3 +232,18 @@ def test_the_sensor_hook_airflow_calls_is_still_there() -> None:
     assert parameters == ["self", "started_at", "run_duration", "poke_count"]
     assert "_get_next_poke_interval" in inspect.getsource(BaseSensorOperator.execute)
     assert poke_interval_after(0, 5, 60) == 5
+
+
+def test_case7_a_poking_sensor_spends_the_growing_schedules_calls(
+    emulator: EmulatorProcess, emulator_client: EmulatorClient, conn: str, tmp_path: Path
+) -> None:
+    """Through the sensor as a DAG runs it in poke mode: Gong needs 1.5 s; a fixed 0.05 s poke spent
+    about 30 calls, the growing schedule (0.05 s x1.5 up to 0.4 s) about 9."""
+    emulator_client.configure(processing_delay=1.5)
+    crid = uploaded(emulator, tmp_path, "poked")
+    sensor = GongRequestStatusSensor(
+        task_id="wait", integration_id=str(emulator.integration_id), client_request_id=crid,
+        deferrable=False, mode="poke", poke_interval=0.05, max_poll_interval=0.4, timeout=60,
+    )  # fmt: skip
+    assert sensor.execute(task_context())["status"] == "DONE"
+    assert 2 <= len(status_codes(emulator_client, crid)) <= 12
