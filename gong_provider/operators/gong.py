@@ -194,7 +194,7 @@ class GongUploadEntitiesOperator(BaseOperator):
                     context,
                     hook,
                     integration_id,
-                    [client_request_id, self._legacy_id(context, index, progress, facts, integration_id)],
+                    [client_request_id, self._legacy_id(context, index, progress, facts, object_type)],
                 )
                 if result is None:
                     result = hook.upload_entities(
@@ -254,7 +254,7 @@ class GongUploadEntitiesOperator(BaseOperator):
         )
 
     def _legacy_id(
-        self, context: Context, index: int, progress: UploadProgress, facts: FileFacts, integration_id: int
+        self, context: Context, index: int, progress: UploadProgress, facts: FileFacts, object_type: str
     ) -> str:
         """The id the earlier release sent for this file (asked on a retry across the upgrade)."""
         return legacy_client_request_id(
@@ -263,8 +263,8 @@ class GongUploadEntitiesOperator(BaseOperator):
             count=len(progress.files),
             scope=self.client_request_id_scope,
             **self._run_scope(context),
-            integration_id=integration_id,
-            object_type=str(self.object_type),
+            integration_id=parse_integration_id(self.integration_id),
+            object_type=object_type,
             content_sha256=facts.sha256,
         )
 
