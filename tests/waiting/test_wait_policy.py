@@ -247,3 +247,16 @@ def test_case7_a_poking_sensor_spends_the_growing_schedules_calls(
     )  # fmt: skip
     assert sensor.execute(task_context())["status"] == "DONE"
     assert 2 <= len(status_codes(emulator_client, crid)) <= 12
+
+
+def test_a_trigger_for_several_requests_survives_serialization_and_one_for_one_keeps_its_kwargs() -> None:
+    """The triggerer rebuilds a trigger from its kwargs: several ids come back; a single one keeps the
+    earlier release's kwargs (``client_request_id`` only), so its rows still load."""
+    several = GongRequestStatusTrigger(integration_id="1", client_request_ids=["a", "b"], end_time=4e9)
+    _, kwargs = several.serialize()
+    assert GongRequestStatusTrigger(**kwargs).client_request_ids == ["a", "b"]
+    _, single = GongRequestStatusTrigger(integration_id="1", client_request_id="a", end_time=4e9).serialize()
+    assert "client_request_ids" not in single
+    assert GongRequestStatusTrigger(**single).client_request_ids == ["a"]
+    with pytest.raises(ValueError, match="client_request_id"):
+        GongRequestStatusTrigger(integration_id="1", end_time=4e9)
