@@ -121,6 +121,11 @@ class GongRequestFailedError(GongError):
     """Gong processed an upload and reported FAILED (record errors or a general error)."""
 
 
+class GongContentMismatchError(GongError):
+    """The bytes read for an upload (size, lines, sha256) are not what staging recorded, or Gong's
+    counts are not the file's record count: the file changed after staging, or records went missing."""
+
+
 class GongStagingError(GongError):
     """Input could not be staged: names the source, the line, the objectId and the field."""
 
@@ -132,6 +137,10 @@ class GongSourceParamError(GongError, ValueError):
 
 class GongWaitTimeout(GongError, TimeoutError):
     """Gong had not finished the request when the wait's deadline passed."""
+
+
+class GongQuotaExhausted(GongWaitTimeout):
+    """Gong's Retry-After asks for a longer pause than the wait has left: the API quota is spent."""
 
 
 class GongEventError(GongError):

@@ -61,12 +61,44 @@ def parse_integration_id(value: object) -> int:
 
 
 # -- clientRequestIds --------------------------------------------------------------------
-MAX_CLIENT_REQUEST_ID_LENGTH = 64
-"""Gong does not document a maximum; 64 is a conservative bound."""
+MAX_CLIENT_REQUEST_ID_LENGTH = 50
+"""Gong's limit on a clientRequestId (the Gong-rules issue): every id this provider sends fits it."""
 
-_VALID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_DIGEST_CHARS = 40
-"""160 bits of sha256: collisions are out of reach, and the prefix stays readable."""
+STORED_CLIENT_REQUEST_ID_LENGTH = 64
+"""Earlier releases derived ids of up to 64 characters; Gong still knows them, so a status check (a
+task resumed or retried across the upgrade) may still name one."""
+
+MIN_DIGEST_CHARS = 16
+"""At least 64 bits of sha256 after any prefix: collisions within one integration are out of reach."""
+
+MAX_CLIENT_REQUEST_ID_PREFIX_LENGTH = MAX_CLIENT_REQUEST_ID_LENGTH - 1 - MIN_DIGEST_CHARS
+"""A user-given ``client_request_id`` is the prefix of the derived ids: at most 33 characters."""
+
+_CHARS = re.compile(r"^[A-Za-z0-9_-]+$")
+_LEGACY_DIGEST_CHARS = 40
+"""Earlier releases kept 40 hex characters of the digest (ids up to 59 characters)."""
+
+FilePosition = tuple[int, int, int]
+"""Where a file sits in what the operator's ``file`` names: (item of the list, generation, part).
+Two byte-identical files at different positions (an objectId going A -> B -> A stages g0 and g2
+alike) get different ids, so a 409 always means "this very file"."""
+
+
+def _digest(key: list[object]) -> str:
+    return hashlib.sha256(json.dumps(key, separators=(",", ":")).encode()).hexdigest()
+
+
+def derived_client_request_id(prefix: str, key: list[object]) -> str:
+    """The one rule of every derived id: ``<prefix>-<hex digest of key>``, exactly 50 characters
+    (fewer only when the digest runs out), ``[A-Za-z0-9_-]`` only."""
+    check_client_request_id_prefix(prefix)
+    digest = _digest(key)[: MAX_CLIENT_REQUEST_ID_LENGTH - len(prefix) - 1]
+    return f"{prefix}-{digest}"
+
+
+def type_prefix(object_type: str) -> str:
+    """``BUSINESS_USER`` -> ``business-user``: the object type kept readable in an id."""
+    return str(object_type).lower().replace("_", "-")
 
 
 def make_client_request_id(
@@ -77,65 +109,115 @@ def make_client_request_id(
     map_index: int | None,
     object_type: str,
     content_sha256: str,
+    position: FilePosition | None = None,
+    prefix: str | None = None,
 ) -> str:
-    """``gong-<object-type>-<40 hex>``, derived from the run, the task, the map index and the content.
+    """``gong-<object-type>-<hex>`` (or ``<prefix>-<hex>``), derived from the run, the task, the map
+    index, the object type, the content and the file's position.
 
     Airflow run ids hold ``:``, ``+`` and ``.``, which Gong refuses, so every input goes into the hash
-    and only the object type is kept in clear. At most 59 characters, ``[a-z0-9-]`` only.
+    and only the object type (or the user's prefix) is kept in clear. 50 characters.
     """
-    key = json.dumps(
-        [
-            dag_id,
-            task_id,
-            run_id,
-            -1 if map_index is None else int(map_index),
-            str(object_type),
-            content_sha256,
-        ],
-        separators=(",", ":"),
-    )
-    digest = hashlib.sha256(key.encode()).hexdigest()[:_DIGEST_CHARS]
-    prefix = str(object_type).lower().replace("_", "-")
-    return f"gong-{prefix}-{digest}"
+    key: list[object] = [
+        dag_id,
+        task_id,
+        run_id,
+        -1 if map_index is None else int(map_index),
+        str(object_type),
+        content_sha256,
+    ]
+    if position is not None:
+        key.append(list(position))
+    return derived_client_request_id(prefix or f"gong-{type_prefix(object_type)}", key)
 
 
-def is_valid_client_request_id(value: str) -> bool:
-    """``[A-Za-z0-9_-]``, 1 to 64 characters."""
-    return bool(_VALID.match(value))
+def is_valid_client_request_id(value: str, *, max_length: int = MAX_CLIENT_REQUEST_ID_LENGTH) -> bool:
+    """``[A-Za-z0-9_-]``, 1 to ``max_length`` (50) characters."""
+    return 0 < len(value) <= max_length and bool(_CHARS.match(value))
 
 
-def check_client_request_id(value: str) -> str:
-    """Return ``value`` or raise ``ValueError`` naming what Gong would refuse."""
-    if not is_valid_client_request_id(value):
+def check_client_request_id(value: str, *, stored: bool = False) -> str:
+    """Return ``value`` or raise ``ValueError`` naming what Gong would refuse.
+
+    ``stored=True`` also accepts the longer ids earlier releases sent (up to 64 characters), for
+    asking Gong about an id it already has; a new upload always uses at most 50.
+    """
+    limit = STORED_CLIENT_REQUEST_ID_LENGTH if stored else MAX_CLIENT_REQUEST_ID_LENGTH
+    if not is_valid_client_request_id(value, max_length=limit):
         raise ValueError(
-            f"clientRequestId {value!r} is not valid for Gong: use 1 to {MAX_CLIENT_REQUEST_ID_LENGTH} "
+            f"clientRequestId {value!r} is not valid for Gong: use 1 to {limit} "
             "letters, digits, '-' or '_' (Airflow run ids hold ':', '+' and '.', which Gong refuses)"
         )
     return value
 
 
-def numbered_client_request_id(base: str, number: int, count: int) -> str:
-    """The id of file ``number`` (1-based) of ``count`` when the user gave one id for several files."""
-    if count <= 1:
-        return base
-    suffix = f"-{number}"
-    return base[: MAX_CLIENT_REQUEST_ID_LENGTH - len(suffix)] + suffix
+def check_client_request_id_prefix(value: str) -> str:
+    """A user-given ``client_request_id``: the prefix of derived ids, 1 to 33 characters."""
+    if not is_valid_client_request_id(value, max_length=MAX_CLIENT_REQUEST_ID_PREFIX_LENGTH):
+        raise ValueError(
+            f"client_request_id {value!r} is not valid as a clientRequestId prefix: use 1 to "
+            f"{MAX_CLIENT_REQUEST_ID_PREFIX_LENGTH} "
+            "letters, digits, '-' or '_'; it becomes the prefix of each file's id "
+            f"(<prefix>-<hash of content and position>, at most {MAX_CLIENT_REQUEST_ID_LENGTH} characters)"
+        )
+    return value
+
+
+def legacy_client_request_id(
+    *,
+    given: str | None,
+    number: int,
+    count: int,
+    scope: str,
+    dag_id: str,
+    task_id: str,
+    run_id: str,
+    map_index: int | None,
+    integration_id: int,
+    object_type: str,
+    content_sha256: str,
+) -> str:
+    """The id the earlier release (before ids had positions and a 50-character bound) sent for this file.
+
+    A retry across the upgrade asks Gong for it first, so a file an earlier try already uploaded is
+    not sent again under its new id."""
+    if given:
+        if count <= 1:
+            return given
+        suffix = f"-{number}"
+        return given[: STORED_CLIENT_REQUEST_ID_LENGTH - len(suffix)] + suffix
+    if scope == "content":
+        digest = hashlib.sha256(f"{integration_id}:{object_type}:{content_sha256}:".encode()).hexdigest()
+        return f"{type_prefix(object_type)}-{digest[:_LEGACY_DIGEST_CHARS]}"
+    key: list[object] = [dag_id, task_id, run_id, -1 if map_index is None else int(map_index)]
+    digest = _digest([*key, str(object_type), content_sha256])[:_LEGACY_DIGEST_CHARS]
+    return f"gong-{type_prefix(object_type)}-{digest}"
 
 
 ClientRequestIdScope = Literal["run", "content"]
 CLIENT_REQUEST_ID_SCOPES: tuple[str, ...] = ("run", "content")
 
 
-def content_client_request_id(integration_id: int | str, object_type: str, content_sha256: str) -> str:
-    """``<object-type>-<40 hex>``, derived from the content alone (per integration and type), not the run.
+def content_client_request_id(
+    integration_id: int | str,
+    object_type: str,
+    content_sha256: str,
+    position: FilePosition | None = None,
+    prefix: str | None = None,
+) -> str:
+    """``<object-type>-<hex>`` (or ``<prefix>-<hex>``), derived from the content and position alone
+    (per integration and type), not the run.
 
-    The same bytes always get the same id, in any run: Gong answers 409 to a byte-identical file sent
-    again and stores nothing twice, but also never processes it again. So content scope fits uploads
-    of files that are new by construction; a sync that may resend a byte-identical file in a later
-    run (change capture's pending records) uses the run scope (:func:`make_client_request_id`).
+    The same bytes at the same position always get the same id, in any run: Gong answers 409 to a
+    byte-identical file sent again and stores nothing twice, but also never processes it again. So
+    content scope fits uploads of files that are new by construction; a sync that may resend a
+    byte-identical file in a later run (change capture's pending records) uses the run scope
+    (:func:`make_client_request_id`).
     """
-    digest = hashlib.sha256(f"{integration_id}:{object_type}:{content_sha256}:".encode()).hexdigest()
-    return f"{str(object_type).lower().replace('_', '-')}-{digest[:_DIGEST_CHARS]}"
+    key: list[object] = [str(integration_id), str(object_type), content_sha256]
+    if position is not None:
+        key.append(list(position))
+    return derived_client_request_id(prefix or type_prefix(object_type), key)
 
 
 def check_client_request_id_scope(scope: str) -> ClientRequestIdScope:

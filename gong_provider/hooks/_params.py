@@ -26,11 +26,12 @@ def object_type_param(object_type: ObjectType | str) -> str:
         raise ValueError(f"object_type must be one of {allowed} (case-sensitive), got {object_type!r}")
 
 
-def client_request_id_param(client_request_id: str) -> str:
-    """The id as Gong takes it (the one rule: :func:`gong_provider.ids.check_client_request_id`)."""
+def client_request_id_param(client_request_id: str, *, stored: bool = False) -> str:
+    """The id as Gong takes it (the one rule: :func:`gong_provider.ids.check_client_request_id`);
+    ``stored`` also accepts the longer ids of earlier releases, for asking Gong about one."""
     if not isinstance(client_request_id, str):
         raise TypeError(f"client_request_id must be a string, not {type(client_request_id).__name__}")
-    return check_client_request_id(client_request_id)
+    return check_client_request_id(client_request_id, stored=stored)
 
 
 def unique_ids(values: Sequence[str]) -> list[str]:

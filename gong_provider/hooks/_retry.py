@@ -6,13 +6,15 @@
 - Anything else (other 4xx, a TLS failure, bad input): never retried. What is transient is decided
   by :func:`gong_provider.exceptions.is_transient`, the rule the trigger and sensor wait by too.
 Every retry counts against ``max_retries``; when they are spent the typed error of the last attempt
-is raised as is.
+is raised as is. A call given a ``deadline`` (a status check inside a wait) also stops retrying when
+the next wait would end past it: the wait's deadline bounds the hook's retries too.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +23,7 @@ from tenacity import (
     retry_if_exception,
     stop_after_attempt,
 )
+from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
 from gong_provider.exceptions import GongRateLimitError, is_transient
@@ -52,15 +55,38 @@ class RetryPolicy:
             return exc.retry_after <= self.max_retry_after
         return is_transient(exc)
 
-    def tenacity_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``tenacity.Retrying`` / ``AsyncRetrying``."""
+    def tenacity_kwargs(self, deadline: float | None = None) -> dict[str, Any]:
+        """Keyword arguments for ``tenacity.Retrying`` / ``AsyncRetrying``; with ``deadline`` (epoch
+        seconds) no retry waits past it."""
+        stop = stop_after_attempt(self.max_retries + 1)
         return {
-            "stop": stop_after_attempt(self.max_retries + 1),
+            "stop": stop if deadline is None else stop | _StopPastDeadline(deadline),
             "wait": _GongWait(self.wait_base, self.wait_max),
             "retry": retry_if_exception(self.should_retry),
             "reraise": True,
             "before_sleep": _log_retry,
         }
+
+
+MIN_READ_SECONDS = 5.0
+"""However close the deadline, one attempt may take this long: a wait checks at least once."""
+
+
+def read_seconds_left(timeout: float, deadline: float | None) -> float:
+    """An attempt's read timeout: the connection's, shortened to the time left before ``deadline``."""
+    if deadline is None:
+        return timeout
+    return min(timeout, max(deadline - time.time(), MIN_READ_SECONDS))
+
+
+class _StopPastDeadline(stop_base):
+    """Stop when the coming retry's wait would end after ``deadline`` (the last error is raised)."""
+
+    def __init__(self, deadline: float) -> None:
+        self._deadline = deadline
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return time.time() + retry_state.upcoming_sleep >= self._deadline
 
 
 class _GongWait(wait_base):

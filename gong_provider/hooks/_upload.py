@@ -1,4 +1,8 @@
-"""The ``dataFile`` of an upload: a streamed, size-checked, re-openable source.
+"""The ``dataFile`` of an upload: a streamed, size-checked, verified, re-openable source.
+
+The bytes are counted and hashed as they stream (no second pass): with the staged file's expected
+size, line count and sha256, a size mismatch is refused before sending, and a content mismatch is
+found when the last block is read, before it is sent, so Gong never gets a complete file to process.
 
 requests alone builds a whole multipart body in memory; requests-toolbelt's ``MultipartEncoder``
 reads the file in small blocks while sending, so memory stays flat whatever the file size. Each
@@ -8,6 +12,7 @@ caller's file object is rewound to where it was), so a retry sends the same byte
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 from collections.abc import Iterator
@@ -17,7 +22,7 @@ from typing import IO, Any
 
 from requests_toolbelt import MultipartEncoder
 
-from gong_provider.exceptions import GongPayloadTooLargeError
+from gong_provider.exceptions import GongContentMismatchError, GongPayloadTooLargeError
 from gong_provider.models import MAX_UPLOAD_BYTES
 from gong_provider.staging.location import is_object_storage_path
 
@@ -33,16 +38,65 @@ def content_type_for(filename: str) -> str:
     )
 
 
+@dataclass(frozen=True)
+class ContentFacts:
+    """Size, record (line) count and sha256 of a file's bytes: what staging recorded, or what was read."""
+
+    sha256: str
+    records: int
+    bytes: int
+
+
+class ContentTally:
+    """Counts and hashes bytes as they pass, block by block: the one rule of "how many records"."""
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self._size = 0
+        self._newlines = 0
+        self._last = b"\n"
+
+    def add(self, block: bytes) -> None:
+        if block:
+            self._digest.update(block)
+            self._size += len(block)
+            self._newlines += block.count(b"\n")
+            self._last = block[-1:]
+
+    def facts(self) -> ContentFacts:
+        """A last line without its newline counts as a record too."""
+        unterminated = 1 if self._size and self._last != b"\n" else 0
+        return ContentFacts(self._digest.hexdigest(), self._newlines + unterminated, self._size)
+
+
+def mismatch(name: str, expected: ContentFacts, read: ContentFacts) -> str | None:
+    """What differs between the staged facts and the bytes read, or None."""
+    differences = [
+        f"{what} {getattr(read, what)} where staging recorded {getattr(expected, what)}"
+        for what in ("bytes", "records", "sha256")
+        if getattr(read, what) != getattr(expected, what)
+    ]
+    if not differences:
+        return None
+    return f"{name}: the bytes read for the upload differ from the staged file ({'; '.join(differences)})"
+
+
 class _SizedReader:
     """A file view with a known remaining length, which ``MultipartEncoder`` reads in blocks.
 
     Wrapping every source the same way makes remote (fsspec) files work too: they have no usable
-    ``fileno`` from which the encoder could learn their size.
+    ``fileno`` from which the encoder could learn their size. With ``expected`` facts, the blocks are
+    tallied as they pass and the last one is withheld (raising) when the content differs.
     """
 
-    def __init__(self, fileobj: IO[bytes], size: int) -> None:
+    def __init__(
+        self, fileobj: IO[bytes], size: int, *, name: str = "", expected: ContentFacts | None = None
+    ) -> None:
         self._fileobj = fileobj
         self._remaining = size
+        self._name = name
+        self._expected = expected
+        self._tally = ContentTally()
 
     @property
     def len(self) -> int:
@@ -55,6 +109,12 @@ class _SizedReader:
             length = self._remaining
         chunk = self._fileobj.read(length)
         self._remaining -= len(chunk)
+        if self._expected is not None:
+            self._tally.add(chunk)
+            if self._remaining <= 0 or not chunk:
+                problem = mismatch(self._name, self._expected, self._tally.facts())
+                if problem:
+                    raise GongContentMismatchError(problem + "; not sent")
         return chunk
 
 
@@ -65,6 +125,8 @@ class UploadSource:
     filename: str
     size: int
     content_type: str
+    expected: ContentFacts | None = None
+    """The staged file's facts, checked against the bytes as they stream."""
     _path: str | None = None
     _storage_path: Any = None
     _fileobj: IO[bytes] | None = None
@@ -88,7 +150,7 @@ class UploadSource:
 
     def encoder(self, fileobj: IO[bytes]) -> MultipartEncoder:
         """A fresh streaming multipart body around an opened file (one per attempt)."""
-        reader = _SizedReader(fileobj, self.size)
+        reader = _SizedReader(fileobj, self.size, name=self.filename, expected=self.expected)
         return _BlockEncoder(fields={DATA_FILE_PART: (self.filename, reader, self.content_type)})
 
 
@@ -114,8 +176,11 @@ def _storage_size(path: Any) -> int:
     return int(size)
 
 
-def upload_source(data_file: object, *, fallback_name: str) -> UploadSource:
-    """Describe ``data_file`` (path, ObjectStoragePath or seekable binary file) and check its size."""
+def upload_source(
+    data_file: object, *, fallback_name: str, expected: ContentFacts | None = None
+) -> UploadSource:
+    """Describe ``data_file`` (path, ObjectStoragePath or seekable binary file) and check its size
+    (against ``expected`` too, before anything is sent)."""
     if is_object_storage_path(data_file):
         name = str(getattr(data_file, "name", "") or fallback_name)
         source = UploadSource(
@@ -150,6 +215,11 @@ def upload_source(data_file: object, *, fallback_name: str) -> UploadSource:
         raise TypeError(
             "data_file must be a local path, an ObjectStoragePath or a binary file object, "
             f"not {type(data_file).__name__}"
+        )
+    source.expected = expected
+    if expected is not None and source.size != expected.bytes:
+        raise GongContentMismatchError(
+            f"{source.filename}: {source.size} bytes where staging recorded {expected.bytes}; not sent"
         )
     if source.size > MAX_UPLOAD_BYTES:
         raise GongPayloadTooLargeError(

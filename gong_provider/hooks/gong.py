@@ -55,8 +55,8 @@ from gong_provider.hooks._responses import (
     raise_for_status,
     request_id_of,
 )
-from gong_provider.hooks._retry import RetryPolicy
-from gong_provider.hooks._upload import UploadSource, upload_source
+from gong_provider.hooks._retry import RetryPolicy, read_seconds_left
+from gong_provider.hooks._upload import ContentFacts, UploadSource, upload_source
 from gong_provider.models import (
     MAX_OBJECT_IDS_PER_GET,
     CustomField,
@@ -258,12 +258,16 @@ class GongCrmHook(_GongHookBase, HttpHook):
         object_type: ObjectType | str,
         client_request_id: str,
         data_file: str | os.PathLike[str] | IO[bytes] | ObjectStoragePath,
+        *,
+        expected: ContentFacts | None = None,
     ) -> UploadResult:
         """Upload one LDJSON file as the multipart part ``dataFile``, streamed (memory stays flat).
 
         A file over 200 MB is refused before sending (``GongPayloadTooLargeError``). A retry reopens or
         rewinds the file and sends the same clientRequestId; Gong's 409 for a clientRequestId it has
-        already accepted is returned as ``UploadResult(already_accepted=True)``.
+        already accepted is returned as ``UploadResult(already_accepted=True)``. With ``expected``
+        (the staged file's size, lines and sha256) the bytes are checked as they stream: a
+        difference raises ``GongContentMismatchError`` before the file is complete at Gong.
         """
         type_name = object_type_param(object_type)
         params = {
@@ -271,7 +275,7 @@ class GongCrmHook(_GongHookBase, HttpHook):
             "objectType": type_name,
             "clientRequestId": client_request_id_param(client_request_id),
         }
-        source = upload_source(data_file, fallback_name=f"{type_name.lower()}.ldjson")
+        source = upload_source(data_file, fallback_name=f"{type_name.lower()}.ldjson", expected=expected)
         self.log.info(
             "Uploading %s (%s bytes) as %s with clientRequestId %s",
             source.filename,
@@ -296,13 +300,21 @@ class GongCrmHook(_GongHookBase, HttpHook):
             request_id=request_id_of(data),
         )
 
-    def get_request_status(self, integration_id: int, client_request_id: str) -> RequestStatus:
-        """Gong's processing state of an upload or delete, with its counts and line errors."""
+    def get_request_status(
+        self, integration_id: int, client_request_id: str, *, deadline: float | None = None
+    ) -> RequestStatus:
+        """Gong's processing state of an upload or delete, with its counts and line errors.
+
+        ``deadline`` (epoch seconds, a wait's end) bounds the call and its retries: no retry waits
+        past it and no attempt reads for longer. Ids of earlier releases (up to 64 characters) are
+        accepted here: Gong still knows them."""
         params = {
             "integrationId": integration_id_param(integration_id),
-            "clientRequestId": client_request_id_param(client_request_id),
+            "clientRequestId": client_request_id_param(client_request_id, stored=True),
         }
-        return RequestStatus.from_json(self._call("GET", REQUEST_STATUS_PATH, params=params))
+        return RequestStatus.from_json(
+            self._call("GET", REQUEST_STATUS_PATH, params=params, deadline=deadline)
+        )
 
     def get_entities(
         self, integration_id: int, object_type: ObjectType | str, object_ids: Sequence[str]
@@ -399,15 +411,18 @@ class GongCrmHook(_GongHookBase, HttpHook):
         params: Mapping[str, str] | None = None,
         json_body: Any = None,
         upload: UploadSource | None = None,
+        deadline: float | None = None,
     ) -> dict[str, Any]:
-        """One API call within the retry policy; returns Gong's JSON object."""
+        """One API call within the retry policy (and ``deadline``); returns Gong's JSON object."""
         config = self.config
 
         def attempt() -> dict[str, Any]:
-            response = self._send(method, path, params=params, json_body=json_body, upload=upload)
+            response = self._send(
+                method, path, params=params, json_body=json_body, upload=upload, deadline=deadline
+            )
             return interpret(config, _answer(response, method, path))
 
-        retrying = Retrying(**RetryPolicy.from_config(config).tenacity_kwargs())
+        retrying = Retrying(**RetryPolicy.from_config(config).tenacity_kwargs(deadline))
         return retrying(attempt)
 
     def _send(
@@ -418,11 +433,15 @@ class GongCrmHook(_GongHookBase, HttpHook):
         params: Mapping[str, str] | None,
         json_body: Any,
         upload: UploadSource | None,
+        deadline: float | None = None,
     ) -> requests.Response:
         """One attempt through HttpHook's ``run_and_check``; an upload is reopened (or rewound) and
         re-encoded each time, so that a retry streams the same bytes again."""
         session = self.get_conn()
         options = {**self._request_options, "check_response": False}
+        if deadline is not None:
+            left = read_seconds_left(self.config.timeout, deadline)
+            options["timeout"] = (min(self.config.connect_timeout, left), left)
         url = self.url_from_endpoint(path)
         if upload is None:
             request = requests.Request(method, url, params=params, json=json_body)
@@ -500,13 +519,16 @@ class GongCrmAsyncHook(_GongHookBase):
     ) -> None:
         await self.close()
 
-    async def get_request_status(self, integration_id: int, client_request_id: str) -> RequestStatus:
+    async def get_request_status(
+        self, integration_id: int, client_request_id: str, *, deadline: float | None = None
+    ) -> RequestStatus:
         """As :meth:`GongCrmHook.get_request_status`, without blocking the event loop."""
         params = {
             "integrationId": integration_id_param(integration_id),
-            "clientRequestId": client_request_id_param(client_request_id),
+            "clientRequestId": client_request_id_param(client_request_id, stored=True),
         }
-        return RequestStatus.from_json(await self._call("GET", REQUEST_STATUS_PATH, params=params))
+        data = await self._call("GET", REQUEST_STATUS_PATH, params=params, deadline=deadline)
+        return RequestStatus.from_json(data)
 
     async def list_integrations(self) -> list[Integration]:
         """As :meth:`GongCrmHook.list_integrations`, without blocking the event loop."""
@@ -514,7 +536,12 @@ class GongCrmAsyncHook(_GongHookBase):
         return [Integration.from_json(item) for item in data.get("integrations") or []]
 
     async def _call(
-        self, method: str, path: str, *, params: Mapping[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        deadline: float | None = None,
     ) -> dict[str, Any]:
         import aiohttp
 
@@ -525,8 +552,12 @@ class GongCrmAsyncHook(_GongHookBase):
         async def attempt() -> dict[str, Any]:
             async with spend_async(config.budget):
                 started = time.monotonic()
+                left = read_seconds_left(config.timeout, deadline)
+                timeout = aiohttp.ClientTimeout(
+                    total=None, sock_connect=min(config.connect_timeout, left), sock_read=left
+                )
                 try:
-                    async with session.request(method, url, params=params) as response:
+                    async with session.request(method, url, params=params, timeout=timeout) as response:
                         content = await response.read()
                         status = response.status
                         retry_after = response.headers.get("Retry-After")
@@ -538,7 +569,7 @@ class GongCrmAsyncHook(_GongHookBase):
             elapsed_ms = (time.monotonic() - started) * 1000
             return interpret(config, Answer(method, path, status, content, retry_after, elapsed_ms))
 
-        retrying = AsyncRetrying(**RetryPolicy.from_config(config).tenacity_kwargs())
+        retrying = AsyncRetrying(**RetryPolicy.from_config(config).tenacity_kwargs(deadline))
         result: dict[str, Any] = await retrying(attempt)
         return result
 

@@ -12,16 +12,17 @@ from airflow.sdk.configuration import conf
 from gong_provider.exceptions import GongBadRequestError, GongError, is_transient
 from gong_provider.hooks._params import object_type_param
 from gong_provider.ids import (
-    check_client_request_id,
+    check_client_request_id_prefix,
     check_client_request_id_scope,
     content_client_request_id,
+    legacy_client_request_id,
     make_client_request_id,
-    numbered_client_request_id,
     parse_integration_id,
 )
 from gong_provider.models import ObjectType, RequestStatus, UploadResult
 from gong_provider.operators.upload_files import (
     FileFacts,
+    UploadFile,
     file_facts,
     resolve_files,
     staged_file_for,
@@ -30,9 +31,10 @@ from gong_provider.operators.upload_files import (
 from gong_provider.operators.upload_progress import FileUpload, UploadProgress
 from gong_provider.triggers.gong import GongRequestStatusTrigger
 from gong_provider.waiting.deadline import deferral_timeout, seconds, wait_deadline
-from gong_provider.waiting.events import check_status, status_from_event
+from gong_provider.waiting.events import check_status, statuses_from_event
+from gong_provider.waiting.policy import CheckAfter, StatusWait
 from gong_provider.waiting.poll_schedule import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL
-from gong_provider.waiting.polling import check_once, wait_until_finished
+from gong_provider.waiting.polling import check_round, finished_statuses, wait_until_finished
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -47,16 +49,24 @@ class GongUploadEntitiesOperator(BaseOperator):
 
     ``file`` is a path, an ObjectStoragePath URL, a list of them, a staging manifest (path to a
     ``manifest.json`` or ``StagingManifest.to_dict()``) or a staged-file dict. Several files are
-    uploaded one after another; a file of a later generation waits until the earlier ones are DONE.
+    uploaded one after another in the order named (a manifest's in its order); a file of a later
+    generation, or of the next manifest, waits until the earlier ones are DONE.
     Use ``.partial(...).expand(file=...)`` for one upload per mapped task.
 
-    The clientRequestId is deterministic, so a retried task sends the same id: Gong answers 409, the
-    file is not stored twice, and the task goes on to the status check. A retry first asks Gong for
-    the status of that id and does not upload again at all when Gong knows it.
-    ``client_request_id_scope`` says what the id derives from: ``"run"`` (default: dag, task, run, map
-    index, object type, content sha256; a later run sends the same bytes again under a new id, which
-    a change-capture sync needs for its pending records) or ``"content"`` (integration, object type,
-    content sha256 only: identical bytes are never processed twice, in any run).
+    The clientRequestId is deterministic and unique per file content *and* position (item of the
+    list, generation, part), so a 409 always means "this very file is already at Gong": a retried
+    task sends the same id, Gong answers 409, the file is not stored twice, and the task goes on to
+    the status check. A retry first asks Gong for the status of that id (and of the id an earlier
+    release derived) and does not upload again at all when Gong knows it.
+    ``client_request_id_scope`` says what the id derives from besides content and position:
+    ``"run"`` (default: dag, task, run, map index, object type; a later run sends the same bytes
+    again under a new id, which a change-capture sync needs for its pending records) or ``"content"``
+    (integration and object type only: the same file at the same position is never processed twice,
+    in any run).
+
+    The bytes sent are counted and hashed while they stream and must match the staged file's size,
+    lines and sha256 (else the task fails before Gong has the whole file); after DONE, Gong's
+    success + error counts must add up to the file's records.
 
     Returns (XCom) ``{client_request_id, request_id, integration_id (str), object_type, file, records,
     bytes, already_accepted}`` (plus ``status``, counts and errors with ``wait_for_completion``); a
@@ -72,8 +82,9 @@ class GongUploadEntitiesOperator(BaseOperator):
         ``"CONTACT"`` (templated).
     :param file: what to upload, in any of the forms above (templated).
     :param gong_conn_id: Airflow connection of type ``gong``.
-    :param client_request_id: an id to use instead of the derived one: 1 to 64 letters, digits, ``-`` or
-        ``_``; numbered ``-1``, ``-2``... for several files (templated).
+    :param client_request_id: a prefix for the derived ids instead of ``gong-<type>``: 1 to 33
+        letters, digits, ``-`` or ``_``; each file's id is ``<prefix>-<hash>``, 50 characters, derived
+        in the scope as above (templated).
     :param wait_for_completion: also wait until Gong has processed every file, and add its status and
         counts to the XCom.
     :param deferrable: wait in the triggerer, holding no worker slot (default
@@ -151,16 +162,15 @@ class GongUploadEntitiesOperator(BaseOperator):
         return self._upload_and_wait(context, progress)
 
     def execute_complete(self, context: Context, event: Any = None) -> Any:
-        """Resume after the trigger: accept the status of the file it waited for, then go on.
+        """Resume after the trigger: accept the statuses of the files it waited for, then go on.
 
         The progress comes back inside the event (the trigger's ``carry``), the one place it is
         kept: ``dag.test()`` and ``airflow dags test`` resume a task with the event alone.
         """
         progress = UploadProgress.from_event(event)
-        waited_for = progress.awaiting_processing()[0]
-        assert waited_for.client_request_id is not None
-        status = status_from_event(event, client_request_id=waited_for.client_request_id)
-        self._accept_processing(waited_for, status, object_type_param(str(self.object_type)))
+        waited_for = [u.client_request_id for u in progress.awaiting_processing() if u.client_request_id]
+        statuses = statuses_from_event(event, client_request_ids=waited_for)
+        self._accept_statuses(progress, statuses, object_type_param(str(self.object_type)))
         return self._upload_and_wait(context, progress)
 
     def _upload_and_wait(self, context: Context, progress: UploadProgress) -> Any:
@@ -174,16 +184,25 @@ class GongUploadEntitiesOperator(BaseOperator):
             for index, upload in enumerate(progress.files):
                 if upload.is_accepted:
                     continue
-                if index and upload.source.generation != progress.files[index - 1].source.generation:
+                if index and upload.source.batch != progress.files[index - 1].source.batch:
                     self._wait_until_processed(hook, progress, integration_id, object_type)
                 facts = file_facts(upload.source)
                 client_request_id = self._client_request_id_for(
-                    context, index + 1, len(progress.files), facts, integration_id, object_type
+                    context, upload.source, facts, integration_id, object_type
                 )
-                result = self._accepted_by_an_earlier_try(context, hook, integration_id, client_request_id)
+                result = self._accepted_by_an_earlier_try(
+                    context,
+                    hook,
+                    integration_id,
+                    [client_request_id, self._legacy_id(context, index, progress, facts, object_type)],
+                )
                 if result is None:
                     result = hook.upload_entities(
-                        integration_id, object_type, client_request_id, upload_target(upload.source.path)
+                        integration_id,
+                        object_type,
+                        client_request_id,
+                        upload_target(upload.source.path),
+                        expected=facts,
                     )
                 upload.record_acceptance(result, facts)
                 self.log.info(
@@ -199,90 +218,118 @@ class GongUploadEntitiesOperator(BaseOperator):
                 self._wait_until_processed(hook, progress, integration_id, object_type)
         return progress.xcom(integration_id, object_type)
 
+    def _run_scope(self, context: Context) -> dict[str, Any]:
+        ti = context["ti"]
+        map_index = getattr(ti, "map_index", -1)
+        return {
+            "dag_id": ti.dag_id,
+            "task_id": ti.task_id,
+            "run_id": ti.run_id,
+            "map_index": -1 if map_index is None else map_index,
+        }
+
     def _client_request_id_for(
         self,
         context: Context,
-        number: int,
-        count: int,
+        source: UploadFile,
         facts: FileFacts,
         integration_id: int,
         object_type: str,
     ) -> str:
-        """File ``number`` of ``count``'s clientRequestId: the given one (numbered for several files),
-        or derived in the operator's scope."""
-        if self.client_request_id:
-            given = check_client_request_id(str(self.client_request_id))
-            return numbered_client_request_id(given, number, count)
+        """The file's clientRequestId: derived in the operator's scope from its content and position,
+        after the given prefix (or ``gong-<type>`` / ``<type>``)."""
+        prefix = (
+            check_client_request_id_prefix(str(self.client_request_id)) if self.client_request_id else None
+        )
         if self.client_request_id_scope == "content":
-            return content_client_request_id(integration_id, object_type, facts.sha256)
-        ti = context["ti"]
-        map_index = getattr(ti, "map_index", -1)
+            return content_client_request_id(
+                integration_id, object_type, facts.sha256, source.position, prefix=prefix
+            )
         return make_client_request_id(
-            dag_id=ti.dag_id,
-            task_id=ti.task_id,
-            run_id=ti.run_id,
-            map_index=-1 if map_index is None else map_index,
+            **self._run_scope(context),
+            object_type=object_type,
+            content_sha256=facts.sha256,
+            position=source.position,
+            prefix=prefix,
+        )
+
+    def _legacy_id(
+        self, context: Context, index: int, progress: UploadProgress, facts: FileFacts, object_type: str
+    ) -> str:
+        """The id the earlier release sent for this file (asked on a retry across the upgrade)."""
+        return legacy_client_request_id(
+            given=str(self.client_request_id) if self.client_request_id else None,
+            number=index + 1,
+            count=len(progress.files),
+            scope=self.client_request_id_scope,
+            **self._run_scope(context),
+            integration_id=parse_integration_id(self.integration_id),
             object_type=object_type,
             content_sha256=facts.sha256,
         )
 
     def _accepted_by_an_earlier_try(
-        self, context: Context, hook: GongCrmHook, integration_id: int, client_request_id: str
+        self, context: Context, hook: GongCrmHook, integration_id: int, candidates: list[str]
     ) -> UploadResult | None:
-        """On a retry, ask Gong whether it already has this id: if so, do not send the file again."""
+        """On a retry, ask Gong whether it already has this file's id (or the id an earlier release
+        gave it): if so, do not send the file again."""
         ti = context["ti"]
         if int(getattr(ti, "try_number", 1) or 1) <= 1:
             return None
-        try:
-            status = hook.get_request_status(integration_id, client_request_id)
-        except GongBadRequestError:  # Gong does not know the id: upload
-            return None
-        except GongError as error:
-            if not is_transient(error):
-                raise
-            return None  # cannot tell now; the upload's 409 will tell
-        self.log.info(
-            "Retry: Gong already has clientRequestId %s (%s)", client_request_id, status.status.value
-        )
-        return UploadResult(
-            client_request_id=client_request_id, request_id=status.request_id, already_accepted=True
-        )
+        for client_request_id in dict.fromkeys(candidates):
+            try:
+                status = hook.get_request_status(integration_id, client_request_id)
+            except GongBadRequestError:  # Gong does not know the id
+                continue
+            except GongError as error:
+                if not is_transient(error):
+                    raise
+                return None  # cannot tell now; the upload's 409 will tell
+            self.log.info(
+                "Retry: Gong already has clientRequestId %s (%s)", client_request_id, status.status.value
+            )
+            return UploadResult(
+                client_request_id=client_request_id, request_id=status.request_id, already_accepted=True
+            )
+        return None
 
     def _wait_until_processed(
         self, hook: GongCrmHook, progress: UploadProgress, integration_id: int, object_type: str
     ) -> None:
-        """Until every accepted file is DONE (or FAILED, which fails the task); defer when deferrable."""
-        first = True
-        for upload in progress.awaiting_processing():
-            client_request_id = upload.client_request_id
-            assert client_request_id is not None
-            if self.deferrable:
-                # the file just uploaded is surely not processed yet: defer without spending a call
-                status = None if first else check_once(hook, integration_id, client_request_id)
-                first = False
-                if status is None or not status.status.is_terminal:
-                    self._defer_until_processed(client_request_id, integration_id, progress)
-            else:
-                status = wait_until_finished(
-                    hook,
-                    integration_id,
-                    client_request_id,
-                    deadline=progress.deadline,
-                    poll_interval=self.poll_interval,
-                    max_poll_interval=self.max_poll_interval,
-                )
-            assert status is not None
-            self._accept_processing(upload, status, object_type)
+        """Until every accepted file is DONE (or FAILED, which fails the task), by the one wait policy.
+
+        Deferrable: every pending file is checked once first, and the task defers once for whatever
+        is still pending (no deferral when all are done)."""
+        pending = [u.client_request_id for u in progress.awaiting_processing() if u.client_request_id]
+        if not pending:
+            return
+        wait = StatusWait(
+            pending,
+            deadline=progress.deadline,
+            poll_interval=self.poll_interval,
+            max_poll_interval=self.max_poll_interval,
+        )
+        if self.deferrable:
+            decision = check_round(hook, integration_id, wait)
+            if isinstance(decision, CheckAfter):
+                self._accept_statuses(progress, wait.statuses, object_type)
+                self._defer_until_processed(wait.pending, integration_id, progress)
+            statuses = finished_statuses(decision)
+        else:
+            statuses = wait_until_finished(hook, integration_id, wait)
+        self._accept_statuses(progress, statuses, object_type)
 
     def _defer_until_processed(
-        self, client_request_id: str, integration_id: int, progress: UploadProgress
+        self, client_request_ids: list[str], integration_id: int, progress: UploadProgress
     ) -> None:
         """Hand the wait to the triggerer; the progress rides in the trigger's ``carry``."""
-        self.log.info("Deferring the wait for Gong request %s to the triggerer", client_request_id)
+        self.log.info(
+            "Deferring the wait for Gong request(s) %s to the triggerer", ", ".join(client_request_ids)
+        )
         self.defer(
             trigger=GongRequestStatusTrigger(
                 integration_id=str(integration_id),
-                client_request_id=client_request_id,
+                client_request_ids=client_request_ids,
                 end_time=progress.deadline,
                 gong_conn_id=self.gong_conn_id,
                 poll_interval=self.poll_interval,
@@ -293,8 +340,18 @@ class GongUploadEntitiesOperator(BaseOperator):
             timeout=deferral_timeout(progress.deadline),
         )
 
+    def _accept_statuses(
+        self, progress: UploadProgress, statuses: dict[str, RequestStatus], object_type: str
+    ) -> None:
+        """Accept each awaited file's terminal status (in upload order), or fail the task."""
+        for upload in progress.awaiting_processing():
+            status = statuses.get(upload.client_request_id or "")
+            if status is not None:
+                self._accept_processing(upload, status, object_type)
+
     def _accept_processing(self, upload: FileUpload, status: RequestStatus, object_type: str) -> None:
-        """Record Gong's terminal status, or fail the task (naming each line error's record)."""
+        """Record Gong's terminal status, or fail the task (naming each line error's record, or both
+        counts when Gong's success + error counts are not the file's records)."""
         staged = None
         if status.errors:
             staged = upload.source.staged or staged_file_for(upload.source.path, object_type)
@@ -304,5 +361,6 @@ class GongUploadEntitiesOperator(BaseOperator):
             client_request_id=upload.client_request_id,
             fail_on_record_errors=self.fail_on_record_errors,
             staged=staged,
+            records=upload.records,
         )
         upload.record_processing(status)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from gong_provider.hooks._upload import ContentFacts, ContentTally
+from gong_provider.ids import FilePosition
 from gong_provider.staging.location import (
     is_object_storage_path,
     location_exists,
@@ -23,11 +24,28 @@ SOURCES_SUFFIX = ".sources.ldjson"
 
 @dataclass(frozen=True)
 class UploadFile:
-    """One file to upload; ``staged`` is known when it came from a manifest (or carries a sidecar)."""
+    """One file to upload; ``staged`` is known when it came from a manifest (or carries a sidecar).
+
+    ``item`` is the index of what named it in a list ``file`` (0 otherwise); a manifest's files share
+    their manifest's item."""
 
     path: str
     generation: int
     staged: StagedFile | None = None
+    item: int = 0
+    from_manifest: bool = False
+
+    @property
+    def position(self) -> FilePosition:
+        """(item, generation, part): unique for each file ``file`` names, part of its clientRequestId."""
+        return (self.item, self.generation, self.staged.part if self.staged is not None else 0)
+
+    @property
+    def batch(self) -> tuple[int | None, int]:
+        """Gong processes the files of one batch in any order; the next batch goes up only once the
+        earlier files are DONE. A batch is one generation of one manifest (of loose files: one
+        generation), so manifests go one after another and generations never interleave."""
+        return (self.item if self.from_manifest else None, self.generation)
 
 
 def upload_target(path: str) -> Any:
@@ -43,7 +61,7 @@ def _load_manifest(path: str) -> StagingManifest:
 
 def _from_manifest(manifest: StagingManifest) -> list[UploadFile]:
     return [
-        UploadFile(path=staged.path, generation=staged.generation, staged=staged)
+        UploadFile(path=staged.path, generation=staged.generation, staged=staged, from_manifest=True)
         for group in manifest.generations
         for staged in group
     ]
@@ -76,13 +94,17 @@ def _resolve_one(item: Any) -> list[UploadFile]:
 
 
 def resolve_files(file: Any) -> tuple[list[UploadFile], bool]:
-    """The files to upload in order (generation by generation), and whether several were named.
+    """The files to upload in order, and whether several were named.
 
-    The flag decides the XCom shape: one dict for a single path, a list for a list or a manifest.
+    The order is the list's, and within a manifest the manifest's (generation by generation):
+    several manifests go manifest after manifest, never interleaved. The flag decides the XCom
+    shape: one dict for a single path, a list for a list or a manifest.
     """
     if isinstance(file, Sequence) and not isinstance(file, (str, bytes)):
-        files = [upload for item in file for upload in _resolve_one(item)]
-        return sorted(files, key=lambda f: f.generation), True
+        files = [
+            replace(upload, item=index) for index, item in enumerate(file) for upload in _resolve_one(item)
+        ]
+        return files, True
     files = _resolve_one(file)
     several = isinstance(file, (Mapping, StagingManifest)) and not isinstance(file, StagedFile)
     if isinstance(file, (str, os.PathLike)) and _is_manifest_path(str(file)):
@@ -90,29 +112,20 @@ def resolve_files(file: Any) -> tuple[list[UploadFile], bool]:
     return files, several
 
 
-@dataclass(frozen=True)
-class FileFacts:
-    sha256: str
-    records: int
-    bytes: int
+FileFacts = ContentFacts
 
 
-def file_facts(upload: UploadFile) -> FileFacts:
-    """sha256, line count and size: from the manifest when it has them, else read once, streamed."""
+def file_facts(upload: UploadFile) -> ContentFacts:
+    """sha256, line count and size: from the manifest when it has them, else read once, streamed.
+
+    The upload checks the bytes it sends against these either way."""
     if upload.staged is not None:
-        return FileFacts(upload.staged.sha256, upload.staged.records, upload.staged.bytes)
-    digest = hashlib.sha256()
-    size = lines = 0
-    last = b"\n"
+        return ContentFacts(upload.staged.sha256, upload.staged.records, upload.staged.bytes)
+    tally = ContentTally()
     with open_location(upload.path) as handle:
         while block := handle.read(_BLOCK):
-            digest.update(block)
-            size += len(block)
-            lines += block.count(b"\n")
-            last = block[-1:]
-    if size and last != b"\n":
-        lines += 1
-    return FileFacts(digest.hexdigest(), lines, size)
+            tally.add(block)
+    return tally.facts()
 
 
 def staged_file_for(path: str, object_type: str) -> StagedFile:

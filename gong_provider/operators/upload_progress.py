@@ -72,6 +72,8 @@ class FileUpload:
         return {
             "path": self.source.path,
             "generation": self.source.generation,
+            "item": self.source.item,
+            "from_manifest": self.source.from_manifest,
             "staged": asdict(staged) if staged is not None else None,
             "client_request_id": self.client_request_id,
             "request_id": self.request_id,
@@ -91,6 +93,9 @@ class FileUpload:
                 path=str(data["path"]),
                 generation=int(data["generation"]),
                 staged=StagedFile(**staged) if staged is not None else None,
+                item=int(data.get("item") or 0),
+                # a carry of an earlier release: its staged files came from one manifest
+                from_manifest=bool(data.get("from_manifest", staged is not None)),
             ),
             client_request_id=data.get("client_request_id"),
             request_id=data.get("request_id"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -19,8 +19,13 @@ from gong_provider.staging.manifest import StagedFile
 from gong_provider.triggers.gong import GongRequestStatusTrigger
 from gong_provider.waiting.deadline import deferral_timeout, seconds, wait_deadline
 from gong_provider.waiting.events import check_status, status_from_event, status_summary
-from gong_provider.waiting.poll_schedule import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL
-from gong_provider.waiting.polling import check_once
+from gong_provider.waiting.policy import QUOTA, Finished, StatusWait
+from gong_provider.waiting.poll_schedule import (
+    DEFAULT_MAX_POLL_INTERVAL,
+    DEFAULT_POLL_INTERVAL,
+    poke_interval_after,
+)
+from gong_provider.waiting.polling import check_round, finished_statuses
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -39,9 +44,11 @@ class GongRequestStatusSensor(BaseSensorOperator):
     task: the sensor keeps waiting until ``timeout``; any other (401, an unknown request, a certificate
     that fails verification) fails it at once.
 
-    Deferrable (default from ``[operators] default_deferrable``): the wait runs in the triggerer with
-    growing intervals from ``poke_interval`` to ``max_poll_interval``; the deadline is
-    ``min(timeout, execution_timeout)``.
+    Every mode waits by the one wait policy (:mod:`gong_provider.waiting.policy`): intervals grow
+    x1.5 from ``poke_interval`` to ``max_poll_interval`` (poke and reschedule modes too), each check
+    and the hook's retries inside it end by the deadline ``min(timeout, execution_timeout)``, and a
+    Retry-After longer than the time left fails the wait at once with a "quota" message.
+    Deferrable (default from ``[operators] default_deferrable``): the wait runs in the triggerer.
 
     :param integration_id: Gong's integration id, an int or a string of digits (templated).
     :param client_request_id: the clientRequestId of the upload to wait for (templated).
@@ -51,9 +58,8 @@ class GongRequestStatusSensor(BaseSensorOperator):
     :param fail_on_record_errors: fail on record errors; ``False`` logs them as a warning.
     :param deferrable: wait in the triggerer, holding no worker slot (default
         ``[operators] default_deferrable``).
-    :param poke_interval: wait between status checks, in seconds or a timedelta (default 5); deferred,
-        the first of growing waits.
-    :param max_poll_interval: deferred, the longest wait between status checks (default 60).
+    :param poke_interval: the first wait between status checks, in seconds or a timedelta (default 5).
+    :param max_poll_interval: the longest wait between status checks (default 60).
     """
 
     template_fields: Sequence[str] = ("integration_id", "client_request_id", "file", "gong_conn_id")
@@ -80,6 +86,7 @@ class GongRequestStatusSensor(BaseSensorOperator):
         self.fail_on_record_errors = fail_on_record_errors
         self.deferrable = deferrable
         self.max_poll_interval = seconds(max_poll_interval) or DEFAULT_MAX_POLL_INTERVAL
+        self._deadline: float | None = None
 
     @cached_property
     def hook(self) -> GongCrmHook:
@@ -103,11 +110,13 @@ class GongRequestStatusSensor(BaseSensorOperator):
         return only.staged or staged_file_for(only.path, "")
 
     def _result(self, status: RequestStatus) -> dict[str, Any]:
+        staged = self._staged()
         check_status(
             status,
             client_request_id=self.client_request_id,
             fail_on_record_errors=self.fail_on_record_errors,
-            staged=self._staged() if status.errors else None,
+            staged=staged if status.errors else None,
+            records=staged.records if staged is not None and staged.sha256 else None,
         )
         return {
             "client_request_id": self.client_request_id,
@@ -115,15 +124,37 @@ class GongRequestStatusSensor(BaseSensorOperator):
             **status_summary(status),
         }
 
+    def _status_wait(self) -> StatusWait:
+        """The wait this poke belongs to: its deadline is fixed by the first poke of this process."""
+        deadline = getattr(self, "_deadline", None)
+        if deadline is None:
+            deadline = self._deadline = wait_deadline(self.timeout, self.execution_timeout)
+        return StatusWait(
+            [self.client_request_id],
+            deadline=deadline,
+            poll_interval=self.poke_interval,
+            max_poll_interval=self.max_poll_interval,
+        )
+
     def poke(self, context: Context) -> PokeReturnValue:
-        check_client_request_id(self.client_request_id)
+        # one check by the wait policy: finished, not yet, or failed (quota, a non-transient error)
+        check_client_request_id(self.client_request_id, stored=True)
         with self.hook as hook:
-            status = check_once(hook, parse_integration_id(self.integration_id), self.client_request_id)
-        if status is None or not status.status.is_terminal:
-            if status is not None:
-                self.log.info("Gong request %s is %s", self.client_request_id, status.status.value)
-            return PokeReturnValue(is_done=False)
-        return PokeReturnValue(is_done=True, xcom_value=self._result(status))
+            decision = check_round(hook, parse_integration_id(self.integration_id), self._status_wait())
+        if isinstance(decision, Finished):
+            status = finished_statuses(decision)[self.client_request_id]
+            return PokeReturnValue(is_done=True, xcom_value=self._result(status))
+        if getattr(decision, "kind", None) == QUOTA:
+            finished_statuses(decision)  # raises the quota error
+        return PokeReturnValue(is_done=False)
+
+    def _get_next_poke_interval(
+        self, started_at: Any, run_duration: Callable[[], float], poke_count: int
+    ) -> float:
+        """Growing waits in poke and reschedule modes alike (Airflow's ``BaseSensorOperator`` hook):
+        the wait policy's schedule, from the time waited so far, capped by the time left."""
+        wait = poke_interval_after(run_duration(), self.poke_interval, self.max_poll_interval)
+        return max(min(wait, self.timeout - run_duration()), 0.0)
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:

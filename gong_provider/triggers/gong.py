@@ -10,15 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from gong_provider.exceptions import GongError, GongRateLimitError, is_transient
+from gong_provider.exceptions import GongError
 from gong_provider.ids import parse_integration_id
 from gong_provider.waiting.deadline import as_epoch, min_deferral_age, resumable_at
-from gong_provider.waiting.events import ERROR, TIMEOUT, reason_event, status_event
+from gong_provider.waiting.events import wait_event
+from gong_provider.waiting.policy import CheckAfter, Decision, StatusWait
 from gong_provider.waiting.poll_schedule import (
     BACKOFF_FACTOR,
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL,
-    poll_intervals,
 )
 
 if TYPE_CHECKING:
@@ -28,11 +28,14 @@ if TYPE_CHECKING:
 class GongRequestStatusTrigger(BaseTrigger):
     """Poll ``/v2/crm/request-status`` with growing intervals until DONE, FAILED or ``end_time``.
 
-    Yields exactly one event (see :mod:`gong_provider.waiting.events`). Transient errors (429, 5xx,
-    no answer: :func:`~gong_provider.exceptions.is_transient`) are logged and waited out; any other
-    (401, an unknown request, a certificate that fails verification) ends the wait with an ERROR
-    event. The first check comes ``poll_interval`` after the start, then the waits grow by x1.5 up to
-    ``max_poll_interval``. Serialized kwargs are the conn id and primitives only: no credential.
+    Waits by the one wait policy (:mod:`gong_provider.waiting.policy`), as the operator's and the
+    sensor's synchronous waits do: the first check ``poll_interval`` after the start (at least one
+    check, even past ``end_time``), then waits growing x1.5 up to ``max_poll_interval``; transient
+    errors are waited out (a Retry-After longer than the time left ends the wait: QUOTA), any other
+    (401, an unknown request, an untrusted certificate) ends it with an ERROR event; every check,
+    the hook's retries included, is bounded by ``end_time``. With ``client_request_ids`` it waits for
+    all of them (a deferred operator's files, one deferral). Yields exactly one event (see
+    :mod:`gong_provider.waiting.events`). Serialized kwargs are the conn id and primitives only.
 
     In a triggerer, the event is held until ``min_deferral_age()``
     (15 s by default) after the deferral, so that the scheduler has read the executor's late "success"
@@ -42,6 +45,8 @@ class GongRequestStatusTrigger(BaseTrigger):
 
     :param integration_id: Gong's integration id, an int or a string of digits (serialized as a string).
     :param client_request_id: the clientRequestId of the upload to wait for.
+    :param client_request_ids: several clientRequestIds to wait for, all of them (instead of
+        ``client_request_id``).
     :param end_time: wall-clock deadline, epoch seconds (or an aware datetime / ISO string).
     :param gong_conn_id: Airflow connection of type ``gong``.
     :param poll_interval: first wait, in seconds, before the first check (default 5).
@@ -58,18 +63,24 @@ class GongRequestStatusTrigger(BaseTrigger):
     def __init__(
         self,
         integration_id: int | str,
-        client_request_id: str,
-        end_time: float | str | datetime,
+        client_request_id: str | None = None,
+        end_time: float | str | datetime = 0.0,
         gong_conn_id: str = "gong_default",
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
         backoff_factor: float = BACKOFF_FACTOR,
         carry: dict[str, Any] | None = None,
         deferred_at: float | str | datetime | None = None,
+        client_request_ids: list[str] | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.integration_id = parse_integration_id(integration_id)
-        self.client_request_id = client_request_id
+        self.client_request_ids = list(
+            client_request_ids or ([client_request_id] if client_request_id else [])
+        )
+        if not self.client_request_ids:
+            raise ValueError("GongRequestStatusTrigger needs client_request_id or client_request_ids")
+        self.client_request_id = self.client_request_ids[0]
         self.end_time = as_epoch(end_time)
         self.gong_conn_id = gong_conn_id
         self.poll_interval = float(poll_interval)
@@ -85,6 +96,11 @@ class GongRequestStatusTrigger(BaseTrigger):
             {
                 "integration_id": str(self.integration_id),  # 64-bit: kept exact as text
                 "client_request_id": self.client_request_id,
+                **(
+                    {"client_request_ids": self.client_request_ids}
+                    if len(self.client_request_ids) > 1
+                    else {}
+                ),
                 "end_time": self.end_time,
                 "gong_conn_id": self.gong_conn_id,
                 "poll_interval": self.poll_interval,
@@ -110,30 +126,32 @@ class GongRequestStatusTrigger(BaseTrigger):
             await self.cleanup()
 
     async def _wait(self, hook: GongCrmAsyncHook) -> dict[str, Any]:
-        waits = poll_intervals(self.poll_interval, self.max_poll_interval, self.backoff_factor)
-        checks = 0
-        while True:
-            remaining = self.end_time - time.time()
-            if remaining <= 0:
-                return reason_event(
-                    TIMEOUT, self.client_request_id, self.integration_id, self._timeout_message(checks)
-                )
-            await asyncio.sleep(min(next(waits), remaining))
-            checks += 1
+        wait = StatusWait(
+            self.client_request_ids,
+            deadline=self.end_time,
+            poll_interval=self.poll_interval,
+            max_poll_interval=self.max_poll_interval,
+            backoff_factor=self.backoff_factor,
+        )
+        decision: Decision = wait.start()
+        while isinstance(decision, CheckAfter):
+            await asyncio.sleep(decision.seconds)
+            decision = await self._check_round(hook, wait)
+        return wait_event(decision, self.client_request_ids, self.integration_id)
+
+    async def _check_round(self, hook: GongCrmAsyncHook, wait: StatusWait) -> Decision:
+        """Check every pending request once, as :func:`~gong_provider.waiting.polling.check_round`."""
+        for client_request_id in wait.pending:
             try:
-                status = await hook.get_request_status(self.integration_id, self.client_request_id)
-            except GongError as error:
-                if not is_transient(error):  # 401, an unknown request, an untrusted certificate
-                    return reason_event(ERROR, self.client_request_id, self.integration_id, str(error))
-                self.log.warning(
-                    "Gong request %s: status check failed, will retry: %s", self.client_request_id, error
+                status = await hook.get_request_status(
+                    self.integration_id, client_request_id, deadline=wait.check_deadline()
                 )
-                if isinstance(error, GongRateLimitError) and error.retry_after:
-                    await asyncio.sleep(min(error.retry_after, max(self.end_time - time.time(), 0)))
-                continue
-            self.log.info("Gong request %s is %s", self.client_request_id, status.status.value)
-            if status.status.is_terminal:
-                return status_event(self.client_request_id, self.integration_id, status)
+            except GongError as error:
+                self.log.warning("Gong request %s: status check failed: %s", client_request_id, error)
+                return wait.after_round(error)
+            self.log.info("Gong request %s is %s", client_request_id, status.status.value)
+            wait.record(client_request_id, status)
+        return wait.after_round()
 
     def hold_seconds(self, started_at: float, now: float) -> float:
         """How long the event must wait before it may resume the task (0 outside a triggerer)."""
@@ -151,13 +169,6 @@ class GongRequestStatusTrigger(BaseTrigger):
                 hold,
             )
             await asyncio.sleep(hold)
-
-    def _timeout_message(self, checks: int) -> str:
-        return (
-            f"Gong had not finished request {self.client_request_id} (integration {self.integration_id}) "
-            f"by the deadline {datetime.fromtimestamp(self.end_time).astimezone().isoformat()} "
-            f"after {checks} status check(s)"
-        )
 
     async def cleanup(self) -> None:
         """Close the HTTP session; called on every exit of the trigger."""

@@ -1,24 +1,35 @@
 """The one event GongRequestStatusTrigger yields, and its validation on the worker.
 
-A payload is plain JSON: ``{"status": "DONE" | "FAILED" | "TIMEOUT" | "ERROR", "client_request_id",
-"integration_id" (str), "message", "result": RequestStatus.to_dict() or None}``. The worker trusts
-nothing about it: anything but DONE, or FAILED with tolerated record errors, fails the task.
+A payload is plain JSON: ``{"status": "DONE" | "FAILED" | "TIMEOUT" | "ERROR" | "QUOTA",
+"client_request_id", "integration_id" (str), "message", "result": RequestStatus.to_dict() or None,
+"results": {clientRequestId: RequestStatus.to_dict()}}``; a wait for several requests names them in
+``client_request_ids`` (``client_request_id`` and ``result`` are then None, ``status`` is FAILED when
+any failed). Events of earlier releases have no ``results``. The worker trusts nothing about it:
+anything but DONE, or FAILED with tolerated record errors, fails the task.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
-from gong_provider.exceptions import GongEventError, GongUploadFailed, GongWaitTimeout
+from gong_provider.exceptions import (
+    GongContentMismatchError,
+    GongEventError,
+    GongQuotaExhausted,
+    GongUploadFailed,
+    GongWaitTimeout,
+)
 from gong_provider.models import RequestState, RequestStatus
 from gong_provider.staging.failure_report import describe_failure
 from gong_provider.staging.manifest import StagedFile
+from gong_provider.waiting.policy import ERROR as ERROR
+from gong_provider.waiting.policy import QUOTA as QUOTA
+from gong_provider.waiting.policy import TIMEOUT as TIMEOUT
+from gong_provider.waiting.policy import Finished, Stopped
 
 log = logging.getLogger(__name__)
-
-TIMEOUT = "TIMEOUT"
-ERROR = "ERROR"
 
 
 def status_event(client_request_id: str, integration_id: int | str, status: RequestStatus) -> dict[str, Any]:
@@ -43,16 +54,92 @@ def reason_event(
     }
 
 
+def wait_event(
+    decision: Finished | Stopped, client_request_ids: Sequence[str], integration_id: int | str
+) -> dict[str, Any]:
+    """The one event a finished or stopped wait yields (see the module docstring)."""
+    single = client_request_ids[0] if len(client_request_ids) == 1 else None
+    if isinstance(decision, Stopped):
+        payload = reason_event(decision.kind, single or "", integration_id, decision.message)
+    elif single is not None:
+        payload = status_event(single, integration_id, decision.statuses[single])
+    else:
+        failed = any(s.status is RequestState.FAILED for s in decision.statuses.values())
+        overall = (RequestState.FAILED if failed else RequestState.DONE).value
+        payload = {
+            "status": overall,
+            "integration_id": str(integration_id),
+            "message": f"Gong requests {', '.join(client_request_ids)}: {overall}",
+            "result": None,
+        }
+    if isinstance(decision, Finished):
+        payload["results"] = {crid: status.to_dict() for crid, status in decision.statuses.items()}
+    if single is None:
+        payload["client_request_id"] = None
+        payload["client_request_ids"] = list(client_request_ids)
+    return payload
+
+
+def raise_stopped(kind: str, message: str) -> None:
+    """The typed error of a wait that ended without a status."""
+    if kind == TIMEOUT:
+        raise GongWaitTimeout(message)
+    if kind == QUOTA:
+        raise GongQuotaExhausted(message)
+    raise GongEventError(message)
+
+
+def statuses_from_event(event: Any, *, client_request_ids: Sequence[str]) -> dict[str, RequestStatus]:
+    """The terminal statuses an event reports, by clientRequestId (those of ``client_request_ids`` it
+    names: an event of an earlier release reports one); raises for timeouts, errors, malformed events."""
+    if not isinstance(event, dict) or "status" not in event:
+        raise GongEventError(f"Unexpected event for Gong requests {', '.join(client_request_ids)}: {event!r}")
+    results = event.get("results")
+    if not isinstance(results, dict):
+        waited = str(event.get("client_request_id") or client_request_ids[0])
+        return {waited: status_from_event(event, client_request_id=waited)}
+    if event["status"] in (TIMEOUT, ERROR, QUOTA):
+        raise_stopped(event["status"], str(event.get("message")))
+    statuses: dict[str, RequestStatus] = {}
+    for crid in client_request_ids:
+        if crid in results:
+            try:
+                statuses[crid] = RequestStatus.from_dict(results[crid])
+            except (KeyError, TypeError, ValueError) as error:
+                raise GongEventError(f"Malformed event for Gong request {crid}: {error}") from error
+            if not statuses[crid].status.is_terminal:
+                raise GongEventError(f"Event reports Gong request {crid} unfinished: {event!r}")
+    return statuses
+
+
+def check_counts(status: RequestStatus, *, client_request_id: str, records: int | None) -> None:
+    """Gong's success + error counts must add up to the file's record count: records never go missing
+    silently."""
+    if records is None:
+        return
+    counted = status.total_success_count + status.total_error_count
+    if counted != records:
+        raise GongContentMismatchError(
+            f"Gong request {client_request_id} is {status.status.value} with {status.total_success_count} "
+            f"success(es) + {status.total_error_count} error(s) = {counted} record(s), but the file "
+            f"uploaded has {records} record(s)"
+        )
+
+
 def check_status(
     status: RequestStatus,
     *,
     client_request_id: str,
     fail_on_record_errors: bool = True,
     staged: StagedFile | None = None,
+    records: int | None = None,
 ) -> RequestStatus:
     """Return a terminal status the task may succeed with; raise
-    :class:`~gong_provider.exceptions.GongUploadFailed` otherwise."""
+    :class:`~gong_provider.exceptions.GongUploadFailed` otherwise (and
+    :class:`~gong_provider.exceptions.GongContentMismatchError` when Gong's counts are not
+    ``records``)."""
     if status.status is RequestState.DONE:
+        check_counts(status, client_request_id=client_request_id, records=records)
         return status
     if status.status is not RequestState.FAILED:
         raise GongEventError(f"Gong request {client_request_id} is not finished: {status.status.value}")
@@ -63,6 +150,7 @@ def check_status(
         or (not status.errors and not status.total_error_count)
     ):
         raise GongUploadFailed(message)
+    check_counts(status, client_request_id=client_request_id, records=records)
     log.warning("%s\n(fail_on_record_errors=False: the task goes on)", message)
     return status
 
@@ -76,10 +164,8 @@ def status_from_event(event: Any, *, client_request_id: str) -> RequestStatus:
             f"Event for Gong request {event.get('client_request_id')!r} while waiting for {client_request_id}"
         )
     kind = event["status"]
-    if kind == TIMEOUT:
-        raise GongWaitTimeout(str(event.get("message") or f"Timed out waiting for {client_request_id}"))
-    if kind == ERROR:
-        raise GongEventError(str(event.get("message") or f"Error waiting for {client_request_id}"))
+    if kind in (TIMEOUT, ERROR, QUOTA):
+        raise_stopped(kind, str(event.get("message") or f"{kind} waiting for {client_request_id}"))
     result = event.get("result")
     if kind not in (RequestState.DONE.value, RequestState.FAILED.value) or not isinstance(result, dict):
         raise GongEventError(f"Unexpected event for Gong request {client_request_id}: {event!r}")

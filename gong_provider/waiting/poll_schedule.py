@@ -38,3 +38,19 @@ def checks_until(seconds: float, **schedule: float) -> int:
         if elapsed >= seconds:
             return calls
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def poke_interval_after(
+    elapsed: float,
+    poll_interval: float = DEFAULT_POLL_INTERVAL,
+    max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+    factor: float = BACKOFF_FACTOR,
+) -> float:
+    """The schedule's next wait once ``elapsed`` seconds have been waited: what a sensor poking (or
+    rescheduled) without a running count sleeps, so its waits grow as the trigger's do."""
+    waited = 0.0
+    for wait in poll_intervals(poll_interval, max_poll_interval, factor):
+        if waited + wait > elapsed + 1e-9 or wait >= max(poll_interval, max_poll_interval):
+            return wait
+        waited += wait
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -1,4 +1,5 @@
-"""Shared by the operator and the sensor: check a request once, and wait synchronously with the schedule."""
+"""The synchronous side of the one wait policy (:mod:`gong_provider.waiting.policy`): the operator's
+wait without deferring, its check before deferring, and the sensor's pokes."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from gong_provider.exceptions import GongError, GongWaitTimeout, is_transient
+from gong_provider.exceptions import GongError
 from gong_provider.models import RequestStatus
-from gong_provider.waiting.poll_schedule import poll_intervals
+from gong_provider.waiting.events import raise_stopped
+from gong_provider.waiting.policy import ERROR, CheckAfter, Decision, Finished, StatusWait, Stopped
 
 if TYPE_CHECKING:
     from gong_provider.hooks.gong import GongCrmHook
@@ -16,40 +18,39 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def check_once(hook: GongCrmHook, integration_id: int, client_request_id: str) -> RequestStatus | None:
-    """The status, or None when Gong could not answer now (:func:`is_transient`): keep waiting.
+def check_round(hook: GongCrmHook, integration_id: int, wait: StatusWait) -> Decision:
+    """Check every pending request once (each call bounded by the wait's deadline) and decide.
 
-    Any other error (401, an unknown request, a certificate that fails verification) is raised."""
-    try:
-        return hook.get_request_status(integration_id, client_request_id)
-    except GongError as error:
-        if not is_transient(error):
-            raise
-        log.warning("Gong request %s: status check failed, will retry: %s", client_request_id, error)
-        return None
-
-
-def wait_until_finished(
-    hook: GongCrmHook,
-    integration_id: int,
-    client_request_id: str,
-    *,
-    deadline: float,
-    poll_interval: float,
-    max_poll_interval: float,
-) -> RequestStatus:
-    """Poll (holding the worker slot) until DONE or FAILED; raise GongWaitTimeout at ``deadline``."""
-    waits = poll_intervals(poll_interval, max_poll_interval)
-    checks = 0
-    while True:
-        status = check_once(hook, integration_id, client_request_id)
-        checks += 1
-        if status is not None and status.status.is_terminal:
-            return status
-        remaining = deadline - time.time()
-        if remaining <= 0:
-            raise GongWaitTimeout(
-                f"Gong had not finished request {client_request_id} by the deadline "
-                f"after {checks} status check(s)"
+    A non-transient error (401, an unknown request, an untrusted certificate) is raised as it is."""
+    for client_request_id in wait.pending:
+        try:
+            status = hook.get_request_status(
+                integration_id, client_request_id, deadline=wait.check_deadline()
             )
-        time.sleep(min(next(waits), remaining))
+        except GongError as error:
+            decision = wait.after_round(error)
+            if isinstance(decision, Stopped) and decision.kind == ERROR:
+                raise
+            log.warning("Gong request %s: status check failed: %s", client_request_id, error)
+            return decision
+        log.info("Gong request %s is %s", client_request_id, status.status.value)
+        wait.record(client_request_id, status)
+    return wait.after_round()
+
+
+def finished_statuses(decision: Decision) -> dict[str, RequestStatus]:
+    """The statuses of a finished wait; raises the typed error of a stopped one."""
+    if isinstance(decision, Stopped):
+        raise_stopped(decision.kind, decision.message)
+    assert isinstance(decision, Finished)
+    return decision.statuses
+
+
+def wait_until_finished(hook: GongCrmHook, integration_id: int, wait: StatusWait) -> dict[str, RequestStatus]:
+    """Wait (holding the worker slot) until every request is DONE or FAILED; raise
+    :class:`~gong_provider.exceptions.GongWaitTimeout` (or ``GongQuotaExhausted``) when it cannot."""
+    decision: Decision = wait.start()
+    while isinstance(decision, CheckAfter):
+        time.sleep(decision.seconds)
+        decision = check_round(hook, integration_id, wait)
+    return finished_statuses(decision)

@@ -214,19 +214,18 @@ def test_a_manifest_dict_from_xcom_and_a_list_give_lists(
     assert [r["records"] for r in from_dict] == [1]
 
 
-def test_a_given_client_request_id_is_checked_and_used(
+def test_a_given_client_request_id_is_the_prefix_of_each_files_id(
     emulator: EmulatorProcess, emulator_client: EmulatorClient, conn: str, tmp_path: Path
 ) -> None:
     path = write_ldjson(tmp_path / "c.ldjson", [contact("c-1")])
-    with pytest.raises(ValueError, match="not valid for Gong"):
+    with pytest.raises(ValueError, match="not valid"):
         run_task(operator(emulator, str(path), client_request_id="run:1+2"), task_context())
-    assert (
-        run_task(operator(emulator, str(path), client_request_id="mine-1"), task_context())[
-            "client_request_id"
-        ]
-        == "mine-1"
-    )
-    assert emulator_client.upload_counts() == {"mine-1": 1}
+    crid = run_task(operator(emulator, str(path), client_request_id="mine-1"), task_context())[
+        "client_request_id"
+    ]
+    assert crid.startswith("mine-1-")
+    assert len(crid) == 50
+    assert emulator_client.upload_counts() == {crid: 1}
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -283,9 +282,12 @@ def test_the_wait_deadline_is_the_earlier_of_timeout_and_execution_timeout() -> 
     assert wait_deadline(timedelta(seconds=5), timedelta(hours=1)) <= time.time() + 5
 
 
-def test_deferral_carries_no_secret(emulator: EmulatorProcess, conn: str, tmp_path: Path) -> None:
+def test_deferral_carries_no_secret(
+    emulator: EmulatorProcess, emulator_client: EmulatorClient, conn: str, tmp_path: Path
+) -> None:
     from airflow.sdk.exceptions import TaskDeferred
 
+    emulator_client.configure(processing_delay=30)  # not DONE at the check before deferring
     path = write_ldjson(tmp_path / "c.ldjson", [contact("c-1")])
     task = operator(emulator, str(path), "deferrable", wait_for_completion=True, execution_timeout=None)
     with pytest.raises(TaskDeferred) as info:
@@ -315,6 +317,7 @@ def test_a_resumed_task_takes_its_files_from_the_progress_the_trigger_carried(
     manifest_path = tmp_path / "out" / "CONTACT" / "manifest.json"
     task = operator(emulator, str(manifest_path), "deferrable", wait_for_completion=True)
     context = task_context()
+    emulator_client.configure(processing_delay=0.3)  # not DONE at the check before deferring
     with pytest.raises(TaskDeferred) as info:
         task.execute(context)
     deferred = info.value
