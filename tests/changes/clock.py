@@ -15,8 +15,8 @@ NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 class Clock:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.now = NOW
-        monkeypatch.setattr(state_module, "utcnow", lambda: self.now)
-        monkeypatch.setattr(capture_module, "utcnow", lambda: self.now)
+        monkeypatch.setattr(state_module, "utcnow", lambda: self.now, raising=False)
+        monkeypatch.setattr(capture_module, "utcnow", lambda: self.now, raising=False)
 
     def advance(self, **delta: float) -> None:
         self.now += timedelta(**delta)

@@ -29,6 +29,7 @@ def _stage(tmp: Path, state_base: str, run_key: str, count: int, **options: Any)
         state_base=state_base,
         integration_id=7,
         run_key=run_key,
+        run_time="2026-03-01T00:00:00Z",
         mode="mirror",
         **options,
     )
