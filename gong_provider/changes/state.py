@@ -81,15 +81,21 @@ def key_of(object_id: str) -> int:
     return hash64(object_id.encode())
 
 
-_SPACED = (b"\t", b"\r", b"{ ", b"[ ", b", ", b": ", b" }", b" ]", b" ,", b" :")
+_STRUCTURE = b' \t\r\n,:{}[]"'
+_NOT_STRUCTURE = bytes(byte for byte in range(256) if byte not in _STRUCTURE)
+_SPACED = (b"\t", b"\r", b"\n ", b" \n", b"{ ", b"[ ", b", ", b": ", b" }", b" ]", b" ,", b" :")
 """Outside strings, JSON whitespace always sits next to a structural character (or at an end)."""
 _format = msgspec.json.format
 
 
 def maybe_spaced(data: bytes) -> bool:
-    """Whether ``data`` (a line or a block) may hold whitespace outside strings (false positives are
-    harmless: :func:`canonical_line` of a compact line is the line)."""
-    return data[:1] == b" " or data[-1:] == b" " or any(pattern in data for pattern in _SPACED)
+    """Whether ``data`` (a line or a block) may hold whitespace outside strings (a false positive is
+    harmless: :func:`canonical_line` of a compact line is the line). The search runs on the
+    structural characters and whitespace alone (deleting the rest keeps such whitespace beside its
+    neighbour), about a tenth of the bytes: a two-byte search of the block would cost more than
+    hashing it."""
+    skeleton = data.translate(None, _NOT_STRUCTURE)
+    return skeleton[:1] == b" " or skeleton[-1:] == b" " or any(p in skeleton for p in _SPACED)
 
 
 def canonical_line(line: bytes) -> bytes:
