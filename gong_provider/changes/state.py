@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2
 """2: digests of canonical lines (whitespace-free), committed plan tokens in HEAD."""
+READABLE_FORMATS = (1, 2)
+"""A format-1 state is read; its fingerprint (which holds the format) differs, so the next run rebuilds
+it, keeping its keys as delete candidates."""
 BUCKET_BITS = 6
 BUCKETS = 1 << BUCKET_BITS
 """64 buckets: ~80,000 keys each at 5 million keys (a few MB while one is diffed or committed)."""
@@ -244,8 +247,8 @@ class StateHead:
         data = json.loads(text)
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
-        if data.get("format") != FORMAT_VERSION:
-            raise ValueError(f"format {data.get('format')!r}, this version reads {FORMAT_VERSION}")
+        if data.get("format") not in READABLE_FORMATS:
+            raise ValueError(f"format {data.get('format')!r}, this version reads {READABLE_FORMATS}")
         buckets = {int(b): BucketRef(**ref) for b, ref in data.pop("buckets").items()}
         return cls(buckets=buckets, **data)
 
@@ -448,7 +451,7 @@ class StateStore:
             if generation is not None and generation < oldest and name not in referenced:
                 self.remove_file(name)
             number = _lease_number(name)
-            if number is not None and number < leases[-1] - 1:
+            if number is not None and number < leases[-1] - 1:  # leases: not empty when number is set
                 self.remove_file(name)
 
     # -- the lease -----------------------------------------------------------------------------

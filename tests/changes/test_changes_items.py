@@ -186,3 +186,20 @@ def test_a_preview_writes_nothing_under_the_state(tmp_path: Path) -> None:
     assert sorted(p.name for p in folder.iterdir()) == before
     real, _ = sync.sync([contact(n, 1 if n == 0 else 0) for n in range(3)])  # and the real run agrees
     assert real.counts == plan.counts
+
+
+def test_a_state_of_the_previous_format_is_rebuilt_not_refused(tmp_path: Path) -> None:
+    """An upgrade: the first run rebuilds (digests are canonical now), keeping the keys it must delete."""
+    sync = Sync(tmp_path)
+    sync.sync([contact(n) for n in range(4)])
+    head = tmp_path / "state" / "7" / "CONTACT" / "HEAD.json"
+    data = json.loads(head.read_text())
+    data["format"] = 1
+    data["fingerprint"] = "fingerprint of format 1"
+    del data["committed_tokens"]
+    head.write_text(json.dumps(data))
+    plan, report = sync.sync([contact(n) for n in range(3)])
+    assert plan.rebuild_reason == "the mapping, normalization options or custom fields changed"
+    assert report.live == 4  # c3 stays, for the next mirror run to delete
+    again, _ = sync.sync([contact(n) for n in range(3)], max_delete_ratio=1.0)
+    assert again.counts.deleted == 1
