@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -87,13 +86,17 @@ def _entity_group(
     with TaskGroup(
         group_id=object_type.lower(), tooltip=f"Stage, upload and wait for {object_type}"
     ) as group:
-
-        @task(task_id="stage", trigger_rule="none_failed")
+        # in a later wave, it starts once the earlier wave's commits are done, whatever their outcome
+        @task(task_id="stage", trigger_rule="all_done")
         def stage(**context: Any) -> list[dict[str, Any]]:
             from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-            from gong_provider.changes import GongChangeCaptureError
-            from gong_provider.dags.stage import SkipType, stage_entity
+            from gong_provider.dags.stage import (
+                SkipType,
+                retry_cannot_help,
+                stage_entity,
+                summary_after_failure,
+            )
 
             ti = context["ti"]
             try:
@@ -109,8 +112,14 @@ def _entity_group(
                 )
             except SkipType as reason:
                 raise AirflowSkipException(str(reason))
-            except GongChangeCaptureError as error:  # a corrupt state, a delete guard: a retry cannot help
-                raise AirflowFailException(str(error)) from error
+            except Exception as error:
+                # what staging wrote before the failure (read, staged, rejected, the rejects file)
+                partial = summary_after_failure(object_type, ti.dag_id, ti.run_id, staging_base)
+                if partial:
+                    ti.xcom_push(key="summary", value=partial)
+                if retry_cannot_help(error):  # no source, a bad Param or input, a corrupt state, a guard
+                    raise AirflowFailException(f"{object_type}: {error}") from error
+                raise
             ti.xcom_push(key="summary", value=result["summary"])
             ti.xcom_push(key="later_files", value=result["later_files"])
             ti.xcom_push(key="plan", value=result["plan"])
@@ -191,13 +200,13 @@ def _entity_group(
                 for task_id in (upload.task_id, wait.task_id, later.task_id)
             }
             try:
-                report = commit_entity(
+                report, gong = commit_entity(
                     plan,
                     uploads=[*pulled[upload.task_id], *pulled[later.task_id]],
                     finished=[*pulled[wait.task_id], *pulled[later.task_id]],
                     conn_id=conn_id,
                 )
-                result: dict[str, Any] = report.to_dict()
+                result: dict[str, Any] = {**report.to_dict(), "gong": gong}
                 ti.xcom_push(key="report", value=result)
                 report.raise_for_guard()  # deletes withheld: the type fails, its upserts committed
             except GongChangeCaptureError as error:
@@ -218,17 +227,39 @@ def _report(**context: Any) -> dict[str, dict[str, Any]]:
 
     from airflow.sdk.exceptions import AirflowFailException
 
-    from gong_provider.dags.report import build_report, render_table
+    from gong_provider.dags.report import build_report, failure_message, render_table
 
     ti = context["ti"]
     states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id]).get(ti.run_id, {})
-    rows = build_report(lambda task_id, key: ti.xcom_pull(task_ids=task_id, key=key), states)
+    selected = context["params"].get("entity_types")
+    rows = build_report(lambda task_id, key: ti.xcom_pull(task_ids=task_id, key=key), states, selected)
     logging.getLogger(__name__).info("Gong CRM sync report\n%s", render_table(rows))
     ti.xcom_push(key="report", value=rows)
-    failed = sorted(t for t, row in rows.items() if row["outcome"] in ("failed", "incomplete"))
-    if failed:
-        raise AirflowFailException(f"Gong CRM sync failed for {', '.join(failed)} (see the table above)")
+    failure = failure_message(rows)
+    if failure:
+        raise AirflowFailException(failure)
     return rows
+
+
+def _cleanup(staging_base: str | None, state_base: str | None) -> Any:
+    """The ``cleanup`` task: staged run folders older than ``staging_retention_days`` go (never the
+    state, never this run's folder); it runs once the uploads are finished, whatever their outcome."""
+
+    @task(task_id="cleanup", trigger_rule="all_done")
+    def cleanup(**context: Any) -> list[str]:
+        from gong_provider.dags.cleanup import clean_staged_runs
+        from gong_provider.dags.stage import state_base_of
+
+        ti = context["ti"]
+        return clean_staged_runs(
+            ti.dag_id,
+            keep_run_id=ti.run_id,
+            retention_days=context["params"].get("staging_retention_days"),
+            staging_base=staging_base,
+            state_base=state_base_of(state_base, staging_base),
+        )
+
+    return cleanup()
 
 
 def gong_crm_sync_dag(
@@ -303,13 +334,16 @@ def gong_crm_sync_dag(
             ]
             for wave in UPLOAD_WAVES
         ]
-        for earlier, later_wave in itertools.pairwise(waves):
-            for upstream in earlier:
-                upstream >> later_wave
+        commits = [[dag.get_task(f"{group.group_id}.commit") for group in wave] for wave in waves]
+        for earlier_commits, later_wave in zip(commits[:-1], waves[1:], strict=True):
+            # a wave goes once the earlier wave's uploads are finished (its commits done), whatever
+            # their outcome: a type Gong refused fails the run at its end, not the types after it
+            for group in later_wave:
+                earlier_commits >> dag.get_task(f"{group.group_id}.stage")
         groups = [group for wave in waves for group in wave]
+        every_commit = [commit for wave in commits for commit in wave]
         report = _report()
         groups >> report
-        for group in groups:
-            # summarize fails as soon as a wait fails; the report must still wait for the commit
-            dag.get_task(f"{group.group_id}.commit") >> report
+        every_commit >> report  # summarize fails as soon as a wait fails; the report waits for the commit
+        every_commit >> _cleanup(staging_base, state_base)
     return dag
