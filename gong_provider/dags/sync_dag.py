@@ -15,12 +15,14 @@ SYNC_DOC_MD = """
 ### gong_crm_sync: your CRM export into Gong, exactly once
 
 For each CRM entity type, in Gong's dependency order (BUSINESS_USER and STAGE, then ACCOUNT,
-then CONTACT, DEAL and LEAD), a task group:
+then CONTACT, DEAL and LEAD; a wave goes once the earlier wave's uploads are finished, whatever
+their outcome), a task group:
 
 1. **stage**: reads the type's export file (or SQL query), normalizes and validates every record,
    and diffs it against the state of what Gong confirmed (`sync_mode`: upsert, mirror or full):
    only new, changed and pending records (and, in mirror mode, deletes) go into the LDJSON files
-   under `GONG_STAGING_BASE/<dag_id>/<run_id>/<TYPE>/`.
+   under `GONG_STAGING_BASE/runs/<dag_id>/<run_id>/<TYPE>/`; invalid records go to its
+   `rejects.ldjson` and never hold back the valid ones.
 2. **upload** (one mapped task per file): streams the file to `POST /v2/crm/entities` under a
    run-scoped clientRequestId (a retry reuses it; a later run never does).
 3. **wait** (one mapped, deferrable sensor per upload): waits in the triggerer for Gong's DONE.
@@ -32,7 +34,8 @@ then CONTACT, DEAL and LEAD), a task group:
 A type that is not selected, or absent from the source, is skipped. The **report** task ends the
 run with a table per type (records read, staged, rejected, new, changed, unchanged, pending retried,
 deleted, deletes withheld, uploaded, Gong's counts, the state generation), and fails the run when a
-type failed.
+type failed or had more rejects than `max_reject_ratio`, naming them. The **cleanup** task removes
+staged run folders older than `staging_retention_days` (never the change-capture state).
 """
 
 INTEGRATION_ID = "{{ params.integration_id }}"
@@ -290,8 +293,9 @@ def gong_crm_sync_dag(
     the ``source`` Param's default), ``integration_id`` (GONG_INTEGRATION_ID), ``gong_conn_id``
     (GONG_CONN_ID, default ``gong_default``), ``poll_interval`` (GONG_POLL_INTERVAL, default 10 s) and
     ``staging_base`` (GONG_STAGING_BASE, read by the workers at run time) and ``state_base``
-    (GONG_STATE_BASE, default ``<staging base>/state``: where change capture keeps what Gong
-    confirmed; it must outlive the runs and be shared by every worker). ``fallback_source`` is the
+    (GONG_STATE_BASE, default ``<staging base>/state``, beside the ``runs/`` folder the cleanup task
+    empties: where change capture keeps what Gong confirmed; it must outlive the runs and be shared by
+    every worker). ``fallback_source`` is the
     ``source`` default when neither ``source`` nor GONG_CRM_SOURCE is set (the repo's sample export);
     without any, a run must name its source. Other keyword arguments go to ``DAG`` (``tags``,
     ``default_args``, ``start_date``, ``max_active_runs``...).
