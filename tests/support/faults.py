@@ -278,6 +278,14 @@ def stop_group(process: subprocess.Popen[bytes]) -> None:
     process.wait(timeout=30)
 
 
+def kill_when(process: subprocess.Popen[bytes], check: Callable[[], Any], *, what: str) -> None:
+    """SIGKILL ``process``'s group as soon as ``check()`` holds (a worker dying at that point)."""
+    try:
+        poll(check, what=what, timeout=300)
+    finally:
+        stop_group(process)
+
+
 # ----------------------------------------------------------------------------- fixtures
 
 
@@ -418,8 +426,8 @@ with create_session() as session:
         {"run_id": r.run_id, "state": str(r.state), "conf": r.conf} for r in session.scalars(select(DagRun))
     ]
     tis = [
-        {"task_id": ti.task_id, "map_index": ti.map_index, "state": str(ti.state),
-         "next_kwargs": ti.next_kwargs, "next_method": ti.next_method}
+        {"task_id": ti.task_id, "map_index": ti.map_index, "state": str(ti.state), "run_id": ti.run_id,
+         "try_number": ti.try_number, "next_kwargs": ti.next_kwargs, "next_method": ti.next_method}
         for ti in session.scalars(select(TaskInstance))
     ]
     xcoms = [
