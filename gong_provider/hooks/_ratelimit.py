@@ -367,7 +367,7 @@ class _SharedBudget:
     def reached(self) -> None:
         if self._warned:
             self._warned = False
-            log.warning("The Gong budget's Redis answers again: %s shares it", self.redis.host)
+            log.info("The Gong budget's Redis answers again: %s shares it", self.redis.host)
 
     def unreachable(self, error: Exception, safe_url: str) -> None:
         """One warning per outage; Redis is tried again ``REDIS_RETRY_AFTER`` seconds later."""
