@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from gong_provider.models import ObjectType
+
 
 def build_parser() -> argparse.ArgumentParser:
     from gong_provider.emulator.cli import add_emulator_parser
@@ -18,7 +20,20 @@ def build_parser() -> argparse.ArgumentParser:
     add_emulator_parser(commands)
     add_validate_parser(commands)
     add_stage_parser(commands)
+    fields = commands.add_parser(
+        "fields", help="print a type's standard fields", description="Print an entity type's standard fields."
+    )
+    fields.add_argument("object_type", metavar="TYPE", type=str.upper, choices=[t.value for t in ObjectType])
+    fields.set_defaults(handler=_print_fields)
     return parser
+
+
+def _print_fields(args: argparse.Namespace) -> int:
+    """The same table as the documentation's field reference (docs/fields.md)."""
+    from gong_provider.staging.specs import standard_fields_table
+
+    print(standard_fields_table(args.object_type), end="")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

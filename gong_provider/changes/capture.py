@@ -49,10 +49,11 @@ from gong_provider.changes.state import (
 from gong_provider.changes.state import hash64 as _hash
 from gong_provider.models import CustomField, ObjectType
 from gong_provider.staging.fastpath import iter_blocks
+from gong_provider.staging.field_names import DEFAULT_UNKNOWN_FIELDS, UnknownFieldsPolicy
 from gong_provider.staging.locate import locate_lines
 from gong_provider.staging.manifest import MANIFEST_NAME, StagedFile, StagingManifest
 from gong_provider.staging.outdir import OutputDir, open_location
-from gong_provider.staging.pipeline import DEFAULT_MAX_FILE_BYTES, StagingSource, stage
+from gong_provider.staging.pipeline import DEFAULT_MAX_FILE_BYTES, StagingSource, stage, timezone_argument
 from gong_provider.staging.readers import DEFAULT_MAX_LINE_BYTES
 from gong_provider.staging.writer import Origin, PartWriter, Placement
 
@@ -156,8 +157,11 @@ def run_token(run_key: str) -> str:
     return hashlib.sha256(run_key.encode()).hexdigest()[:16]
 
 
-def iso_timestamp(moment: datetime | str) -> str:
-    """Gong's ``modifiedDate`` form (seconds, ``Z``) of the run's moment, so a retry writes the same bytes."""
+def iso_timestamp(moment: datetime | str | None) -> str:
+    """Gong's ``modifiedDate`` form (seconds, ``Z``) of the run's moment, so a retry writes the same bytes
+    (None: now)."""
+    if moment is None:
+        moment = datetime.now(timezone.utc)
     if isinstance(moment, str):
         moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
     if moment.tzinfo is None:
@@ -454,24 +458,28 @@ def stage_changes(
     state_base: Any,
     integration_id: int | str,
     run_key: str,
-    run_time: datetime | str,
+    run_time: datetime | str | None = None,
     mode: SyncMode | str = "upsert",
     reset_state: bool = False,
     max_delete_ratio: float = DEFAULT_MAX_DELETE_RATIO,
     confirm_deletes: int | None = None,
     mapping: Mapping[str, str] | None = None,
-    timezone_name: str = "UTC",
+    timezone_name: str | None = None,
     max_reject_ratio: float = 0.0,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     custom_fields: Sequence[CustomField] | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     fingerprint_extra: Mapping[str, Any] | None = None,
+    unknown_fields: UnknownFieldsPolicy = DEFAULT_UNKNOWN_FIELDS,
+    timezone: str | None = None,
 ) -> ChangePlan:
     """Stage ``source`` and keep, in ``<out_dir>/<OBJECT_TYPE>/upload/``, only what Gong must be sent.
 
     ``run_key`` names the run (e.g. Airflow's run id): a retry of the run reuses its plan and writes
     the same bytes; ``run_time`` (e.g. the data interval's end) is the ``modifiedDate`` of mirror
-    deletes. Raises :class:`GongStateCorruptError` for an unusable state (nothing is planned),
+    deletes (None: now, which a retry does not repeat; pass the run's own moment). ``timezone`` and
+    ``timezone_name`` are one option under two names, as :func:`~gong_provider.staging.stage` takes
+    them. Raises :class:`GongStateCorruptError` for an unusable state (nothing is planned),
     :class:`GongDeleteGuardError` for an empty source in mirror mode when the state is not empty
     (unless ``confirm_deletes`` covers every confirmed key: the type is emptied on purpose), and
     staging's own errors. Deletes over ``max_delete_ratio`` of the confirmed keys are withheld unless
@@ -485,6 +493,7 @@ def stage_changes(
     from gong_provider.changes.commit import recover_orphans
 
     kind = ObjectType(str(object_type))
+    timezone_name = timezone_argument(timezone, timezone_name)
     store = StateStore(state_base, integration_id, kind)
     store.mkdir()
     token = run_token(run_key)
@@ -515,6 +524,7 @@ def stage_changes(
             custom_fields=custom_fields,
             max_line_bytes=max_line_bytes,
             tap=tap,
+            unknown_fields=unknown_fields,
         )
         folder = OutputDir(out_dir).child(kind.value).child(UPLOAD_FOLDER)
         folder.mkdir()

@@ -94,6 +94,14 @@ def sync_params(*, integration_id: str | None, source: str | None) -> dict[str, 
             description="Share of records per type that may be rejected (listed in rejects.ldjson) before "
             "the type fails. 0: any invalid record fails the type.",
         ),
+        "unknown_fields": Param(
+            "reject",
+            type="string",
+            enum=["reject", "warn"],
+            title="Unknown fields",
+            description="A key that is neither a field of its type nor a custom field registered in "
+            "Gong (a typo such as firstname): reject its record (with a did-you-mean hint) or warn.",
+        ),
         "sync_mode": Param(
             "upsert",
             type="string",

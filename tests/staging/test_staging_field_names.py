@@ -107,3 +107,12 @@ def test_the_cli_warns_instead_when_asked(tmp_path: Path, capsys: pytest.Capture
     out = " ".join(capsys.readouterr().out.split())
     assert code == 0
     assert "rejected │ 0" in out
+
+
+def test_the_field_reference_renders_the_one_table_for_every_type(capsys: pytest.CaptureFixture[str]) -> None:
+    page = (Path(__file__).parents[2] / "docs" / "fields.md").read_text()
+    for object_type, spec in SPECS.items():
+        assert f"```{{gong-standard-fields}} {object_type.value}\n```" in page
+        assert main(["fields", object_type.value.lower()]) == 0
+        printed = capsys.readouterr().out
+        assert [line.split("`")[1] for line in printed.splitlines()[2:]] == list(spec.fields)
