@@ -170,7 +170,7 @@ class _Run:
         self.max_line_bytes = max_line_bytes
         self.progress = progress
         self.generations = Generations()
-        self.fast = not mapping and custom_fields is None
+        self.fast = not mapping and not custom_fields  # no custom field values to check
         self.read = 0
         self.rejected = 0
         self.sources: list[str] = []

@@ -116,3 +116,14 @@ def test_the_field_reference_renders_the_one_table_for_every_type(capsys: pytest
         assert main(["fields", object_type.value.lower()]) == 0
         printed = capsys.readouterr().out
         assert [line.split("`")[1] for line in printed.splitlines()[2:]] == list(spec.fields)
+
+
+def test_a_type_without_custom_fields_rejects_any_other_key(tmp_path: Path) -> None:
+    lines = [{"objectId": "s-1", "name": "Open"}, {"objectId": "s-2", "name": "Won", "colour": "green"}]
+    source = tmp_path / "stages.jsonl"
+    source.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    report = validate(source, object_type="STAGE", custom_fields=[])
+    assert (report.records_valid, report.records_rejected) == (1, 1)
+    assert str(report.first_rejects[0]).endswith(
+        "colour: not a STAGE field nor a custom field of the entity schema registered for the integration"
+    )
