@@ -152,7 +152,9 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "max_reject_ratio": args.max_reject_ratio,
         "max_file_bytes": args.max_file_bytes or DEFAULT_MAX_FILE_BYTES,
         "max_line_bytes": args.max_line_bytes or DEFAULT_MAX_LINE_BYTES,
-        "custom_fields": load_schema(args.schema, args.object_type) if args.schema else None,
+        "custom_fields": load_schema(args.schema, args.object_type)
+        if args.schema
+        else getattr(args, "registered_fields", None),  # read from Gong by the console script
         "unknown_fields": args.unknown_fields,
     }
 

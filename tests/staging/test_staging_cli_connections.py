@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,3 +53,37 @@ def test_the_gong_hook_names_a_missing_connection_outside_a_task() -> None:
     assert not ok
     assert "gong_missing_conn" in message
     assert "<unavailable>" not in message
+
+
+def test_validate_checks_custom_fields_against_the_schema_registered_in_gong(
+    gong_connection_env: str,
+    emulator: Any,
+    emulator_client: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from gong_provider.hooks.gong import GongCrmHook
+    from gong_provider.models import CustomField
+
+    with GongCrmHook(gong_connection_env) as hook:
+        hook.set_entity_schema(
+            emulator.integration_id,
+            "DEAL",
+            [CustomField("tier", "Tier", "PICKLIST", ordered_value_list=["Gold"])],
+        )
+    source = tmp_path / "deals.csv"
+    source.write_text(
+        "objectId,modifiedDate,tier\nd-1,2026-01-01T00:00:00Z,Gold\nd-2,2026-01-01T00:00:00Z,Bronze\n"
+    )
+    argv = ["validate", str(source), "--type", "DEAL", "--integration-id", str(emulator.integration_id)]
+    code = main(argv)
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == 1
+    assert "rejected │ 1" in out
+    assert "objectId d-2: tier:" in out
+
+    code = main([*argv, "--gong-conn-id", "no_such_gong"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "no_such_gong" in err
+    assert "Traceback" not in err
