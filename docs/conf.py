@@ -57,5 +57,29 @@ def _public_bases(app: Any, name: str, obj: Any, options: Any, bases: list[type]
     bases[:] = expanded
 
 
+def _standard_fields_directive() -> Any:
+    """``{gong-standard-fields} TYPE``: the type's standard fields, rendered from the table staging
+    checks records against (gong_provider.staging.specs.SPECS), so the page cannot drift from it."""
+    from docutils import nodes
+    from docutils.statemachine import StringList
+    from sphinx.util.docutils import SphinxDirective
+
+    from gong_provider.staging.specs import standard_fields_table
+
+    class StandardFields(SphinxDirective):
+        required_arguments = 1
+
+        def run(self) -> list[nodes.Node]:
+            lines = StringList(
+                standard_fields_table(self.arguments[0]).splitlines(), "gong_provider.staging.specs"
+            )
+            holder = nodes.container()
+            self.state.nested_parse(lines, self.content_offset, holder)
+            return list(holder.children)
+
+    return StandardFields
+
+
 def setup(app: Any) -> None:
     app.connect("autodoc-process-bases", _public_bases)
+    app.add_directive("gong-standard-fields", _standard_fields_directive())

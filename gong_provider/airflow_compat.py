@@ -40,3 +40,29 @@ async def aget_extra_dejson(conn: Any) -> dict[str, Any]:
         extra: dict[str, Any] = await conn.aextra_dejson()
         return extra
     return dict(await asyncio.to_thread(lambda: conn.extra_dejson))
+
+
+def expose_stored_connection(conn_id: str) -> None:
+    """Let this process's Task SDK lookups find ``conn_id`` when it is stored in the metadata database.
+
+    For command-line tools only (never in a task): outside a task the SDK's lookup sees environment
+    variables and secrets backends but not connections added with ``airflow connections add``, and
+    a DB hook looks its connection up again by id. So a stored connection is read through
+    airflow-core's lookup and published as ``AIRFLOW_CONN_<ID>`` for this process alone.
+    """
+    import os
+
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        BaseHook.get_connection(conn_id)
+        return
+    except AirflowNotFoundException:
+        try:
+            from airflow.models.connection import Connection
+
+            stored = Connection.get_connection_from_secrets(conn_id)
+        except Exception:  # not stored there either: the caller's own lookup names the missing id
+            return
+    os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = stored.as_json()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from gong_provider.models import ObjectType
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,9 +19,67 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_emulator_parser(commands)
-    add_validate_parser(commands)
-    add_stage_parser(commands)
+    for staging_command in (add_validate_parser(commands), add_stage_parser(commands)):
+        _add_registered_schema_options(staging_command)
+    fields = commands.add_parser(
+        "fields", help="print a type's standard fields", description="Print an entity type's standard fields."
+    )
+    fields.add_argument("object_type", metavar="TYPE", type=str.upper, choices=[t.value for t in ObjectType])
+    fields.set_defaults(handler=_print_fields)
     return parser
+
+
+def _add_registered_schema_options(parser: argparse.ArgumentParser) -> None:
+    """``--integration-id``: check custom fields against the schema registered in Gong, read with
+    ``GET /v2/crm/entity-schema`` through ``--gong-conn-id`` (instead of a ``--schema`` file)."""
+    parser.add_argument(
+        "--integration-id",
+        metavar="ID",
+        help="check custom fields against the entity schema registered in Gong for this integration",
+    )
+    parser.add_argument(
+        "--gong-conn-id",
+        metavar="CONN_ID",
+        default="gong_default",
+        help="Airflow connection to Gong, for --integration-id (default gong_default)",
+    )
+    parser.set_defaults(handler=_with_registered_schema(parser.get_default("handler")))
+
+
+def _with_registered_schema(
+    handler: Callable[[argparse.Namespace], int],
+) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        if args.integration_id and args.schema:
+            print("error: give --schema or --integration-id, not both", file=sys.stderr)
+            return 2
+        if args.integration_id:
+            try:
+                args.registered_fields = _registered_fields(args)
+            except Exception as error:  # no connection, no such integration: one line, no traceback
+                print(f"error: cannot read the entity schema from Gong: {error}", file=sys.stderr)
+                return 2
+        return handler(args)
+
+    return run
+
+
+def _registered_fields(args: argparse.Namespace) -> list[Any]:
+    from gong_provider.airflow_compat import expose_stored_connection
+    from gong_provider.hooks.gong import GongCrmHook
+    from gong_provider.ids import parse_integration_id
+
+    expose_stored_connection(args.gong_conn_id)
+    with GongCrmHook(args.gong_conn_id) as hook:
+        return hook.get_entity_schema(parse_integration_id(args.integration_id), args.object_type)
+
+
+def _print_fields(args: argparse.Namespace) -> int:
+    """The same table as the documentation's field reference (docs/fields.md)."""
+    from gong_provider.staging.specs import standard_fields_table
+
+    print(standard_fields_table(args.object_type), end="")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

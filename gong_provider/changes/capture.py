@@ -70,11 +70,12 @@ from gong_provider.changes.state import (
 from gong_provider.changes.state import hash64 as _hash
 from gong_provider.models import CustomField, ObjectType
 from gong_provider.staging.fastpath import iter_blocks
+from gong_provider.staging.field_names import DEFAULT_UNKNOWN_FIELDS, UnknownFieldsPolicy
 from gong_provider.staging.locate import locate_lines
 from gong_provider.staging.manifest import MANIFEST_NAME, StagedFile, StagingManifest
 from gong_provider.staging.normalize import FieldError, normalize_object_id
 from gong_provider.staging.outdir import OutputDir, open_location
-from gong_provider.staging.pipeline import DEFAULT_MAX_FILE_BYTES, StagingSource, stage
+from gong_provider.staging.pipeline import DEFAULT_MAX_FILE_BYTES, StagingSource, stage, timezone_argument
 from gong_provider.staging.readers import DEFAULT_MAX_LINE_BYTES
 from gong_provider.staging.writer import Origin, PartWriter, Placement
 
@@ -460,6 +461,7 @@ class _Options:
     max_file_bytes: int
     custom_fields: Sequence[CustomField] | None
     max_line_bytes: int
+    unknown_fields: UnknownFieldsPolicy
     fingerprint: str
     deletes_dated: str
     """``modifiedDate`` of mirror deletes: the wall clock when the run planned them (see docs/state.md)."""
@@ -478,6 +480,7 @@ def _options(
     custom_fields: Sequence[CustomField] | None,
     max_line_bytes: int,
     fingerprint_extra: Mapping[str, Any] | None,
+    unknown_fields: UnknownFieldsPolicy,
 ) -> _Options:
     if mode not in SYNC_MODES:
         raise ValueError(f"sync mode must be one of {', '.join(SYNC_MODES)}, got {mode!r}")
@@ -499,6 +502,7 @@ def _options(
         max_file_bytes,
         custom_fields,
         max_line_bytes,
+        unknown_fields,
         fingerprint,
         iso_timestamp(utcnow()),
     )
@@ -587,6 +591,7 @@ def _compute(
         custom_fields=options.custom_fields,
         max_line_bytes=options.max_line_bytes,
         tap=tap,
+        unknown_fields=options.unknown_fields,
     )
     if reason is None:
         assert head is not None
@@ -717,12 +722,14 @@ def stage_changes(
     max_delete_ratio: float = DEFAULT_MAX_DELETE_RATIO,
     confirm_deletes: int | None = None,
     mapping: Mapping[str, str] | None = None,
-    timezone_name: str = "UTC",
+    timezone_name: str | None = None,
     max_reject_ratio: float = 0.0,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     custom_fields: Sequence[CustomField] | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     fingerprint_extra: Mapping[str, Any] | None = None,
+    unknown_fields: UnknownFieldsPolicy = DEFAULT_UNKNOWN_FIELDS,
+    timezone: str | None = None,
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
 ) -> ChangePlan:
     """Stage ``source`` and keep, in ``<out_dir>/<OBJECT_TYPE>/upload/``, only what Gong must be sent.
@@ -747,12 +754,13 @@ def stage_changes(
         max_delete_ratio,
         confirm_deletes,
         mapping,
-        timezone_name,
+        timezone_argument(timezone, timezone_name),
         max_reject_ratio,
         max_file_bytes,
         custom_fields,
         max_line_bytes,
         fingerprint_extra,
+        unknown_fields,
     )
     store = StateStore(state_base, integration_id, options.kind)
     token = attempt_token(run_key)
@@ -791,12 +799,14 @@ def preview_changes(
     max_delete_ratio: float = DEFAULT_MAX_DELETE_RATIO,
     confirm_deletes: int | None = None,
     mapping: Mapping[str, str] | None = None,
-    timezone_name: str = "UTC",
+    timezone_name: str | None = None,
     max_reject_ratio: float = 0.0,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     custom_fields: Sequence[CustomField] | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     fingerprint_extra: Mapping[str, Any] | None = None,
+    unknown_fields: UnknownFieldsPolicy = DEFAULT_UNKNOWN_FIELDS,
+    timezone: str | None = None,
 ) -> ChangePlan:
     """What :func:`stage_changes` would send now, against the committed state, writing nothing under
     the state (no lease, no recovery, no marker): a dry run. The upload files are written to
@@ -809,12 +819,13 @@ def preview_changes(
         max_delete_ratio,
         confirm_deletes,
         mapping,
-        timezone_name,
+        timezone_argument(timezone, timezone_name),
         max_reject_ratio,
         max_file_bytes,
         custom_fields,
         max_line_bytes,
         fingerprint_extra,
+        unknown_fields,
     )
     store = StateStore(state_base, integration_id, options.kind)
     scratch = tempfile.mkdtemp(prefix="gong-changes-")

@@ -96,6 +96,14 @@ def sync_params(*, integration_id: str | None, source: str | None) -> dict[str, 
             "type's rejects are more than this share of its records, the run fails at its end naming the "
             "type (so alerts fire). 0: any reject fails the run.",
         ),
+        "unknown_fields": Param(
+            "reject",
+            type="string",
+            enum=["reject", "warn"],
+            title="Unknown fields",
+            description="A key that is neither a field of its type nor a custom field registered in "
+            "Gong (a typo such as firstname): reject its record (with a did-you-mean hint) or warn.",
+        ),
         "sync_mode": Param(
             "upsert",
             type="string",

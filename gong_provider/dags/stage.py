@@ -108,6 +108,7 @@ def stage_entity(
     staging_base: str | None = None,
     state_base: str | None = None,
     run_time: Any = None,
+    gong_conn_id: str | None = None,
 ) -> dict[str, Any]:
     """Stage one type and diff it against the change-capture state (see :mod:`gong_provider.changes`).
 
@@ -136,6 +137,14 @@ def stage_entity(
         raise SkipType(f"the source has nothing for {kind.value}")
     out_dir = staging_dir(dag_id, run_id, staging_base)
     max_reject_ratio = reject_ratio_of(params)
+    from gong_provider.dags.schema import registered_custom_fields
+
+    checks: dict[str, Any] = {  # custom fields checked against what is registered for them
+        "custom_fields": registered_custom_fields(
+            kind, integration_id=integration_id, gong_conn_id=gong_conn_id
+        ),
+        "unknown_fields": params.get("unknown_fields") or "reject",
+    }
     if dry_run or integration_id is None:
         log.info(
             "Staging %s from %s into %s (dry run: nothing uploaded, no state read)",
@@ -144,7 +153,9 @@ def stage_entity(
             out_dir,
         )
         warn_if_not_shared(out_dir, None)
-        manifest = stage(source, object_type=kind, out_dir=out_dir, max_reject_ratio=ACCEPT_EVERY_REJECT)
+        manifest = stage(
+            source, object_type=kind, out_dir=out_dir, max_reject_ratio=ACCEPT_EVERY_REJECT, **checks
+        )
         summary = stage_summary(kind, source, out_dir, manifest, max_reject_ratio, dry_run=True)
         summary["records_to_upload"] = 0
         return {"summary": summary, "uploads": [], "later_files": [], "plan": None}
@@ -171,6 +182,7 @@ def stage_entity(
         max_delete_ratio=_ratio(params.get("max_delete_ratio")),
         confirm_deletes=None if confirm in (None, "") else int(confirm),
         max_reject_ratio=ACCEPT_EVERY_REJECT,
+        **checks,
     )
     manifest = plan.manifest
     generations = manifest.generations

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from gong_provider.dags import settings
@@ -24,9 +24,9 @@ def summarize_entity(
 
     from gong_provider.assets import gong_asset_uri
 
-    later = list(later_generations or [])
-    uploaded = [*uploads, *later]
-    totals = upload_totals(uploaded, [*(status for status in statuses if status), *later])
+    later = pulled_list(later_generations)
+    uploaded = [*pulled_list(uploads), *later]
+    totals = upload_totals(uploaded, [*(status for status in pulled_list(statuses) if status), *later])
     request_ids = [str(u.get("client_request_id")) for u in uploaded]
     iid = integration_id_from(params)
     uri = gong_asset_uri(iid, object_type)
@@ -73,3 +73,14 @@ def _as_row(status: Any) -> Mapping[str, Any]:
 def _total(rows: Iterable[Mapping[str, Any]], key: str) -> int:
     """Sum of ``key`` over XCom rows (a missing or null value counts 0; True counts 1)."""
     return sum(int(row.get(key) or 0) for row in rows)
+
+
+def pulled_list(values: Iterable[Any] | None) -> list[Any]:
+    """A mapped task's XComs as a list, read in one slice: iterating Airflow's lazy XCom sequence
+    asks for one item past the end, which the Task SDK logs as ``[error] XCom not found`` on every
+    successful run."""
+    if values is None:
+        return []
+    if isinstance(values, Sequence):
+        return list(values[:])
+    return list(values)

@@ -112,6 +112,7 @@ def _entity_group(
                     staging_base=staging_base,
                     state_base=state_base,
                     run_time=run_time(context),
+                    gong_conn_id=conn_id,
                 )
             except SkipType as reason:
                 raise AirflowSkipException(str(reason))

@@ -21,7 +21,7 @@ from typing import Any
 import msgspec
 from aiohttp import BodyPartReader, web
 
-from gong_provider.emulator.config import EmulatorConfig
+from gong_provider.emulator.config import DEFAULT_OWNER_EMAIL, EmulatorConfig
 from gong_provider.emulator.faults import DEFAULT_MESSAGES, Fault, FaultBoard
 from gong_provider.emulator.processing import Processor
 from gong_provider.emulator.ratelimit import RateLimiter
@@ -41,8 +41,6 @@ MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 MULTIPART_ENVELOPE_ALLOWANCE = 1024 * 1024
 """A request whose Content-Length exceeds the limit by more than this cannot hold a valid dataFile."""
 CHUNK_BYTES = 1024 * 1024
-DEFAULT_OWNER_EMAIL = "emulator@example.com"
-DEFAULT_INTEGRATION_NAME = "Gong CRM API emulator"
 _INTEGER = re.compile(r"[0-9]{1,19}")
 _REQUEST_ID_ALPHABET = string.ascii_lowercase + string.digits
 
@@ -93,7 +91,7 @@ class Emulator:
     def initial_integrations(self) -> list[tuple[int, str, str]]:
         if self.config.integration_id is None:
             return []
-        return [(self.config.integration_id, DEFAULT_OWNER_EMAIL, DEFAULT_INTEGRATION_NAME)]
+        return [(self.config.integration_id, DEFAULT_OWNER_EMAIL, self.config.integration_name)]
 
     def authenticate(self, header: str) -> str | None:
         """The credential's identity, or None when the header is not accepted."""

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from gong_provider.emulator.config import (
     DEFAULT_ACCESS_KEY,
     DEFAULT_ACCESS_KEY_SECRET,
     DEFAULT_INTEGRATION_ID,
+    DEFAULT_INTEGRATION_NAME,
     DEFAULT_RATE_LIMIT_PER_DAY,
     DEFAULT_RATE_LIMIT_PER_SECOND,
     DEFAULT_TOKEN,
@@ -54,6 +56,12 @@ def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=int(_env("integration_id", DEFAULT_INTEGRATION_ID)),
         help=f"id of the integration registered at start (default {DEFAULT_INTEGRATION_ID})",
+    )
+    parser.add_argument(
+        "--integration-name",
+        default=_env("integration_name", DEFAULT_INTEGRATION_NAME),
+        help=f"name of the integration registered at start (default {DEFAULT_INTEGRATION_NAME!r}, "
+        "the name gong_crm_setup registers by default)",
     )
     parser.add_argument(
         "--no-integration",
@@ -115,6 +123,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         access_key_secret=args.access_key_secret,
         token=args.token,
         integration_id=None if args.no_integration else args.integration_id,
+        integration_name=args.integration_name,
         settings=EmulatorSettings(**{name: getattr(args, name) for name in RUNTIME_SETTINGS}),
     )
 
@@ -125,7 +134,16 @@ def run_emulator(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=str(args.log_level).upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    asyncio.run(serve(config_from_args(args)))
+    config = config_from_args(args)
+    try:
+        asyncio.run(serve(config))
+    except OSError as error:  # the port is taken, or the host is not an address of this machine
+        print(
+            f"gong-provider emulator: cannot listen on {config.host}:{config.port}: "
+            f"{error.strerror or error} (choose another --port, or --port 0 for a free one)",
+            file=sys.stderr,
+        )
+        return 2
     return 0
 
 

@@ -12,6 +12,11 @@ DEFAULT_ACCESS_KEY_SECRET = "emulator-access-key-secret"
 DEFAULT_TOKEN = "emulator-token"
 DEFAULT_INTEGRATION_ID = 2271307570613351879
 """A 64-bit id larger than 2**53, so any client that passes it through a float gets caught."""
+DEFAULT_INTEGRATION_NAME = "Airflow CRM sync"
+"""The name gong_crm_setup registers by default (its ``integration_name`` Param): the emulator starts
+as that DAG would leave Gong, so the documented order (emulator, then gong_crm_setup) finds it and
+reuses its id. A test keeps the two defaults equal (the emulator does not import the provider)."""
+DEFAULT_OWNER_EMAIL = "crm-admin@example.com"
 DEFAULT_RATE_LIMIT_PER_SECOND = 3.0
 DEFAULT_RATE_LIMIT_PER_DAY = 10_000
 
@@ -60,4 +65,5 @@ class EmulatorConfig:
     access_key_secret: str = DEFAULT_ACCESS_KEY_SECRET
     token: str = DEFAULT_TOKEN
     integration_id: int | None = DEFAULT_INTEGRATION_ID
+    integration_name: str = DEFAULT_INTEGRATION_NAME
     settings: EmulatorSettings = dataclasses.field(default_factory=EmulatorSettings)

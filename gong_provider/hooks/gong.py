@@ -340,6 +340,10 @@ class GongCrmHook(_GongHookBase, HttpHook):
     def test_connection(self) -> tuple[bool, str]:
         """Check the credentials and host with a cheap read (``list_integrations``)."""
         try:
+            self.config  # noqa: B018 - read the connection first: a missing one is named, not redacted away
+        except Exception as error:  # the connection's id and the lookup's own words hold no secret
+            return False, f"connection {self.gong_conn_id!r} cannot be read: {type(error).__name__}: {error}"
+        try:
             integrations = self.list_integrations()
         except GongError as error:  # GongAuthError's text names wrong key/secret and regional hosts
             return False, str(error)

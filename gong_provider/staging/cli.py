@@ -88,6 +88,13 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timezone", default="UTC", help="time zone of naive date-times (default UTC)")
     parser.add_argument("--schema", metavar="FILE", help="JSON file with the entity schema's custom fields")
     parser.add_argument(
+        "--unknown-fields",
+        choices=("reject", "warn"),
+        default="reject",
+        help="a key that is neither a field of the type nor a custom field of --schema: reject its "
+        "record (default; near misses of standard fields only, without --schema) or warn and keep it",
+    )
+    parser.add_argument(
         "--max-reject-ratio",
         type=float,
         default=0.0,
@@ -145,13 +152,19 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "max_reject_ratio": args.max_reject_ratio,
         "max_file_bytes": args.max_file_bytes or DEFAULT_MAX_FILE_BYTES,
         "max_line_bytes": args.max_line_bytes or DEFAULT_MAX_LINE_BYTES,
-        "custom_fields": load_schema(args.schema, args.object_type) if args.schema else None,
+        "custom_fields": load_schema(args.schema, args.object_type)
+        if args.schema
+        else getattr(args, "registered_fields", None),  # read from Gong by the console script
+        "unknown_fields": args.unknown_fields,
     }
 
 
 def _source(args: argparse.Namespace) -> Any:
     if args.conn_id:
+        from gong_provider.airflow_compat import expose_stored_connection
         from gong_provider.staging.sql import SqlSource
+
+        expose_stored_connection(args.conn_id)  # also one added with `airflow connections add`
 
         return SqlSource(conn_id=args.conn_id, sql=args.source)
     return args.source

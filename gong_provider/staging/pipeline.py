@@ -14,6 +14,7 @@ import msgspec
 from gong_provider.models import MAX_UPLOAD_BYTES, CustomField, ObjectType
 from gong_provider.staging.errors import GongRejectLimitError, GongSourceError, rejects_exceed
 from gong_provider.staging.fastpath import FastBlock, FastChecker, iter_blocks
+from gong_provider.staging.field_names import DEFAULT_UNKNOWN_FIELDS, UnknownFieldsPolicy
 from gong_provider.staging.generations import Generations
 from gong_provider.staging.location import is_object_storage_path, resolve_location
 from gong_provider.staging.manifest import MANIFEST_NAME, StagingManifest
@@ -154,17 +155,22 @@ class _Run:
         custom_fields: Sequence[CustomField] | None,
         max_line_bytes: int,
         progress: ProgressCallback | None,
+        unknown_fields: UnknownFieldsPolicy = DEFAULT_UNKNOWN_FIELDS,
     ) -> None:
         self.object_type = ObjectType(str(object_type))
         self.validator = RecordValidator(
-            self.object_type, timezone=timezone, mapping=mapping, custom_fields=custom_fields
+            self.object_type,
+            timezone=timezone,
+            mapping=mapping,
+            custom_fields=custom_fields,
+            unknown_fields=unknown_fields,
         )
         self.source = source
         self.source_label = str(source) if isinstance(source, SqlSource) else _label(source)
         self.max_line_bytes = max_line_bytes
         self.progress = progress
         self.generations = Generations()
-        self.fast = not mapping and custom_fields is None
+        self.fast = not mapping and not custom_fields  # no custom field values to check
         self.read = 0
         self.rejected = 0
         self.sources: list[str] = []
@@ -218,7 +224,7 @@ class _Run:
         return Reject(source, line, record, object_id, [reason])
 
     def _fast_blocks(self, stream: IO[bytes], name: str) -> Iterator[Event | FastBlock]:
-        checker = FastChecker(self.validator.spec)
+        checker = FastChecker(self.validator.spec, self.validator.names)
         number = 0
         first = True
         self.sources.append(name)
@@ -263,6 +269,14 @@ def _label(source: Any) -> str:
     return source_name(source) if _is_file(source) else "records"
 
 
+def timezone_argument(timezone: str | None, timezone_name: str | None) -> str:
+    """The zone of ``timezone=`` or ``timezone_name=`` (the same option under both names), UTC when
+    neither is given; both, when they differ, is an error rather than a silent pick."""
+    if timezone and timezone_name and timezone != timezone_name:
+        raise ValueError(f"timezone={timezone!r} and timezone_name={timezone_name!r}: give one")
+    return timezone or timezone_name or "UTC"
+
+
 def _check_options(max_reject_ratio: float, max_file_bytes: int) -> None:
     if not 0.0 <= max_reject_ratio <= 1.0:
         raise ValueError(f"max_reject_ratio must be between 0 and 1, got {max_reject_ratio}")
@@ -279,15 +293,22 @@ def stage(
     object_type: ObjectType | str,
     out_dir: str | os.PathLike[str] | Any,
     mapping: Mapping[str, str] | None = None,
-    timezone: str = "UTC",
+    timezone: str | None = None,
     max_reject_ratio: float = 0.0,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     custom_fields: Sequence[CustomField] | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     progress: ProgressCallback | None = None,
+    unknown_fields: UnknownFieldsPolicy = DEFAULT_UNKNOWN_FIELDS,
+    timezone_name: str | None = None,
     tap: StagingTap | None = None,
 ) -> StagingManifest:
     """Stage ``source`` into ``<out_dir>/<OBJECT_TYPE>/``, replacing what a previous run wrote there.
+
+    ``timezone`` (or its other name ``timezone_name``, as :func:`~gong_provider.changes.stage_changes`
+    also takes it) is the zone naive values are read in, UTC by default. A key that is neither a
+    standard field of the type nor a custom field of ``custom_fields`` rejects its record, or is
+    kept with a logged warning when ``unknown_fields="warn"``.
 
     Raises :class:`GongRejectLimitError` when rejects exceed ``max_reject_ratio``; the staged files,
     the rejects file and the manifest are written first, so the user can read them. ``tap`` (see
@@ -299,10 +320,11 @@ def stage(
         source,
         object_type,
         mapping=mapping,
-        timezone=timezone,
+        timezone=timezone_argument(timezone, timezone_name),
         custom_fields=custom_fields,
         max_line_bytes=max_line_bytes,
         progress=progress,
+        unknown_fields=unknown_fields,
     )
     kind = run.object_type.value
     folder = OutputDir(out_dir).child(kind)
@@ -416,12 +438,14 @@ def validate(
     *,
     object_type: ObjectType | str,
     mapping: Mapping[str, str] | None = None,
-    timezone: str = "UTC",
+    timezone: str | None = None,
     max_reject_ratio: float = 0.0,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     custom_fields: Sequence[CustomField] | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     progress: ProgressCallback | None = None,
+    unknown_fields: UnknownFieldsPolicy = DEFAULT_UNKNOWN_FIELDS,
+    timezone_name: str | None = None,
     keep_rejects: int = FIRST_REJECTS_KEPT,
 ) -> ValidationReport:
     """Check a source as :func:`stage` would, writing nothing; never raises for rejected records."""
@@ -430,10 +454,11 @@ def validate(
         source,
         object_type,
         mapping=mapping,
-        timezone=timezone,
+        timezone=timezone_argument(timezone, timezone_name),
         custom_fields=custom_fields,
         max_line_bytes=max_line_bytes,
         progress=progress,
+        unknown_fields=unknown_fields,
     )
     report = ValidationReport(run.object_type.value, run.source_label, max_reject_ratio=max_reject_ratio)
     encoder = msgspec.json.Encoder()

@@ -178,3 +178,35 @@ def custom_field_specs(custom_fields: Sequence[CustomField] | None) -> dict[str,
         )
         specs[custom.unique_name] = FieldSpec(custom.unique_name, kind, choices=choices)
     return specs
+
+
+def standard_fields_table(object_type: ObjectType | str) -> str:
+    """The type's standard fields as a Markdown table: what the documentation's field reference
+    shows, rendered from :data:`SPECS` itself so the page and the checks cannot differ."""
+    rows = ["| field | value | mandatory | Gong's default |", "|---|---|---|---|"]
+    for spec in spec_for(object_type).fields.values():
+        mandatory = "yes" if spec.mandatory else "unless isDeleted" if spec.mandatory_unless_deleted else ""
+        default = (
+            ""
+            if spec.default is None
+            else f"`{str(spec.default).lower() if isinstance(spec.default, bool) else spec.default}`"
+        )
+        rows.append(f"| `{spec.name}` | {_KIND_TEXT[spec.kind]} | {mandatory} | {default} |")
+    return "\n".join(rows) + "\n"
+
+
+_KIND_TEXT: dict[Kind, str] = {
+    Kind.OBJECT_ID: "id: 1 to 64 of `A-Z a-z 0-9 _ -`, or an email address",
+    Kind.STRING: "text",
+    Kind.DATETIME: "date-time (ISO-8601; naive ones read in the staging time zone)",
+    Kind.DATE: "date (`YYYY-MM-DD`)",
+    Kind.BOOLEAN: "`true` / `false`",
+    Kind.NUMBER: "number",
+    Kind.INTEGER: "integer",
+    Kind.URL: "http(s) URL",
+    Kind.EMAIL: "email address",
+    Kind.DEAL_STATUS: "`OPEN`, `WON` or `LOST`",
+    Kind.STRING_LIST: "list of text (or comma-separated text)",
+    Kind.PICKLIST: "one of the registered values",
+}
+"""How the field reference describes each kind of value."""

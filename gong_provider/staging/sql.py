@@ -38,8 +38,13 @@ class SqlSource:
     def hook(self) -> Any:
         from airflow.providers.common.sql.hooks.sql import DbApiHook
         from airflow.sdk import BaseHook
+        from airflow.sdk.exceptions import AirflowNotFoundException
 
-        hook = BaseHook.get_connection(self.conn_id).get_hook()  # type: ignore[no-untyped-call]
+        try:
+            connection = BaseHook.get_connection(self.conn_id)
+        except AirflowNotFoundException as error:  # say which id, without a traceback through the SDK
+            raise GongSourceError(f"connection {self.conn_id!r}: {error}") from None
+        hook = connection.get_hook()  # type: ignore[no-untyped-call]
         if not isinstance(hook, DbApiHook):
             raise GongSourceError(f"connection {self.conn_id!r} is not a SQL database connection")
         return hook

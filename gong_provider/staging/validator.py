@@ -9,6 +9,7 @@ from typing import Any
 
 from gong_provider.models import CustomField, ObjectType
 from gong_provider.staging.errors import GongSourceError
+from gong_provider.staging.field_names import DEFAULT_UNKNOWN_FIELDS, FieldNames, UnknownFieldsPolicy
 from gong_provider.staging.normalize import FieldError, normalizer, plain_json_value, zone
 from gong_provider.staging.specs import EntitySpec, Kind, custom_field_specs, spec_for
 
@@ -44,8 +45,10 @@ class RecordValidator:
 
     Rules: every key goes through its field's normalizer; ``null`` and empty strings are dropped
     as "no value" (so are blank strings of typed fields: dates, numbers, booleans, emails, URLs);
-    mandatory fields must remain; unknown keys are custom fields, passed through unchanged, or
-    checked against the entity schema when one is given.
+    mandatory fields must remain; custom fields are checked against the entity schema when one is
+    given (passed through unchanged when none is). A key that is neither a standard nor a custom
+    field (see :class:`~gong_provider.staging.field_names.FieldNames`) rejects the record, or with
+    ``unknown_fields="warn"`` is logged once and kept.
     """
 
     def __init__(
@@ -55,6 +58,7 @@ class RecordValidator:
         timezone: str = "UTC",
         mapping: Mapping[str, str] | None = None,
         custom_fields: Sequence[CustomField] | None = None,
+        unknown_fields: UnknownFieldsPolicy = DEFAULT_UNKNOWN_FIELDS,
     ) -> None:
         self.spec: EntitySpec = spec_for(object_type)
         self.tz: dt.tzinfo = zone(timezone)
@@ -66,6 +70,13 @@ class RecordValidator:
         self._custom: dict[str, Callable[[Any], Any]] | None = (
             None if self.custom is None else {name: normalizer(s, self.tz) for name, s in self.custom.items()}
         )
+        self.names = FieldNames(
+            self.spec.object_type.value,
+            self.spec.fields,
+            None if self.custom is None else self.custom,
+            policy=unknown_fields,
+            always_known=(OBJECT_TYPE_KEY,),
+        )
         self._plain_strings = frozenset(n for n, f in self.spec.fields.items() if f.kind is Kind.STRING)
         self._mandatory = self.spec.mandatory
         self._unless_deleted = tuple(
@@ -75,8 +86,13 @@ class RecordValidator:
     def check(self, raw: Mapping[str, Any]) -> Checked:
         reasons: list[Reason] = []
         record: dict[str, Any] = {}
+        unknown = self.names.check(tuple(map(self.mapping.get, raw, raw) if self.mapping else raw))
+        refused = {u.name: u.message for u in unknown} if unknown and self.names.policy == "reject" else None
         for key, value in raw.items():
             name = self.mapping.get(key, key) if self.mapping else key
+            if refused is not None and name in refused:
+                reasons.append(Reason(name, refused[name]))
+                continue
             if not isinstance(name, str) or not name:
                 reasons.append(Reason(None, f"column {key!r} has no field name"))
                 continue
@@ -103,19 +119,9 @@ class RecordValidator:
                     record[name] = known(value)
                 elif value is None or (isinstance(value, str) and not value):
                     continue
-                elif self._custom is None:
-                    record[name] = plain_json_value(value, self.tz)
+                elif self._custom is None or (custom := self._custom.get(name)) is None:
+                    record[name] = plain_json_value(value, self.tz)  # unchecked custom field, or warned
                 else:
-                    custom = self._custom.get(name)
-                    if custom is None:
-                        reasons.append(
-                            Reason(
-                                name,
-                                f"not a {self.spec.object_type.value} field nor a custom field "
-                                "of the entity schema",
-                            )
-                        )
-                        continue
                     if isinstance(value, str) and not value.strip():
                         continue
                     record[name] = custom(value)

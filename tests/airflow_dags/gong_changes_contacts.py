@@ -4,7 +4,9 @@ One type (CONTACT) from one export file: stage and diff, upload what Gong has no
 generation after the one before, under run-scoped clientRequestIds), then commit what Gong confirmed.
 Everything a run needs comes from its conf: ``integration_id``, ``source`` (a file), ``state_base``
 (where the state lives; it must outlive the runs), ``staging_base`` (a folder per run below it),
-``sync_mode``.
+``sync_mode``, and in mirror mode ``confirm_deletes`` (send more deletes than max_delete_ratio allows,
+when they are at most this many: the guard's error names the number). The code below the docstring
+is shown verbatim in docs/changes.md (a test keeps the two identical).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ with DAG(
         "state_base": Param("", type="string"),
         "staging_base": Param("", type="string"),
         "sync_mode": Param("upsert", type="string", enum=["upsert", "mirror", "full"]),
+        "confirm_deletes": Param(None, type=["null", "integer"], minimum=0),  # mirror: see its guard
     },
     default_args={"retries": 0},
     tags=["tests", "example"],
@@ -47,6 +50,7 @@ with DAG(
             integration_id=params["integration_id"],
             run_key=run_id,
             mode=params["sync_mode"],
+            confirm_deletes=params["confirm_deletes"],
         )
         return plan.to_dict()
 

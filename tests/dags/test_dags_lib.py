@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from gong_provider.emulator.process import EmulatorProcess
+
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "dags" / "data"
 
@@ -283,7 +285,9 @@ def test_local_staging_on_several_machines_is_warned(
     assert ("GONG_STAGING_BASE=/srv/staging" in caplog.text) == bool(expected)
 
 
-def test_a_bad_row_does_not_hold_its_type_hostage(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_a_bad_row_does_not_hold_its_type_hostage(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, emulator: EmulatorProcess, gong_connection_env: str
+) -> None:
     """The valid rows are staged for upload; the reject is counted, its file named, and the verdict
     says the run must fail at its end (max_reject_ratio 0 by default); within the ratio, no verdict."""
     from gong_provider.dags.stage import stage_entity
@@ -298,7 +302,11 @@ def test_a_bad_row_does_not_hold_its_type_hostage(monkeypatch: pytest.MonkeyPatc
         '{"objectId": "c3", "modifiedDate": "2026-01-01T00:00:00Z", "emailAddress": "c3@example.com"}',
     ]
     (source / "contacts.jsonl").write_text("\n".join(rows) + "\n")
-    params: dict[str, Any] = {"integration_id": "42", "source": str(source), "entity_types": ["CONTACT"]}
+    params: dict[str, Any] = {
+        "integration_id": str(emulator.integration_id),
+        "source": str(source),
+        "entity_types": ["CONTACT"],
+    }
     result = stage_entity("CONTACT", params, dag_id="d", run_id="r", render=None)
     summary = result["summary"]
     assert (summary["records_read"], summary["records_staged"], summary["records_rejected"]) == (3, 2, 1)

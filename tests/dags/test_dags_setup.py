@@ -34,10 +34,12 @@ def test_register_is_idempotent_and_writes_the_schema_file(
     from gong_provider.hooks.gong import GongCrmHook
 
     existing = GongCrmHook(gong_connection_env).list_integrations()
-    name = existing[0].name  # the emulator's registered integration: Gong answers 409, we reuse it
-    first = run(setup_dag, "register", integration_name=name)
-    again = run(setup_dag, "register", integration_name=name)
+    # The documented order: the emulator starts as gong_crm_setup would leave Gong, so the setup's
+    # default Params find its integration (Gong answers 409, we reuse it): no Param to guess.
+    first = run(setup_dag, "register")
+    again = run(setup_dag, "register")
     assert first == again == str(existing[0].integration_id)
+    assert existing[0].name == setup_dag.params["integration_name"]
     assert isinstance(first, str)  # a string, so that no JSON consumer rounds the 64-bit id
 
     written = run(setup_dag, "write_schema", first)

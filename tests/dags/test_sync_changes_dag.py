@@ -222,11 +222,12 @@ def test_sql_source_failed_lines_corrupt_state_reset_and_a_worker_killed_before_
             "INSERT INTO contacts VALUES (%s, '2026-01-01T00:00:00Z', %s, 'v0', %s)",
             f"c{n}",
             f"c{n}@example.com",
-            "high" if n in (1, 2) else None,
+            "150" if n in (1, 2) else None,
         )
-    # Gong's schema says NUMBER: c1 and c2 pass staging (no schema given to it), Gong refuses them
+    # Gong's schema says PERCENT: staging (which reads the schema) checks a number, Gong also its
+    # 0-100 range, so c1 and c2 pass staging and Gong refuses them
     with GongCrmHook("gong_default") as hook:
-        hook.set_entity_schema(emulator.integration_id, "CONTACT", [CustomField("score", "Score", "NUMBER")])
+        hook.set_entity_schema(emulator.integration_id, "CONTACT", [CustomField("score", "Score", "PERCENT")])
     env = {f"AIRFLOW_CONN_{CRM_CONN.upper()}": database.airflow_conn_uri}
     source = {"sql_conn_id": CRM_CONN, "sql_queries": {"CONTACT": QUERY}}
 

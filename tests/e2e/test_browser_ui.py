@@ -208,7 +208,7 @@ def test_a_typed_integration_id_is_sent_exactly(stack: Stack, ui: Ui) -> None:
 
 
 def test_setup_runs_from_the_trigger_form(stack: Stack, ui: Ui) -> None:
-    from gong_provider.emulator.app import DEFAULT_INTEGRATION_NAME
+    from gong_provider.emulator.config import DEFAULT_INTEGRATION_NAME
 
     dialog = ui.open_trigger_form(SETUP_DAG_ID)
     # Gong keeps one integration per company: re-running setup names the one that exists.

@@ -1,4 +1,5 @@
-"""The installed wheel, not the checkout: what a pip user gets runs gong_crm_sync from a three-line file.
+"""The installed wheel, not the checkout: what a pip user gets runs gong_crm_sync from a three-line file,
+and the first hour of docs/getting-started.md runs command for command as written (issue 22).
 
 Builds the wheel, installs it into a fresh venv (uv, from its cache; with the repo's constraints file
 when there is one), writes the three-line DAG file README gives into an empty dags folder and runs
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+import socket
 import subprocess
 import sys
 import time
@@ -107,19 +110,12 @@ def build_wheel(out_dir: Path) -> Path:
     return wheel
 
 
-def test_the_wheel_ships_the_dags_and_runs_the_three_line_file(
-    tmp_path: Path,
-    emulator: EmulatorProcess,
-    emulator_client: EmulatorClient,
-    record_property: Callable[[str, object], None],
-) -> None:
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The wheel built and installed into a fresh venv once for this module's tests."""
+    tmp_path = tmp_path_factory.mktemp("wheel")
     timings: dict[str, float] = {}
     wheel = timed(timings, "build wheel", lambda: build_wheel(tmp_path / "dist"))
-    names = zipfile.ZipFile(wheel).namelist()
-    for module in ("__init__", "sync_dag", "setup_dag", "params", "settings", "stage", "report"):
-        assert f"gong_provider/dags/{module}.py" in names, module
-    assert not [n for n in names if n.startswith(("tests/", "dags/", "benchmarks/", "scripts/"))]
-
     venv = tmp_path / "venv"
     python = venv / "bin" / "python"
     install = [uv(), "pip", "install", "--python", python, wheel]
@@ -129,6 +125,22 @@ def test_the_wheel_ships_the_dags_and_runs_the_three_line_file(
     clean = {k: v for k, v in clean_environment().items() if not k.startswith(("PYTHON", "VIRTUAL"))}
     timed(timings, "create venv", lambda: run([uv(), "venv", "--python", sys.executable, venv], env=clean))
     timed(timings, "install wheel", lambda: run(install, env=clean))
+    return {"wheel": wheel, "venv": venv, "python": python, "clean": clean, "timings": timings}
+
+
+def test_the_wheel_ships_the_dags_and_runs_the_three_line_file(
+    tmp_path: Path,
+    installed: dict[str, Any],
+    emulator: EmulatorProcess,
+    emulator_client: EmulatorClient,
+    record_property: Callable[[str, object], None],
+) -> None:
+    timings: dict[str, float] = dict(installed["timings"])
+    names = zipfile.ZipFile(installed["wheel"]).namelist()
+    for module in ("__init__", "sync_dag", "setup_dag", "params", "settings", "stage", "report"):
+        assert f"gong_provider/dags/{module}.py" in names, module
+    assert not [n for n in names if n.startswith(("tests/", "dags/", "benchmarks/", "scripts/"))]
+    venv, python, clean = installed["venv"], installed["python"], installed["clean"]
 
     dags = tmp_path / "dags"
     dags.mkdir()
@@ -169,3 +181,152 @@ def test_the_wheel_ships_the_dags_and_runs_the_three_line_file(
         assert set(stored) == object_ids(Path(path)), object_type
     record_property("timings_s", timings)
     print(f"wheel test timings (s): {timings}")
+
+
+# --------------------------------------------------------------------------- the first hour
+
+GETTING_STARTED = ROOT / "docs" / "getting-started.md"
+FIRST_HOUR = "## The first hour, by hand"
+INTEGRATION_ID = "2271307570613351879"
+
+RUNS = """
+import json
+from airflow.models.dagrun import DagRun
+from airflow.models.taskinstance import TaskInstance
+from airflow.models.xcom import XComModel
+from airflow.utils.session import create_session
+from sqlalchemy import select
+out = []
+with create_session() as session:
+    for run in session.scalars(select(DagRun).order_by(DagRun.id)):
+        tis = session.scalars(select(TaskInstance).where(TaskInstance.run_id == run.run_id))
+        rows = session.scalars(select(XComModel).where(XComModel.run_id == run.run_id))
+        out.append({
+            "dag_id": run.dag_id, "run_id": run.run_id, "state": str(run.state),
+            "tis": {f"{ti.task_id}[{ti.map_index}]": str(ti.state) for ti in tis},
+            "xcom": {f"{r.task_id}|{r.key}": XComModel.deserialize_value(r) for r in rows if r.map_index < 0},
+        })
+print(json.dumps(out, default=str))
+"""
+
+
+def first_hour_blocks() -> list[str]:
+    """The bash blocks of getting-started's first hour, in the order a reader runs them."""
+    text = GETTING_STARTED.read_text(encoding="utf-8")
+    section = text.split(FIRST_HOUR, 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^```bash\n(.*?)^```", section, flags=re.S | re.M)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def first_hour(installed: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """getting-started's first hour, command for command, from the installed wheel: what each step left."""
+    import requests
+
+    work = tmp_path_factory.mktemp("first-hour")
+    venv = installed["venv"]
+    blocks = first_hour_blocks()
+    install, emulator_block, *steps = blocks
+    assert "pip install airflow-provider-gong --constraint constraints-" in install
+    port = str(free_port())
+    env = {
+        **installed["clean"],
+        "PATH": f"{venv / 'bin'}:{installed['clean'].get('PATH', '')}",
+        "GONG_POLL_INTERVAL": "0.2",  # only quicker: the first check of each wait comes sooner
+        "AIRFLOW__DATABASE__LOAD_DEFAULT_CONNECTIONS": "False",
+    }
+    url = f"http://127.0.0.1:{port}"
+    emulator = subprocess.Popen(
+        ["bash", "-c", "exec " + emulator_block.strip().replace("8085", port)],
+        cwd=work,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    outcome: dict[str, Any] = {"steps": [], "counts": []}
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"{url}/_emulator/health", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert emulator.poll() is None, "the emulator exited"
+            assert time.monotonic() < deadline, "the emulator did not answer within 60 s"
+            time.sleep(0.2)
+        exports: list[str] = []
+        for block in steps:
+            script = "\n".join([*exports, block.replace("8085", port)])
+            result = subprocess.run(
+                ["bash", "-e", "-c", script], cwd=work, env=env, capture_output=True, text=True, timeout=600
+            )
+            assert result.returncode == 0, f"{block}\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+            outcome["steps"].append(result.stdout + result.stderr)
+            (work / f"step-{len(outcome['steps'])}.log").write_text(outcome["steps"][-1])
+            counts = requests.get(f"{url}/_emulator/record-counts/CONTACT", timeout=10)
+            outcome["counts"].append(counts.json() if counts.ok else None)
+            exports += [
+                line for line in block.replace("8085", port).splitlines() if line.startswith("export ")
+            ]
+        airflow_env = {**env, "AIRFLOW_HOME": str(work / "airflow_home")}
+        runs = run([installed["python"], "-c", RUNS], env=airflow_env, cwd=work)
+        outcome["runs"] = json.loads(runs.stdout.splitlines()[-1])
+        outcome["work"] = work
+        return outcome
+    finally:
+        emulator.terminate()
+        emulator.wait(timeout=30)
+
+
+def _runs(first_hour: dict[str, Any], dag_id: str) -> list[dict[str, Any]]:
+    return [run for run in first_hour["runs"] if run["dag_id"] == dag_id]
+
+
+def test_first_hour_setup_finds_the_emulators_integration(first_hour: dict[str, Any]) -> None:
+    [setup] = _runs(first_hour, "gong_crm_setup")
+    assert setup["state"] == "success", setup["tis"]
+    assert str(setup["xcom"]["announce|return_value"]) == INTEGRATION_ID
+    assert setup["xcom"]["write_schema|return_value"] == {"CONTACT": 1}
+
+
+def test_first_hour_validate_names_the_bad_row(first_hour: dict[str, Any]) -> None:
+    output = " ".join(first_hour["steps"][2].split())
+    assert "contacts.csv, line 4 objectId c-3: emailAddress:" in output
+    assert "1 record to fix" in output  # validate exited non-zero
+
+
+def test_first_hour_first_sync_names_the_reject_and_fails_at_its_end(first_hour: dict[str, Any]) -> None:
+    first, _second = _runs(first_hour, "gong_crm_sync")
+    assert first["state"] == "failed"
+    [rejects] = (first_hour["work"] / "airflow_home" / "gong_staging" / "gong_crm_sync").glob(
+        "*/CONTACT/rejects.ldjson"
+    )
+    [reject] = [json.loads(line) for line in rejects.read_text().splitlines()]
+    assert (reject["line"], reject["objectId"]) == (4, "c-3")
+    assert reject["reasons"][0]["field"] == "emailAddress"
+
+
+def test_first_hour_first_sync_sends_the_valid_rows(first_hour: dict[str, Any]) -> None:
+    assert first_hour["counts"][3] == {"c-1": 1, "c-2": 1}
+
+
+def test_first_hour_second_sync_succeeds(first_hour: dict[str, Any]) -> None:
+    _first, second = _runs(first_hour, "gong_crm_sync")
+    assert second["state"] == "success", second["tis"]
+    assert set(first_hour["counts"][4]) == {"c-1", "c-2", "c-3"}
+    assert "Staged CONTACT: read 3" in first_hour["steps"][4]  # the output holds the tasks' logs
+    assert "XCom not found" not in first_hour["steps"][4]  # and no error line on a successful run
+
+
+def test_first_hour_second_sync_sends_only_the_fix_and_the_change(first_hour: dict[str, Any]) -> None:
+    _first, second = _runs(first_hour, "gong_crm_sync")
+    summary = second["xcom"]["contact.stage|summary"]
+    assert (summary["new"], summary["changed"], summary["unchanged"]) == (1, 1, 1)
+    assert first_hour["counts"][4] == {"c-1": 2, "c-2": 1, "c-3": 1}

@@ -69,7 +69,7 @@ def test_integration_id_is_exact_in_responses(gong_api: GongApi) -> None:
     response = gong_api.call("GET", "integrations")
     assert f'"integrationId":{BIG_ID}' in response.text
     assert response.json()["integrations"] == [
-        {"integrationId": BIG_ID, "ownerEmail": "emulator@example.com", "name": "Gong CRM API emulator"}
+        {"integrationId": BIG_ID, "ownerEmail": "crm-admin@example.com", "name": "Airflow CRM sync"}
     ]
 
 

@@ -284,3 +284,28 @@ def test_big_upload_is_streamed_not_held_in_memory(tmp_path: Path) -> None:
         assert peak - before < 64 * 1024 * 1024 - 1, f"RSS grew by {(peak - before) / 2**20:.1f} MiB"
         log = [entry for entry in emulator.client.requests_log() if entry["clientRequestId"] == "big"]
         assert log[0]["records"] == index
+
+
+def test_a_busy_port_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    with EmulatorProcess(tmp_path / "first", **FAST) as emulator:
+        port = emulator.url.rsplit(":", 1)[1]
+        busy = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "gong_provider.emulator",
+                "--port",
+                port,
+                "--data-dir",
+                str(tmp_path / "b"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert busy.returncode == 2
+    lines = busy.stderr.strip().splitlines()
+    assert len(lines) == 1, busy.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in lines[0]
+    assert "Traceback" not in busy.stderr
