@@ -22,7 +22,8 @@ from gong_provider.hooks._ratelimit import BUDGET_DIR_ENV
 from tests.support.airflow_stack import airflow_env, free_port
 from tests.support.faults import poll
 
-WORKERS = ("worker-a", "worker-b")
+WORKERS = 2
+"""Celery workers, each on a machine of its own (tests/support/machines.py)."""
 WORKER_CONCURRENCY = 2
 TASK_HEARTBEAT_TIMEOUT = 30
 """Seconds without a task's heartbeat before the scheduler fails the try (Airflow's default: 300).
@@ -34,8 +35,8 @@ the broker's visibility timeout (a day by default), and a redelivered message fo
 longer queued is ignored by the worker (TaskAlreadyRunningError)."""
 
 TEST_ONLY_SETTINGS: dict[str, str] = {
-    "AIRFLOW_HOME": "a temporary folder (compose: the image's /opt/airflow)",
-    "AIRFLOW__CORE__DAGS_FOLDER": "a temporary folder of links to the DAG files (compose: the image's "
+    "AIRFLOW_HOME": "a temporary folder per machine (compose: the image's /opt/airflow)",
+    "AIRFLOW__CORE__DAGS_FOLDER": "each machine's own copy of the DAG files (compose: the image's "
     "default, /opt/airflow/dags, where ./dags is mounted)",
     "AIRFLOW__API__HOST": "127.0.0.1: nothing listens beyond loopback (compose: the container's 0.0.0.0)",
     "AIRFLOW__API__PORT": "a free port (compose: the default 8080 inside the container)",
@@ -88,8 +89,8 @@ def compose_settings(
     broker_url: str,
     gong_conn_uri: str,
     integration_id: int | str,
-    source: Path,
-    staging_base: Path,
+    source: Path | str,
+    staging_base: Path | str,
     budget_dir: Path,
 ) -> dict[str, str]:
     """docker-compose.yaml's ``x-airflow-common`` environment with this machine's hosts, ports, paths."""
@@ -117,21 +118,12 @@ def test_only_settings(*, health_check_port: int) -> dict[str, str]:
     return {
         "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": "127.0.0.1",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(health_check_port),
-        "AIRFLOW__CORE__PARALLELISM": str(len(WORKERS) * WORKER_CONCURRENCY),
+        "AIRFLOW__CORE__PARALLELISM": str(WORKERS * WORKER_CONCURRENCY),
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(TASK_HEARTBEAT_TIMEOUT),
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "3",
         "GONG_CRM_SYNC_SCHEDULE": "none",
         "GONG_POLL_INTERVAL": "1",
-    }
-
-
-def worker_commands(home: Path) -> dict[str, list[str]]:
-    """``airflow celery worker`` per worker: its own Celery hostname and pid file. Logs are not served:
-    every process here writes task logs into the one AIRFLOW_HOME, which the api-server reads."""
-    return {
-        name: ["celery", "worker", "-H", f"{name}@127.0.0.1", "--pid", str(home / f"{name}.pid"), "-s"]
-        for name in WORKERS
     }
 
 
