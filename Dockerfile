@@ -13,4 +13,4 @@ COPY --chown=airflow:0 pyproject.toml README.md /opt/airflow-provider-gong/
 COPY --chown=airflow:0 gong_provider /opt/airflow-provider-gong/gong_provider
 
 # Pin the image's own Airflow version so that pip never up- or downgrades it while resolving.
-RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" /opt/airflow-provider-gong
+RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" "/opt/airflow-provider-gong[redis]"

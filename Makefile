@@ -11,7 +11,7 @@ LATEST := .venv-latest
 FLOOR := .venv-floor
 LATEST_MARKERS ?= not e2e
 
-.PHONY: install lint typecheck pytest docs test demo bench clean constraints test-latest test-floor
+.PHONY: install lint typecheck pytest docs test demo bench clean constraints test-latest test-floor test-model
 
 constraints/constraints-%.txt:
 	@echo "$@ is missing: Python $(PY_MINOR) is not a tested Python (see constraints/, make constraints)" >&2
@@ -61,6 +61,12 @@ docs: install
 	$(BIN)/sphinx-build -W --keep-going -E -q -b html docs build/docs
 
 test: lint typecheck pytest docs
+
+# The change-capture model test (hypothesis stateful: crashes, retries, overlaps, Gong's answers) with
+# many more examples than CI runs; GONG_MODEL_EXAMPLES=2000 make test-model for a night.
+GONG_MODEL_EXAMPLES ?= 300
+test-model: install
+	GONG_MODEL_EXAMPLES=$(GONG_MODEL_EXAMPLES) $(BIN)/pytest tests/changes/test_changes_model.py
 
 demo: install
 	$(BIN)/python scripts/demo.py

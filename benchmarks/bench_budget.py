@@ -4,7 +4,9 @@ Half the processes use the sync hook with the access key, half the async hook (c
 one event loop) with the OAuth token: one company, as Gong counts it. Each scope runs once:
 
 - ``host``: the shared budget (the default: token lock files for every process of the host);
-- ``process``: a budget per process (the behaviour before the shared budget), the baseline.
+- ``process``: a budget per process (the behaviour before the shared budget), the baseline;
+- ``redis`` (with ``--budget-url``): every process its own budget directory, as if each were a
+  host of its own, and one budget in the Redis at that URL (the several-machines budget).
 
 Reports (JSON on stdout), per scope, from the emulator's own record of when it counted or refused
 each call: the most calls sent (counted + refused) and counted in any sliding second, the 429
@@ -27,7 +29,7 @@ from typing import Any
 
 from gong_provider.emulator.process import EmulatorProcess
 from gong_provider.emulator.ratelimit import busiest_window
-from gong_provider.hooks._ratelimit import BudgetSettings, budget_for, budget_host
+from gong_provider.hooks._ratelimit import BudgetSettings, budget_for, budget_host, shared_calls_today
 
 CONN_ID = "gong_budget"
 GONG_CALLS_PER_SECOND = 3
@@ -89,13 +91,23 @@ def wait_for(path: Path, processes: list[subprocess.Popen[bytes]], timeout: floa
 
 
 def hammer(
-    emulator: EmulatorProcess, work_dir: Path, *, scope: str, processes: int, calls: int, max_retries: int
+    emulator: EmulatorProcess,
+    work_dir: Path,
+    *,
+    scope: str,
+    processes: int,
+    calls: int,
+    max_retries: int,
+    budget_url: str | None = None,
 ) -> dict[str, Any]:
     """Run the processes at once against a freshly reset emulator; what the emulator saw."""
     emulator.client.reset()
     work_dir.mkdir(parents=True)
     budget_dir = str(work_dir / "budget")
-    extra = {"budget_scope": scope, "budget_dir": budget_dir, "max_retries": max_retries}
+    extra: dict[str, Any] = {"budget_scope": scope, "budget_dir": budget_dir, "max_retries": max_retries}
+    if scope == "redis":
+        extra["budget_scope"] = "host"
+        extra["budget_url"] = budget_url
     go = work_dir / "go"
     started: list[subprocess.Popen[bytes]] = []
     logs = []
@@ -103,7 +115,8 @@ def hammer(
         for index in range(processes):
             mode, oauth = ("sync", False) if index % 2 == 0 else ("async", True)
             env = dict(os.environ)
-            env[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = connection(emulator, oauth=oauth, extra=extra)
+            own = {"budget_dir": f"{budget_dir}-{index}"} if scope == "redis" else {}  # a host each
+            env[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = connection(emulator, oauth=oauth, extra={**extra, **own})
             log = (work_dir / f"worker-{index}.log").open("wb")
             logs.append(log)
             argv = [__file__, "worker", mode, str(calls), str(work_dir / f"ready-{index}"), str(go)]
@@ -131,7 +144,13 @@ def hammer(
                 failed_calls += int(line.split()[1])
     rate_log = emulator.client.rate_log()
     counted = sorted(rate_log["counted"])
-    budget = BudgetSettings(budget_host(emulator.url), GONG_CALLS_PER_SECOND, directory=budget_dir)
+    budget = BudgetSettings(
+        budget_host(emulator.url), GONG_CALLS_PER_SECOND, directory=budget_dir, url=budget_url
+    )
+    calls_today = {
+        "host": lambda: budget_for(budget).calls_today(budget.tokens),
+        "redis": lambda: shared_calls_today(budget),
+    }
     return {
         "scope": scope,
         "calls": len(counted),
@@ -142,7 +161,7 @@ def hammer(
         "exit_codes": [process.returncode for process in started],
         "wall_seconds": round(wall, 2),
         "calls_per_second": round(len(counted) / wall, 2) if wall else None,
-        "budget_calls_today": budget_for(budget).calls_today(budget.tokens) if scope == "host" else None,
+        "budget_calls_today": calls_today[scope]() if scope in calls_today else None,
         "counted_times": counted,
     }
 
@@ -154,11 +173,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--processes", type=int, default=4, help="processes (half sync, half async)")
     parser.add_argument("--calls", type=int, default=10, help="calls per process")
-    parser.add_argument("--scopes", nargs="+", default=["host", "process"], choices=["host", "process"])
+    parser.add_argument(
+        "--scopes", nargs="+", default=["host", "process"], choices=["host", "process", "redis"]
+    )
+    parser.add_argument("--budget-url", help="redis://host:port/db for the redis scope")
     parser.add_argument(
         "--max-retries", type=int, default=10, help="hook retries: the per-process baseline lives on 429s"
     )
     args = parser.parse_args()
+    if "redis" in args.scopes and not args.budget_url:
+        parser.error("the redis scope needs --budget-url")
     result: dict[str, Any] = {
         "processes": args.processes,
         "calls_per_process": args.calls,
@@ -175,6 +199,7 @@ def main() -> int:
                     processes=args.processes,
                     calls=args.calls,
                     max_retries=args.max_retries,
+                    budget_url=args.budget_url,
                 )
     print(json.dumps(result))
     return 0

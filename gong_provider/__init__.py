@@ -102,6 +102,12 @@ def get_provider_info() -> dict[str, Any]:
                         "$GONG_PROVIDER_BUDGET_DIR, else gong-provider-budget in the temp dir).",
                         "schema": {"type": ["string", "null"]},
                     },
+                    "budget_url": {
+                        "label": "Rate budget Redis URL",
+                        "description": "redis://host:port/db shared by every machine: one budget for "
+                        "the company across hosts (default: $GONG_PROVIDER_BUDGET_URL; unset: per host).",
+                        "schema": {"type": ["string", "null"]},
+                    },
                     "calls_per_day": {
                         "label": "Calls per day",
                         "description": "The company's daily budget: calls are counted per UTC day, "

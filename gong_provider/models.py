@@ -114,6 +114,19 @@ class RequestStatus:
         """Whether one of the errors is file-level (``line`` 0)."""
         return any(error.is_general for error in self.errors)
 
+    def refused_lines(self) -> frozenset[int] | None:
+        """The lines Gong refused, when this answer proves that every other line was stored; None
+        when it proves nothing: not terminal, a general error, FAILED with no error listed, or a list
+        that ``totalErrorCount`` (optional in Gong's OpenAPI: absent reads 0) does not show complete
+        (Gong lists at most 20). One rule for every reader of an answer."""
+        if self.status not in (RequestState.DONE, RequestState.FAILED) or self.has_general_error:
+            return None
+        if self.total_error_count != len(self.errors):
+            return None
+        if not self.errors and self.status is RequestState.FAILED:
+            return None
+        return frozenset(error.line for error in self.errors)
+
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RequestStatus:
         """Build from Gong's response, ignoring fields Gong may add without notice."""

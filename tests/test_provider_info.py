@@ -128,6 +128,7 @@ def test_connection_form_fields_and_labels_are_loaded(cli: dict[str, tuple[Any, 
             "calls_per_second",
             "budget_scope",
             "budget_dir",
+            "budget_url",
             "calls_per_day",
             "verify_ssl",
         )

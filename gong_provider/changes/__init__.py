@@ -7,9 +7,10 @@ Wiring, per object type (the DAG's tasks, or a user's own)::
 
     plan = stage_changes(                                   # stage + diff, one pass over the source
         source, object_type="CONTACT", out_dir=staging_dir, state_base=state_base,
-        integration_id=integration_id, run_key=run_id, run_time=data_interval_end,
+        integration_id=integration_id, run_key=run_id,
         mode="mirror",                                      # or "upsert" (default) / "full"
     )
+    # the run now holds the state's lease until its commit (another run of it fails meanwhile)
     # upload plan.files (plan.manifest.generations: one generation after another), each under a
     # run-scoped clientRequestId, and wait for each to be DONE or FAILED
     report = commit_changes(plan, {path: final_request_status, ...})
@@ -19,7 +20,8 @@ Wiring, per object type (the DAG's tasks, or a user's own)::
 gives a plan without files: nothing to upload, and the commit only moves the state's generation.
 
 Public API: :func:`stage_changes`, :func:`commit_changes`, :func:`state_fingerprint`,
-:func:`statuses_by_file`, :func:`default_state_base`, :class:`ChangePlan`, :class:`ChangeCounts`,
+:func:`statuses_by_file`, :func:`default_state_base`, :func:`preview_changes` (a dry run: the plan
+without writing anything under the state), :class:`ChangePlan`, :class:`ChangeCounts`,
 :class:`CommitReport`, :class:`StateStore`, and the errors :class:`GongStateCorruptError`,
 :class:`GongStateConflictError`, :class:`GongDeleteGuardError`.
 """
@@ -34,10 +36,9 @@ if TYPE_CHECKING:
     from gong_provider.changes.capture import (
         DEFAULT_MAX_DELETE_RATIO,
         SYNC_MODES,
-        ChangeCounts,
-        ChangePlan,
         SyncMode,
         default_state_base,
+        preview_changes,
         stage_changes,
     )
     from gong_provider.changes.commit import CommitReport, commit_changes, statuses_by_file
@@ -47,15 +48,17 @@ if TYPE_CHECKING:
         GongStateConflictError,
         GongStateCorruptError,
     )
+    from gong_provider.changes.plan import ChangeCounts, ChangePlan
     from gong_provider.changes.state import StateStore, state_fingerprint
 
 _HOMES = {
     "DEFAULT_MAX_DELETE_RATIO": "capture",
     "SYNC_MODES": "capture",
-    "ChangeCounts": "capture",
-    "ChangePlan": "capture",
+    "ChangeCounts": "plan",
+    "ChangePlan": "plan",
     "SyncMode": "capture",
     "default_state_base": "capture",
+    "preview_changes": "capture",
     "stage_changes": "capture",
     "CommitReport": "commit",
     "commit_changes": "commit",
@@ -86,6 +89,7 @@ __all__ = [
     "SyncMode",
     "commit_changes",
     "default_state_base",
+    "preview_changes",
     "stage_changes",
     "state_fingerprint",
     "statuses_by_file",

@@ -1,18 +1,24 @@
 """Stage, then keep only what Gong has not confirmed: the diff against the state, and the upload files.
 
-While :func:`gong_provider.staging.stage` writes the staged files, a tap routes every staged line's
-key, digest and place (generation, part, line, byte offset) into one of the state's hash buckets,
-spilling to local temporary files past a bound. Then, one bucket at a time, the diff classifies each
-objectId by its last occurrence: unchanged (its digest is what Gong confirmed), new, changed, pending
-(never confirmed: always sent), or rejected by staging (kept pending, never deleted); in mirror mode
-the live keys absent from the source become deletes. Finally the selected lines (every occurrence
-of a selected objectId, so generations stay whole) are copied from the staged files into the upload
-files, with sidecars that still point at the user's source lines, and deletes go to files of their
-own. When most records must go anyway (or the state is rebuilt), the staged files are uploaded as
-they are instead of being copied.
+A run's steps (:func:`stage_changes`; docs/state.md draws them with what a crash at each leaves):
 
-Before returning, the plan (what was sent, where, and what a commit must apply) is written under the
-state location: it is the in-flight marker a later run recovers if this one dies before committing.
+1. **Hold the state**: take its lease (two runs never overlap) and recover every plan left in flight
+   (its keys become pending), whatever run or attempt wrote it.
+2. **Decide**: diff against HEAD, or rebuild (``full``, ``reset_state``, no state, a fingerprint
+   change, a rebuilding run that died).
+3. **Stage and tap**: while :func:`gong_provider.staging.stage` writes the staged files, a tap routes
+   every staged line's key, canonical digest and place into one of the state's hash buckets (spilled
+   to local temporary files past a bound), and every reject's normalized objectId.
+4. **Select**: one bucket at a time, each objectId is classified by its last occurrence: unchanged,
+   new, changed, pending (always sent), or rejected (kept pending, never deleted); in mirror mode the
+   confirmed keys absent from the source are counted as deletes, then the guard decides.
+5. **Write**: the selected lines (every occurrence of a selected objectId, so generations stay whole)
+   are copied into the upload files with sidecars pointing at the user's source lines (or, when most
+   must go anyway, the staged files are uploaded as they are); deletes are streamed, bucket by bucket,
+   to files of their own.
+6. **Mark**: the plan (what was sent, where) is written under the state: the in-flight marker.
+
+:func:`preview_changes` runs steps 2 to 5 without writing anything under the state.
 """
 
 from __future__ import annotations
@@ -20,11 +26,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import secrets
 import shutil
 import tempfile
 from array import array
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from itertools import accumulate, compress, repeat
 from operator import add, lshift, not_
@@ -32,11 +39,23 @@ from typing import Any
 
 import msgspec
 
-from gong_provider.changes.errors import GongDeleteGuardError
+from gong_provider.changes.commit import recover_orphans
+from gong_provider.changes.errors import GongDeleteGuardError, GongStateCorruptError
 from gong_provider.changes.modes import DEFAULT_MAX_DELETE_RATIO, SYNC_MODES, SyncMode
+from gong_provider.changes.plan import (
+    SENT_DELETED_RECORD,
+    SENT_MIRROR_DELETE,
+    SENT_UPSERT,
+    BucketSpill,
+    ChangeCounts,
+    ChangePlan,
+    SentLog,
+    write_plan,
+)
 from gong_provider.changes.state import (
     BUCKET_MASK,
     BUCKETS,
+    DEFAULT_LEASE_SECONDS,
     LIVE,
     PENDING,
     TOMBSTONE,
@@ -44,13 +63,16 @@ from gong_provider.changes.state import (
     StateStore,
     digest_of,
     key_of,
+    maybe_spaced,
     state_fingerprint,
+    utcnow,
 )
 from gong_provider.changes.state import hash64 as _hash
 from gong_provider.models import CustomField, ObjectType
 from gong_provider.staging.fastpath import iter_blocks
 from gong_provider.staging.locate import locate_lines
 from gong_provider.staging.manifest import MANIFEST_NAME, StagedFile, StagingManifest
+from gong_provider.staging.normalize import FieldError, normalize_object_id
 from gong_provider.staging.outdir import OutputDir, open_location
 from gong_provider.staging.pipeline import DEFAULT_MAX_FILE_BYTES, StagingSource, stage
 from gong_provider.staging.readers import DEFAULT_MAX_LINE_BYTES
@@ -61,8 +83,6 @@ log = logging.getLogger(__name__)
 UPLOAD_FOLDER = "upload"
 SPILL_ENTRIES = 1 << 19
 """Tap entries (32 bytes each) held in memory before they are spilled to temporary files (16 MB)."""
-SENT_SPILL_ENTRIES = 100_000
-"""Sent-log entries (tuples, ~200 bytes each) held before they are spilled (~20 MB)."""
 DENSE_SHARE = 0.5
 DENSE_MIN_RECORDS = 100_000
 """When more than half of at least this many staged records must be sent, the staged files are
@@ -72,73 +92,25 @@ REJECTED = 0
 """Digest that marks a staging reject in the tap (a real line's xxh3 is 0 once in 2**64)."""
 _NO_PLACE = (1 << 64) - 1
 
-SENT_UPSERT = 0
-SENT_DELETED_RECORD = 1
-"""The source's own ``isDeleted: true`` record: confirmed, it becomes a tombstone."""
-SENT_MIRROR_DELETE = 2
+__all__ = [
+    "DEFAULT_MAX_DELETE_RATIO",
+    "LIVE",
+    "SYNC_MODES",
+    "ChangeCounts",
+    "ChangePlan",
+    "SyncMode",
+    "default_state_base",
+    "iso_timestamp",
+    "iter_state",
+    "preview_changes",
+    "run_token",
+    "stage_changes",
+]
 
 
 class _Line(msgspec.Struct):
     objectId: str
     isDeleted: bool | None = None
-
-
-@dataclass
-class ChangeCounts:
-    """Per objectId (its last occurrence in the source), except ``records_uploaded``."""
-
-    new: int = 0
-    changed: int = 0
-    unchanged: int = 0
-    pending_retried: int = 0
-    rejected: int = 0
-    """Staging rejects with a readable objectId: kept pending, never deleted."""
-    deleted: int = 0
-    """Mirror deletes written to the upload files."""
-    deletes_withheld: int = 0
-    records_uploaded: int = 0
-    """Lines in the upload files (every generation, deletes included)."""
-
-
-@dataclass
-class ChangePlan:
-    """What one run of one type sends, and what its commit applies (JSON-ready for XCom)."""
-
-    object_type: str
-    integration_id: str
-    state_base: str
-    run_token: str
-    run_key: str
-    mode: str
-    base_generation: int | None
-    """The state generation diffed against (None: no state); a commit on another fails."""
-    fingerprint: str
-    rebuild: bool
-    """Everything sent, no delete inferred, the new state built from this run's confirmations only."""
-    rebuild_reason: str | None
-    manifest: StagingManifest
-    """The upload files (upserts by generation, then deletes in generation 0)."""
-    delete_files: list[str] = field(default_factory=list)
-    counts: ChangeCounts = field(default_factory=ChangeCounts)
-    guard: str | None = None
-    """Why deletes were withheld (the type fails after its upserts are committed), if they were."""
-    plan_files: list[str] = field(default_factory=list)
-
-    @property
-    def files(self) -> list[StagedFile]:
-        return self.manifest.files
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["manifest"] = self.manifest.to_dict()
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ChangePlan:
-        values = dict(data)
-        values["manifest"] = StagingManifest.from_dict(dict(values["manifest"]))
-        values["counts"] = ChangeCounts(**values.get("counts") or {})
-        return cls(**values)
 
 
 ENV_STATE_BASE = "GONG_STATE_BASE"
@@ -156,8 +128,14 @@ def run_token(run_key: str) -> str:
     return hashlib.sha256(run_key.encode()).hexdigest()[:16]
 
 
+def attempt_token(run_key: str) -> str:
+    """The token of one attempt at planning the run: the run's token and a nonce, so that a retried
+    or cleared run never mistakes its earlier attempt's marker for its own plan."""
+    return f"{run_token(run_key)}-{secrets.token_hex(4)}"
+
+
 def iso_timestamp(moment: datetime | str) -> str:
-    """Gong's ``modifiedDate`` form (seconds, ``Z``) of the run's moment, so a retry writes the same bytes."""
+    """Gong's ``modifiedDate`` form (seconds, ``Z``) of a moment."""
     if isinstance(moment, str):
         moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
     if moment.tzinfo is None:
@@ -165,61 +143,50 @@ def iso_timestamp(moment: datetime | str) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class _Spill:
-    """Per-bucket columns of unsigned 64-bit values, spilled to a local temporary folder past a bound."""
+# -- the tap ------------------------------------------------------------------------------------
 
-    def __init__(self, folder: str, name: str, columns: int) -> None:
-        self.folder = folder
-        self.name = name
-        self.columns = columns
-        self.buffers: list[list[array[int]]] = [[array("Q") for _ in range(columns)] for _ in range(BUCKETS)]
-        self.held = 0
-        self.spilled: set[int] = set()
+_Columns = list[array]  # type: ignore[type-arg]
 
-    def flush(self) -> None:
-        for bucket, columns in enumerate(self.buffers):
-            if not columns[0]:
-                continue
-            with open(os.path.join(self.folder, f"{self.name}-{bucket}"), "ab") as handle:
-                count = len(columns[0])
-                handle.write(count.to_bytes(8, "little"))
-                for column in columns:
-                    column.tofile(handle)
-            self.spilled.add(bucket)
-            self.buffers[bucket] = [array("Q") for _ in range(self.columns)]
-        self.held = 0
 
-    def load(self, bucket: int) -> list[array[int]]:
-        columns = [array("Q") for _ in range(self.columns)]
-        if bucket in self.spilled:
-            with open(os.path.join(self.folder, f"{self.name}-{bucket}"), "rb") as handle:
-                while head := handle.read(8):
-                    count = int.from_bytes(head, "little")
-                    for column in columns:
-                        column.fromfile(handle, count)
-        for column, held in zip(columns, self.buffers[bucket], strict=True):
-            column.extend(held)
-        return columns
+def _new_columns() -> _Columns:
+    return [array("Q") for _ in range(4)]
+
+
+def _encode_columns(columns: _Columns) -> bytes:
+    return len(columns[0]).to_bytes(8, "little") + b"".join(column.tobytes() for column in columns)
+
+
+def _merge_columns(columns: _Columns, frame: bytes) -> None:
+    count = int.from_bytes(frame[:8], "little")
+    width = count * 8
+    for index, column in enumerate(columns):
+        column.frombytes(frame[8 + index * width : 8 + (index + 1) * width])
 
 
 class _DiffTap:
     """The :class:`~gong_provider.staging.pipeline.StagingTap` of change capture: routes each staged
-    line's (key, digest, generation<<32|part, line<<32|offset) to its bucket; rejects too."""
+    line's (key, canonical digest, generation<<32|part, line<<32|offset) to its bucket, and each
+    reject's key (its objectId normalized exactly like a staged one's)."""
 
-    def __init__(self, folder: str, *, diffing: bool) -> None:
-        self.diffing = diffing
-        self.spill = _Spill(folder, "tap", 4)
-        self.rejected_ids: list[str] = []
+    def __init__(self, folder: str) -> None:
+        self.spill: BucketSpill[_Columns] = BucketSpill(
+            folder,
+            "tap",
+            new=_new_columns,
+            encode=_encode_columns,
+            merge=_merge_columns,
+            size=lambda columns: len(columns[0]),
+            limit=SPILL_ENTRIES,
+        )
+        self.rejected_ids: set[str] = set()
         self.unreadable_rejects = 0
 
     def block(self, generation: int, placement: Placement, data: bytes, object_ids: Sequence[str]) -> None:
-        if not self.diffing:
-            return
         lines = data.split(b"\n")
         lines.pop()
         # all in C but the loop: keys, digests and line starts of the whole block
         keys = map(_hash, map(str.encode, object_ids))
-        digests = map(_hash, lines)
+        digests = map(digest_of if maybe_spaced(data) else _hash, lines)
         starts = accumulate(map(add, map(len, lines), repeat(1)), initial=placement.offset)
         numbers = map(lshift, range(placement.line, placement.line + len(lines)), repeat(32))
         place = (generation << 32) | placement.part
@@ -230,24 +197,26 @@ class _DiffTap:
             columns[1].append(digest)
             columns[2].append(place)
             columns[3].append(number | start)
-        self._held(len(lines))
+        self.spill.added(len(lines))
 
     def record(self, generation: int, placement: Placement, line: bytes, object_id: str) -> None:
-        if self.diffing:
-            self._add(
-                key_of(object_id),
-                digest_of(line[:-1]),
-                (generation << 32) | placement.part,
-                (placement.line << 32) | placement.offset,
-            )
+        self._add(
+            key_of(object_id),
+            digest_of(line[:-1]),
+            (generation << 32) | placement.part,
+            (placement.line << 32) | placement.offset,
+        )
 
     def reject(self, object_id: str | None) -> None:
-        if object_id is None:
+        try:
+            normalized = normalize_object_id(object_id) if object_id is not None else None
+        except FieldError:
+            normalized = None  # " c5" is not c5's key: it could be any record, like an unreadable one
+        if normalized is None:
             self.unreadable_rejects += 1
             return
-        self.rejected_ids.append(object_id)
-        if self.diffing:
-            self._add(key_of(object_id), REJECTED, _NO_PLACE, _NO_PLACE)
+        self.rejected_ids.add(normalized)
+        self._add(key_of(normalized), REJECTED, _NO_PLACE, _NO_PLACE)
 
     def _add(self, key: int, digest: int, place: int, where: int) -> None:
         columns = self.spill.buffers[key & BUCKET_MASK]
@@ -255,28 +224,29 @@ class _DiffTap:
         columns[1].append(digest)
         columns[2].append(place)
         columns[3].append(where)
-        self._held(1)
+        self.spill.added(1)
 
-    def _held(self, count: int) -> None:
-        self.spill.held += count
-        if self.spill.held >= SPILL_ENTRIES:
-            self.spill.flush()
+
+# -- select -------------------------------------------------------------------------------------
 
 
 @dataclass
-class _Diff:
+class _Selection:
     counts: ChangeCounts
     selected: list[int]
     """Packed places ``generation<<96 | part<<64 | line<<32 | offset`` of the lines to send."""
-    deletes: list[tuple[str, Any]]
-    confirmed: int
+    rejected_keys: set[int]
+    """Keys whose last occurrence is a reject: they stay pending."""
+    deletes: int
+    """Confirmed keys absent from the source (mirror mode), counted, never listed."""
 
 
-def _diff(store: StateStore, head: StateHead, tap: _DiffTap, *, mirror: bool) -> _Diff:
-    """Classify the run's keys bucket by bucket against the state (see the module docstring)."""
+def _select(store: StateStore, head: StateHead | None, tap: _DiffTap, *, mirror: bool) -> _Selection:
+    """Classify the run's keys bucket by bucket against ``head`` (None: everything is new)."""
     counts = ChangeCounts()
     selected: list[int] = []
-    deletes: list[tuple[str, Any]] = []
+    rejected_keys: set[int] = set()
+    deletes = 0
     for bucket in range(BUCKETS):
         keys, digests, places, wheres = tap.spill.load(bucket)
         state = store.load_bucket(head, bucket)
@@ -291,6 +261,7 @@ def _diff(store: StateStore, head: StateHead, tap: _DiffTap, *, mirror: bool) ->
         for key, digest in differing:
             if digest == REJECTED:
                 counts.rejected += 1
+                rejected_keys.add(key)
                 continue
             position = index.get(key)
             if position is None:
@@ -305,13 +276,57 @@ def _diff(store: StateStore, head: StateHead, tap: _DiffTap, *, mirror: bool) ->
                 if place != _NO_PLACE:
                     selected.append((place << 64) | where)
         if mirror:
-            for key in index.keys() - last.keys():
-                position = index[key]
-                if state.flags[position] != TOMBSTONE:
-                    extra = state.extras[position] if state.extras is not None else None
-                    deletes.append((state.ids[position], extra))
-    deletes.sort(key=lambda item: item[0])
-    return _Diff(counts, selected, deletes, head.confirmed)
+            deletes += sum(1 for key in index.keys() - last.keys() if state.flags[index[key]] != TOMBSTONE)
+    return _Selection(counts, selected, rejected_keys, deletes)
+
+
+def _iter_deletes(store: StateStore, head: StateHead, tap: _DiffTap) -> Iterator[tuple[str, Any]]:
+    """The confirmed keys absent from the source, bucket by bucket (sorted within one): streamed,
+    so that a truncated export of millions of keys never lists them in memory."""
+    for bucket in range(BUCKETS):
+        present = set(tap.spill.load(bucket)[0])
+        state = store.load_bucket(head, bucket)
+        extras = state.extras if state.extras is not None else repeat(None)
+        gone = [
+            (object_id, extra)
+            for object_id, key, flag, extra in zip(state.ids, state.keys, state.flags, extras, strict=False)
+            if flag != TOMBSTONE and key not in present
+        ]
+        gone.sort(key=lambda item: item[0])
+        yield from gone
+
+
+def _guard(
+    object_type: str,
+    deletes: int,
+    confirmed: int,
+    unreadable_rejects: int,
+    max_delete_ratio: float,
+    confirm_deletes: int | None,
+) -> tuple[bool, str | None]:
+    """``(send the deletes, why they were withheld if the type must fail)``."""
+    if not deletes:
+        return False, None
+    if unreadable_rejects:
+        log.warning(
+            "%s: %s staging reject(s) without a valid objectId: none of the %s delete(s) is sent",
+            object_type,
+            unreadable_rejects,
+            deletes,
+        )
+        return False, None
+    allowed = max_delete_ratio * confirmed
+    if deletes > allowed and (confirm_deletes is None or confirm_deletes < deletes):
+        message = (
+            f"{object_type}: {deletes} record(s) confirmed in Gong are gone from the source, more than "
+            f"max_delete_ratio={max_delete_ratio:g} of the {confirmed} confirmed; the deletes were withheld "
+            f"(new and changed records were sent). To send them, rerun with confirm_deletes={deletes}"
+        )
+        return False, message
+    return True, None
+
+
+# -- write ----------------------------------------------------------------------------------------
 
 
 def _delete_line(object_id: str, modified: str, extra: Any, fields: Sequence[str]) -> bytes:
@@ -320,49 +335,6 @@ def _delete_line(object_id: str, modified: str, extra: Any, fields: Sequence[str
         if isinstance(extra, dict) and extra.get(name) is not None:
             record[name] = extra[name]
     return msgspec.json.encode(record) + b"\n"
-
-
-class _SentLog:
-    """What a commit applies, per bucket: ``(objectId, digest, kind, generation, part, line, extra)``,
-    spilled to the local temporary folder past ``SPILL_ENTRIES`` (a rebuild logs every record)."""
-
-    def __init__(self, folder: str) -> None:
-        self.folder = folder
-        self.entries: list[list[Any]] = [[] for _ in range(BUCKETS)]
-        self.held = 0
-        self.spilled: set[int] = set()
-
-    def add(
-        self, object_id: str, line: bytes, kind: int, generation: int, part: int, number: int, extra: Any
-    ) -> None:
-        self.entries[key_of(object_id) & BUCKET_MASK].append(
-            (object_id, digest_of(line.rstrip(b"\n")), kind, generation, part, number, extra)
-        )
-        self.held += 1
-        if self.held >= SENT_SPILL_ENTRIES:
-            self._flush()
-
-    def _flush(self) -> None:
-        for bucket, entries in enumerate(self.entries):
-            if entries:
-                frame = _MSGPACK.encode(entries)
-                with open(os.path.join(self.folder, f"sent-{bucket}"), "ab") as handle:
-                    handle.write(len(frame).to_bytes(8, "little") + frame)
-                self.spilled.add(bucket)
-                self.entries[bucket] = []
-        self.held = 0
-
-    def bucket(self, bucket: int) -> list[Any]:
-        """Every entry of ``bucket``, in the order they were added."""
-        entries: list[Any] = []
-        if bucket in self.spilled:
-            with open(os.path.join(self.folder, f"sent-{bucket}"), "rb") as handle:
-                while head := handle.read(8):
-                    entries += msgspec.msgpack.decode(handle.read(int.from_bytes(head, "little")))
-        return entries + self.entries[bucket]
-
-
-_MSGPACK = msgspec.msgpack.Encoder()
 
 
 def _extras(line: bytes, fields: Sequence[str]) -> Any:
@@ -377,7 +349,7 @@ def _line_kind(decoded: _Line) -> int:
 
 
 def _write_sparse(
-    staged: StagingManifest, selected: list[int], writer: PartWriter, sent: _SentLog, fields: Sequence[str]
+    staged: StagingManifest, selected: list[int], writer: PartWriter, sent: SentLog, fields: Sequence[str]
 ) -> int:
     """Copy the selected lines (sorted places) into the upload files; each keeps its generation."""
     by_place = {(f.generation, f.part): f for f in staged.files}
@@ -421,7 +393,7 @@ def _write_sparse(
     return written
 
 
-def _log_dense(staged: StagingManifest, sent: _SentLog, fields: Sequence[str], max_line_bytes: int) -> int:
+def _log_dense(staged: StagingManifest, sent: SentLog, fields: Sequence[str], max_line_bytes: int) -> int:
     """Every staged line is sent as staged: log each for the commit (one read of the files)."""
     decoder = msgspec.json.Decoder(_Line)
     written = 0
@@ -446,175 +418,111 @@ def _log_dense(staged: StagingManifest, sent: _SentLog, fields: Sequence[str], m
     return written
 
 
-def stage_changes(
-    source: StagingSource,
-    *,
-    object_type: ObjectType | str,
-    out_dir: Any,
-    state_base: Any,
-    integration_id: int | str,
-    run_key: str,
-    run_time: datetime | str,
-    mode: SyncMode | str = "upsert",
-    reset_state: bool = False,
-    max_delete_ratio: float = DEFAULT_MAX_DELETE_RATIO,
-    confirm_deletes: int | None = None,
-    mapping: Mapping[str, str] | None = None,
-    timezone_name: str = "UTC",
-    max_reject_ratio: float = 0.0,
-    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
-    custom_fields: Sequence[CustomField] | None = None,
-    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-    fingerprint_extra: Mapping[str, Any] | None = None,
-) -> ChangePlan:
-    """Stage ``source`` and keep, in ``<out_dir>/<OBJECT_TYPE>/upload/``, only what Gong must be sent.
+def _write_deletes(
+    folder: OutputDir,
+    kind: str,
+    deletes: Iterator[tuple[str, Any]],
+    modified: str,
+    store: StateStore,
+    sent: SentLog,
+    max_file_bytes: int,
+) -> list[StagedFile]:
+    writer = PartWriter(folder, f"{kind}_deletes", max_file_bytes)
+    try:
+        for number, (object_id, extra) in enumerate(deletes, start=1):
+            line = _delete_line(object_id, modified, extra, store.delete_fields)
+            placement = writer.add(
+                0, line, Origin("mirror delete (gone from the source)", None, number, object_id)
+            )
+            sent.add(object_id, line, SENT_MIRROR_DELETE, 0, placement.part, placement.line, extra)
+        files = writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    return [dataclasses.replace(f, object_type=kind) for f in files]
 
-    ``run_key`` names the run (e.g. Airflow's run id): a retry of the run reuses its plan and writes
-    the same bytes; ``run_time`` (e.g. the data interval's end) is the ``modifiedDate`` of mirror
-    deletes. Raises :class:`GongStateCorruptError` for an unusable state (nothing is planned),
-    :class:`GongDeleteGuardError` for an empty source in mirror mode when the state is not empty
-    (unless ``confirm_deletes`` covers every confirmed key: the type is emptied on purpose), and
-    staging's own errors. Deletes over ``max_delete_ratio`` of the confirmed keys are withheld unless
-    ``confirm_deletes`` is at least their number; the plan's ``guard`` then says why, and
-    :func:`commit_changes` raises after committing the upserts.
-    """
+
+# -- the run --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Options:
+    """What one run was asked to do, checked once."""
+
+    kind: ObjectType
+    mode: str
+    reset_state: bool
+    max_delete_ratio: float
+    confirm_deletes: int | None
+    mapping: Mapping[str, str] | None
+    timezone_name: str
+    max_reject_ratio: float
+    max_file_bytes: int
+    custom_fields: Sequence[CustomField] | None
+    max_line_bytes: int
+    fingerprint: str
+    deletes_dated: str
+    """``modifiedDate`` of mirror deletes: the wall clock when the run planned them (see docs/state.md)."""
+
+
+def _options(
+    object_type: ObjectType | str,
+    mode: str,
+    reset_state: bool,
+    max_delete_ratio: float,
+    confirm_deletes: int | None,
+    mapping: Mapping[str, str] | None,
+    timezone_name: str,
+    max_reject_ratio: float,
+    max_file_bytes: int,
+    custom_fields: Sequence[CustomField] | None,
+    max_line_bytes: int,
+    fingerprint_extra: Mapping[str, Any] | None,
+) -> _Options:
     if mode not in SYNC_MODES:
         raise ValueError(f"sync mode must be one of {', '.join(SYNC_MODES)}, got {mode!r}")
     if not 0.0 <= max_delete_ratio <= 1.0:
         raise ValueError(f"max_delete_ratio must be between 0 and 1, got {max_delete_ratio}")
-    from gong_provider.changes.commit import recover_orphans
-
     kind = ObjectType(str(object_type))
-    store = StateStore(state_base, integration_id, kind)
-    store.mkdir()
-    token = run_token(run_key)
     fingerprint = state_fingerprint(
         kind, mapping=mapping, timezone=timezone_name, custom_fields=custom_fields, extra=fingerprint_extra
     )
-    head: StateHead | None = None
-    if reset_state:
-        for orphan in store.plan_tokens():
-            if orphan != token:
-                store.remove_plan(orphan)
-    else:
-        recover_orphans(store, keep=token)
-        head = store.read_head()
-    reason = _rebuild_reason(mode, reset_state, head, fingerprint)
-    modified = iso_timestamp(run_time)
-    scratch = tempfile.mkdtemp(prefix="gong-changes-")
-    try:
-        tap = _DiffTap(scratch, diffing=reason is None)
-        staged = stage(
-            source,
-            object_type=kind,
-            out_dir=out_dir,
-            mapping=mapping,
-            timezone=timezone_name,
-            max_reject_ratio=max_reject_ratio,
-            max_file_bytes=max_file_bytes,
-            custom_fields=custom_fields,
-            max_line_bytes=max_line_bytes,
-            tap=tap,
-        )
-        folder = OutputDir(out_dir).child(kind.value).child(UPLOAD_FOLDER)
-        folder.mkdir()
-        folder.remove(MANIFEST_NAME)
-        sent = _SentLog(scratch)
-        counts = ChangeCounts()
-        guard: str | None = None
-        deletes: list[tuple[str, Any]] = []
-        if reason is None:
-            assert head is not None
-            emptied_on_purpose = confirm_deletes is not None and confirm_deletes >= head.confirmed
-            if mode == "mirror" and staged.records_read == 0 and head.confirmed and not emptied_on_purpose:
-                raise GongDeleteGuardError(
-                    f"{kind.value}: the source has no records but Gong holds {head.confirmed} confirmed "
-                    "record(s) of this type: no delete was sent. If the source really is empty now, rerun "
-                    f"with confirm_deletes={head.confirmed}",
-                    object_type=kind.value,
-                    deletes=head.confirmed,
-                    confirmed=head.confirmed,
-                )
-            diff = _diff(store, head, tap, mirror=mode == "mirror")
-            counts = diff.counts
-            deletes, guard, counts.deletes_withheld = _guard(
-                kind.value,
-                diff.deletes,
-                diff.confirmed,
-                tap.unreadable_rejects,
-                max_delete_ratio,
-                confirm_deletes,
-            )
-            dense = (
-                staged.records_staged >= DENSE_MIN_RECORDS
-                and len(diff.selected) > DENSE_SHARE * staged.records_staged
-            )
-            selected = diff.selected
-        else:
-            counts.new = staged.records_staged
-            counts.rejected = len(tap.rejected_ids)
-            dense = True
-            selected = []
-        if dense:
-            files = list(staged.files)
-            counts.records_uploaded = _log_dense(staged, sent, store.delete_fields, max_line_bytes)
-        else:
-            writer = PartWriter(folder, kind.value, max_file_bytes)
-            try:
-                counts.records_uploaded = _write_sparse(staged, selected, writer, sent, store.delete_fields)
-                files = writer.close()
-            except BaseException:
-                writer.abort()
-                raise
-        delete_files = _write_deletes(folder, kind.value, deletes, modified, store, sent, max_file_bytes)
-        counts.deleted = len(deletes)
-        counts.records_uploaded += len(deletes)
-        manifest = StagingManifest(
-            object_type=kind.value,
-            files=[*files, *delete_files],
-            records_read=staged.records_read,
-            records_staged=counts.records_uploaded,
-            records_rejected=staged.records_rejected,
-            rejects_path=staged.rejects_path,
-            sources=staged.sources,
-        )
-        manifest.publish(folder)
-        plan = ChangePlan(
-            object_type=kind.value,
-            integration_id=store.integration_id,
-            state_base=str(state_base),
-            run_token=token,
-            run_key=run_key,
-            mode=str(mode),
-            base_generation=None if head is None else head.generation,
-            fingerprint=fingerprint,
-            rebuild=reason is not None,
-            rebuild_reason=reason,
-            manifest=manifest,
-            delete_files=[f.path for f in delete_files],
-            counts=counts,
-            guard=guard,
-        )
-        from gong_provider.changes.commit import write_plan
-
-        write_plan(store, plan, sent, tap.rejected_ids)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    log.info(
-        "%s changes: %s new, %s changed, %s unchanged, %s pending retried, %s rejected kept pending, "
-        "%s deletes, %s withheld; %s line(s) to upload%s",
-        kind.value,
-        counts.new,
-        counts.changed,
-        counts.unchanged,
-        counts.pending_retried,
-        counts.rejected,
-        counts.deleted,
-        counts.deletes_withheld,
-        counts.records_uploaded,
-        f" (rebuilding the state: {reason})" if reason else "",
+    return _Options(
+        kind,
+        str(mode),
+        reset_state,
+        max_delete_ratio,
+        confirm_deletes,
+        mapping,
+        timezone_name,
+        max_reject_ratio,
+        max_file_bytes,
+        custom_fields,
+        max_line_bytes,
+        fingerprint,
+        iso_timestamp(utcnow()),
     )
-    return plan
+
+
+def _decide(store: StateStore, options: _Options) -> tuple[StateHead | None, str | None]:
+    """HEAD (None: none, or an unreadable one that ``reset_state`` replaces) and why the run rebuilds."""
+    try:
+        head = store.read_head()
+        if options.reset_state and head is not None:
+            for bucket in range(BUCKETS):  # a rebuild keeps the old keys: they must all be readable
+                store.load_bucket(head, bucket)
+    except GongStateCorruptError as error:
+        if not options.reset_state:
+            raise
+        log.warning(
+            "%s: reset_state replaces an unusable state (%s): keys confirmed earlier and absent from "
+            "the source now cannot be deleted by a later mirror run",
+            options.kind.value,
+            error.problem,
+        )
+        head = None
+    reason = _rebuild_reason(options.mode, options.reset_state, head, options.fingerprint)
+    return head, reason
 
 
 def _rebuild_reason(mode: str, reset_state: bool, head: StateHead | None, fingerprint: str) -> str | None:
@@ -631,60 +539,280 @@ def _rebuild_reason(mode: str, reset_state: bool, head: StateHead | None, finger
     return None
 
 
-def _guard(
-    object_type: str,
-    deletes: list[tuple[str, Any]],
-    confirmed: int,
-    unreadable_rejects: int,
-    max_delete_ratio: float,
-    confirm_deletes: int | None,
-) -> tuple[list[tuple[str, Any]], str | None, int]:
-    """``(deletes to send, why the rest were withheld, how many were withheld)``."""
-    if not deletes:
-        return deletes, None, 0
-    if unreadable_rejects:
-        log.warning(
-            "%s: %s staging reject(s) without a readable objectId: none of the %s delete(s) is sent",
-            object_type,
-            unreadable_rejects,
-            len(deletes),
+def _check_not_emptied(options: _Options, head: StateHead, records_read: int) -> None:
+    confirm = options.confirm_deletes
+    emptied_on_purpose = confirm is not None and confirm >= head.confirmed
+    if options.mode == "mirror" and records_read == 0 and head.confirmed and not emptied_on_purpose:
+        raise GongDeleteGuardError(
+            f"{options.kind.value}: the source has no records but Gong holds {head.confirmed} confirmed "
+            "record(s) of this type: no delete was sent. If the source really is empty now, rerun "
+            f"with confirm_deletes={head.confirmed}",
+            object_type=options.kind.value,
+            deletes=head.confirmed,
+            confirmed=head.confirmed,
         )
-        return [], None, len(deletes)
-    allowed = max_delete_ratio * confirmed
-    if len(deletes) > allowed and (confirm_deletes is None or confirm_deletes < len(deletes)):
-        message = (
-            f"{object_type}: {len(deletes)} record(s) confirmed in Gong are gone from the source, more than "
-            f"max_delete_ratio={max_delete_ratio:g} of the {confirmed} confirmed; the deletes were withheld "
-            f"(new and changed records were sent). To send them, rerun with confirm_deletes={len(deletes)}"
-        )
-        return [], message, len(deletes)
-    return deletes, None, 0
 
 
-def _write_deletes(
-    folder: OutputDir,
-    kind: str,
-    deletes: list[tuple[str, Any]],
-    modified: str,
+@dataclass
+class _Planned:
+    plan: ChangePlan
+    sent: SentLog
+    rejected_ids: list[str]
+
+
+def _compute(
+    source: StagingSource,
     store: StateStore,
-    sent: _SentLog,
-    max_file_bytes: int,
-) -> list[StagedFile]:
-    if not deletes:
-        return []
-    writer = PartWriter(folder, f"{kind}_deletes", max_file_bytes)
-    try:
-        for number, (object_id, extra) in enumerate(deletes, start=1):
-            line = _delete_line(object_id, modified, extra, store.delete_fields)
-            placement = writer.add(
-                0, line, Origin("mirror delete (gone from the source)", None, number, object_id)
+    options: _Options,
+    *,
+    out_dir: Any,
+    state_base: Any,
+    token: str,
+    run_key: str,
+    scratch: str,
+) -> _Planned:
+    """Steps 2 to 5: decide, stage with the tap, select, write the upload files (nothing under the
+    state is written)."""
+    kind = options.kind
+    head, reason = _decide(store, options)
+    tap = _DiffTap(scratch)
+    staged = stage(
+        source,
+        object_type=kind,
+        out_dir=out_dir,
+        mapping=options.mapping,
+        timezone=options.timezone_name,
+        max_reject_ratio=options.max_reject_ratio,
+        max_file_bytes=options.max_file_bytes,
+        custom_fields=options.custom_fields,
+        max_line_bytes=options.max_line_bytes,
+        tap=tap,
+    )
+    if reason is None:
+        assert head is not None
+        _check_not_emptied(options, head, staged.records_read)
+    diffed = head if reason is None else None
+    selection = _select(store, diffed, tap, mirror=options.mode == "mirror")
+    counts = selection.counts
+    send_deletes, guard = False, None
+    if diffed is not None:
+        send_deletes, guard = _guard(
+            kind.value,
+            selection.deletes,
+            diffed.confirmed,
+            tap.unreadable_rejects,
+            options.max_delete_ratio,
+            options.confirm_deletes,
+        )
+    if not send_deletes:
+        counts.deletes_withheld = selection.deletes
+    dense = reason is not None or (
+        staged.records_staged >= DENSE_MIN_RECORDS
+        and len(selection.selected) > DENSE_SHARE * staged.records_staged
+    )
+    folder = OutputDir(out_dir).child(kind.value).child(UPLOAD_FOLDER)
+    folder.mkdir()
+    folder.remove(MANIFEST_NAME)
+    sent = SentLog(scratch)
+    if dense:
+        files = list(staged.files)
+        counts.records_uploaded = _log_dense(staged, sent, store.delete_fields, options.max_line_bytes)
+    else:
+        writer = PartWriter(folder, kind.value, options.max_file_bytes)
+        try:
+            counts.records_uploaded = _write_sparse(
+                staged, selection.selected, writer, sent, store.delete_fields
             )
-            sent.add(object_id, line, SENT_MIRROR_DELETE, 0, placement.part, placement.line, extra)
-        files = writer.close()
+            files = writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+    delete_files: list[StagedFile] = []
+    if send_deletes:
+        assert diffed is not None
+        deletes = _iter_deletes(store, diffed, tap)
+        delete_files = _write_deletes(
+            folder, kind.value, deletes, options.deletes_dated, store, sent, options.max_file_bytes
+        )
+        counts.deleted = selection.deletes
+        counts.records_uploaded += selection.deletes
+    manifest = StagingManifest(
+        object_type=kind.value,
+        files=[*files, *delete_files],
+        records_read=staged.records_read,
+        records_staged=counts.records_uploaded,
+        records_rejected=staged.records_rejected,
+        rejects_path=staged.rejects_path,
+        sources=staged.sources,
+    )
+    manifest.publish(folder)
+    plan = ChangePlan(
+        object_type=kind.value,
+        integration_id=store.integration_id,
+        state_base=str(state_base),
+        run_token=token,
+        run_key=run_key,
+        mode=options.mode,
+        base_generation=None if head is None else head.generation,
+        fingerprint=options.fingerprint,
+        rebuild=reason is not None,
+        rebuild_reason=reason,
+        manifest=manifest,
+        delete_files=[f.path for f in delete_files],
+        counts=counts,
+        guard=guard,
+    )
+    rejected = sorted(i for i in tap.rejected_ids if key_of(i) in selection.rejected_keys)
+    _log_counts(kind.value, counts, reason)
+    return _Planned(plan, sent, rejected)
+
+
+def _log_counts(kind: str, counts: ChangeCounts, reason: str | None) -> None:
+    log.info(
+        "%s changes: %s new, %s changed, %s unchanged, %s pending retried, %s rejected kept pending, "
+        "%s deletes, %s withheld; %s line(s) to upload%s",
+        kind,
+        counts.new,
+        counts.changed,
+        counts.unchanged,
+        counts.pending_retried,
+        counts.rejected,
+        counts.deleted,
+        counts.deletes_withheld,
+        counts.records_uploaded,
+        f" (rebuilding the state: {reason})" if reason else "",
+    )
+
+
+def stage_changes(
+    source: StagingSource,
+    *,
+    object_type: ObjectType | str,
+    out_dir: Any,
+    state_base: Any,
+    integration_id: int | str,
+    run_key: str,
+    run_time: datetime | str | None = None,
+    mode: SyncMode | str = "upsert",
+    reset_state: bool = False,
+    max_delete_ratio: float = DEFAULT_MAX_DELETE_RATIO,
+    confirm_deletes: int | None = None,
+    mapping: Mapping[str, str] | None = None,
+    timezone_name: str = "UTC",
+    max_reject_ratio: float = 0.0,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    custom_fields: Sequence[CustomField] | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    fingerprint_extra: Mapping[str, Any] | None = None,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+) -> ChangePlan:
+    """Stage ``source`` and keep, in ``<out_dir>/<OBJECT_TYPE>/upload/``, only what Gong must be sent.
+
+    ``run_key`` names the run (e.g. Airflow's run id): a retried or cleared run plans anew, after every
+    key of its earlier attempt's plan became pending. The run holds the state's lease for
+    ``lease_seconds`` (until its commit): another run of the same state raises
+    :class:`GongStateConflictError` meanwhile. Mirror deletes are dated with the wall clock when
+    planned; ``run_time`` is accepted for earlier callers and no longer used (an old interval's end
+    would back-date them). Raises :class:`GongStateCorruptError` for an unusable state (nothing is
+    planned), :class:`GongDeleteGuardError` for an empty source in mirror mode when the state is not
+    empty (unless ``confirm_deletes`` covers every confirmed key: the type is emptied on purpose),
+    and staging's own errors. Deletes over ``max_delete_ratio`` of the confirmed keys are withheld
+    unless ``confirm_deletes`` is at least their number; the plan's ``guard`` then says why, and
+    :func:`commit_changes` raises after committing the upserts.
+    """
+    del run_time
+    options = _options(
+        object_type,
+        str(mode),
+        reset_state,
+        max_delete_ratio,
+        confirm_deletes,
+        mapping,
+        timezone_name,
+        max_reject_ratio,
+        max_file_bytes,
+        custom_fields,
+        max_line_bytes,
+        fingerprint_extra,
+    )
+    store = StateStore(state_base, integration_id, options.kind)
+    token = attempt_token(run_key)
+    store.acquire_lease(token, run_key, lease_seconds)
+    scratch = tempfile.mkdtemp(prefix="gong-changes-")
+    try:
+        recover_orphans(store, by=token, reset_state=options.reset_state)
+        planned = _compute(
+            source,
+            store,
+            options,
+            out_dir=out_dir,
+            state_base=state_base,
+            token=token,
+            run_key=run_key,
+            scratch=scratch,
+        )
+        write_plan(store, planned.plan, planned.sent, planned.rejected_ids)
     except BaseException:
-        writer.abort()
+        store.release_lease(token)  # nothing of this attempt is in flight
         raise
-    return [dataclasses.replace(f, object_type=kind) for f in files]
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return planned.plan
+
+
+def preview_changes(
+    source: StagingSource,
+    *,
+    object_type: ObjectType | str,
+    out_dir: Any,
+    state_base: Any,
+    integration_id: int | str,
+    mode: SyncMode | str = "upsert",
+    reset_state: bool = False,
+    max_delete_ratio: float = DEFAULT_MAX_DELETE_RATIO,
+    confirm_deletes: int | None = None,
+    mapping: Mapping[str, str] | None = None,
+    timezone_name: str = "UTC",
+    max_reject_ratio: float = 0.0,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    custom_fields: Sequence[CustomField] | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    fingerprint_extra: Mapping[str, Any] | None = None,
+) -> ChangePlan:
+    """What :func:`stage_changes` would send now, against the committed state, writing nothing under
+    the state (no lease, no recovery, no marker): a dry run. The upload files are written to
+    ``out_dir`` for inspection; a plan left in flight by a dead run is not counted (the real run
+    would resend its keys too)."""
+    options = _options(
+        object_type,
+        str(mode),
+        reset_state,
+        max_delete_ratio,
+        confirm_deletes,
+        mapping,
+        timezone_name,
+        max_reject_ratio,
+        max_file_bytes,
+        custom_fields,
+        max_line_bytes,
+        fingerprint_extra,
+    )
+    store = StateStore(state_base, integration_id, options.kind)
+    scratch = tempfile.mkdtemp(prefix="gong-changes-")
+    try:
+        planned = _compute(
+            source,
+            store,
+            options,
+            out_dir=out_dir,
+            state_base=state_base,
+            token="preview",
+            run_key="preview",
+            scratch=scratch,
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return planned.plan
 
 
 def iter_state(store: StateStore) -> Iterator[tuple[str, int, int, Any]]:
@@ -694,18 +822,3 @@ def iter_state(store: StateStore) -> Iterator[tuple[str, int, int, Any]]:
         entries = store.load_bucket(head, bucket)
         extras = entries.extras if entries.extras is not None else repeat(None)
         yield from zip(entries.ids, entries.digests, entries.flags, extras, strict=False)
-
-
-__all__ = [
-    "DEFAULT_MAX_DELETE_RATIO",
-    "LIVE",
-    "SYNC_MODES",
-    "ChangeCounts",
-    "ChangePlan",
-    "SyncMode",
-    "default_state_base",
-    "iso_timestamp",
-    "iter_state",
-    "run_token",
-    "stage_changes",
-]

@@ -1,14 +1,16 @@
 """Commit: advance the state for what Gong confirmed, after a type's uploads are terminal.
 
-A sent line is confirmed when its file is DONE, or FAILED with a complete error list (``errors``
-holds ``totalErrorCount`` items and no general error) that does not name the line. Anything else
-(a listed line, an incomplete list, a general error, a file never uploaded or still processing)
-leaves its objectId pending: the next run sends it again under a new clientRequestId. For an
-objectId sent in several generations, its last line decides.
+A sent line is confirmed only when its file's answer proves it was stored
+(:meth:`~gong_provider.models.RequestStatus.refused_lines`: DONE without errors, or a complete
+error list that does not name the line). Anything else (a listed line, an incomplete list, a
+general error, FAILED with nothing listed, a file never uploaded or still processing) leaves its
+objectId pending: the next run sends it again under a new clientRequestId. For an objectId sent in
+several generations, its last line decides; a reject as the last occurrence leaves it pending.
 
-The commit writes the new generation's buckets, claims the generation (two runs that read the same
-state cannot both commit), then moves ``HEAD.json``, then removes the plan and old generations.
-A commit retried after it moved HEAD finds HEAD naming its own run and returns the same report.
+A commit checks that its run still holds the state's lease, claims the next generation, writes the
+generation's buckets, moves ``HEAD.json`` (naming the plan as committed), removes the plan, the old
+generations, and releases the lease. Each step is idempotent: a commit retried after a crash at any
+write finishes the same way, and a plan HEAD names as committed is never recovered as in flight.
 """
 
 from __future__ import annotations
@@ -18,27 +20,27 @@ import logging
 from array import array
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from itertools import compress
 from typing import Any
 
-import msgspec
-
-from gong_provider.changes.capture import (
-    SENT_DELETED_RECORD,
-    SENT_MIRROR_DELETE,
-    ChangeCounts,
-    ChangePlan,
-    _SentLog,
-)
 from gong_provider.changes.errors import (
     GongDeleteGuardError,
     GongStateConflictError,
     GongStateCorruptError,
 )
+from gong_provider.changes.plan import (
+    SENT_DELETED_RECORD,
+    SENT_MIRROR_DELETE,
+    ChangeCounts,
+    ChangePlan,
+    load_plan,
+    rejected_by_bucket,
+    sent_entries,
+)
 from gong_provider.changes.state import (
-    BUCKET_MASK,
     BUCKETS,
+    COMMITTED_TOKENS_KEPT,
     LIVE,
     PENDING,
     TOMBSTONE,
@@ -47,13 +49,16 @@ from gong_provider.changes.state import (
     StateHead,
     StateStore,
     key_of,
+    utcnow,
 )
-from gong_provider.models import RequestState, RequestStatus
+from gong_provider.models import RequestStatus
 
 log = logging.getLogger(__name__)
 
 _REMOVED = 255
-_ENCODER = msgspec.msgpack.Encoder()
+RECOVERED = "~"
+"""Prefix of a plan token in ``HEAD.committed_tokens`` when another run recovered the plan (its keys
+made pending) rather than the plan's run committing it."""
 Outcome = RequestStatus | Mapping[str, Any] | None
 
 
@@ -107,7 +112,7 @@ _UNCONFIRMED = _FileOutcome(False)
 
 
 def file_outcome(status: Outcome) -> _FileOutcome:
-    """Which lines of one uploaded file Gong confirmed, from its request status (see the docstring)."""
+    """Which lines of one uploaded file Gong's answer proves stored (see the module docstring)."""
     if status is None:
         return _UNCONFIRMED
     if not isinstance(status, RequestStatus):
@@ -116,74 +121,8 @@ def file_outcome(status: Outcome) -> _FileOutcome:
             if "totalErrorCount" in status or "requestId" in status
             else RequestStatus.from_dict(dict(status))
         )
-    if status.status is RequestState.DONE:
-        return _FileOutcome(True)
-    if status.status is not RequestState.FAILED or status.has_general_error:
-        return _UNCONFIRMED
-    if status.total_error_count > len(status.errors):
-        return _UNCONFIRMED  # Gong lists at most 20 errors: the others are unknown
-    return _FileOutcome(True, frozenset(error.line for error in status.errors))
-
-
-# -- plans ------------------------------------------------------------------------------------
-
-
-def _plan_names(token: str) -> tuple[str, str]:
-    return f"plan-{token}.json", f"plan-{token}-rejects.msgpack"
-
-
-def _sent_name(token: str, bucket: int) -> str:
-    return f"plan-{token}-s{bucket:02d}.msgpack"
-
-
-def write_plan(store: StateStore, plan: ChangePlan, sent: _SentLog, rejected_ids: list[str]) -> None:
-    """The in-flight marker: the sent lines per bucket and the rejects, then the plan itself."""
-    marker, rejects = _plan_names(plan.run_token)
-    names = []
-    for bucket in range(BUCKETS):
-        entries = sent.bucket(bucket)
-        if entries:
-            store.write_blob(_sent_name(plan.run_token, bucket), _ENCODER.encode(entries))
-            names.append(_sent_name(plan.run_token, bucket))
-        del entries
-    store.write_blob(rejects, _ENCODER.encode(rejected_ids))
-    plan.plan_files = names
-    store.write_blob(marker, plan_json(plan).encode())
-
-
-def plan_json(plan: ChangePlan) -> str:
-    return msgspec.json.encode(plan.to_dict()).decode()
-
-
-def load_plan(store: StateStore, token: str) -> ChangePlan:
-    marker, _ = _plan_names(token)
-    try:
-        return ChangePlan.from_dict(msgspec.json.decode(store.read_blob(marker)))
-    except (msgspec.DecodeError, TypeError, KeyError) as error:
-        raise GongStateCorruptError(store.folder.location(marker), f"unreadable plan ({error})") from None
-
-
-def _sent_entries(store: StateStore, plan: ChangePlan, bucket: int) -> list[Any]:
-    name = _sent_name(plan.run_token, bucket)
-    if name not in plan.plan_files:
-        return []
-    try:
-        entries: list[Any] = msgspec.msgpack.decode(store.read_blob(name))
-    except msgspec.DecodeError as error:
-        raise GongStateCorruptError(store.folder.location(name), f"unreadable plan data ({error})") from None
-    return entries
-
-
-def _rejected(store: StateStore, plan: ChangePlan) -> list[list[str]]:
-    _, name = _plan_names(plan.run_token)
-    try:
-        ids: list[str] = msgspec.msgpack.decode(store.read_blob(name))
-    except msgspec.DecodeError as error:
-        raise GongStateCorruptError(store.folder.location(name), f"unreadable plan data ({error})") from None
-    by_bucket: list[list[str]] = [[] for _ in range(BUCKETS)]
-    for object_id in ids:
-        by_bucket[key_of(object_id) & BUCKET_MASK].append(object_id)
-    return by_bucket
+    refused = status.refused_lines()
+    return _UNCONFIRMED if refused is None else _FileOutcome(True, refused)
 
 
 # -- commit -----------------------------------------------------------------------------------
@@ -199,29 +138,63 @@ def commit_changes(
     ``plan.files``) to its final request status (a :class:`~gong_provider.models.RequestStatus`, its
     ``to_dict()``, Gong's JSON, or None for a file that was not uploaded or has no final status).
 
-    Raises :class:`GongStateConflictError` when another run committed since this one was planned.
+    Idempotent: a retry after the commit, or after a crash at any of its writes, gives the same state.
+    Raises :class:`GongStateConflictError` when another run took the state over since this one was
+    planned (its lease expired): this run's keys are pending then, and the next run sends them again.
     Deletes withheld by the guard do not raise here: call :meth:`CommitReport.raise_for_guard`.
     """
     if not isinstance(plan, ChangePlan):
         plan = ChangePlan.from_dict(plan)
     store = StateStore(plan.state_base, plan.integration_id, plan.object_type)
-    marker, _ = _plan_names(plan.run_token)
     head = _head_for_commit(store, plan)
-    if head is not None and head.run_token == plan.run_token and marker not in store.folder.names():
+    committed = head.committed_tokens if head is not None else []
+    if plan.run_token in committed:
+        assert head is not None
         log.info("%s: this run already committed state generation %s", plan.object_type, head.generation)
-        report = CommitReport.from_dict(head.report)
+        _finish(store, plan.run_token)
+        report = (
+            CommitReport.from_dict(head.report)
+            if head.run_token == plan.run_token
+            else CommitReport(
+                plan.object_type,
+                head.generation,
+                plan.counts,
+                0,
+                0,
+                head.live,
+                head.tombstones,
+                head.pending,
+                plan.guard,
+            )
+        )
         report.already_committed = True
         return report
-    if not plan.rebuild or plan.base_generation is not None:
-        current = head.generation if head is not None else None
-        if current != plan.base_generation:
-            raise GongStateConflictError(
-                f"{plan.object_type}: the state at {store.label} moved from generation "
-                f"{plan.base_generation} to {current} since this run diffed it (another run committed): "
-                "this run's changes stay pending and the next run sends them again"
-            )
+    if RECOVERED + plan.run_token in committed or not store.holds_lease(plan.run_token):
+        raise GongStateConflictError(
+            f"{plan.object_type}: run {plan.run_key} lost the state at {store.label} to another run before "
+            "its commit (its lease expired and was taken over): what it sent is pending, and the next "
+            "run sends it again"
+        )
+    if plan.rebuild and plan.base_generation is None:
+        head = None  # reset_state replaces an unusable state (or there was none)
+    current = head.generation if head is not None else None
+    if current != plan.base_generation:
+        raise GongStateConflictError(
+            f"{plan.object_type}: the state at {store.label} moved from generation "
+            f"{plan.base_generation} to {current} since this run diffed it (another run committed): "
+            "this run's changes stay pending and the next run sends them again"
+        )
     by_file = {path: file_outcome(status) for path, status in outcomes.items()}
-    return _apply(store, plan, head, by_file, now=now)
+    report = _apply(store, plan, head, by_file, now=now)
+    _finish(store, plan.run_token)
+    return report
+
+
+def _finish(store: StateStore, token: str) -> None:
+    """What follows HEAD, each step safe to repeat: the plan's marker, old generations, the lease."""
+    store.remove_plan(token)
+    store.collect_garbage()
+    store.release_lease(token)
 
 
 def _head_for_commit(store: StateStore, plan: ChangePlan) -> StateHead | None:
@@ -233,15 +206,6 @@ def _head_for_commit(store: StateStore, plan: ChangePlan) -> StateHead | None:
         raise
 
 
-def _next_generation(store: StateStore, head: StateHead | None) -> int:
-    if head is not None:
-        return head.generation + 1
-    names = store.folder.names()  # one listing (real I/O on object storage)
-    found = [int(name[4:12]) for name in names if name.startswith("gen-") and name[4:12].isdigit()]
-    found += [int(name[6:14]) for name in names if name.startswith("claim-") and name[6:14].isdigit()]
-    return max(found, default=0) + 1
-
-
 def _apply(
     store: StateStore,
     plan: ChangePlan,
@@ -249,28 +213,26 @@ def _apply(
     by_file: Mapping[str, _FileOutcome],
     *,
     now: datetime | None,
-    recovering: bool = False,
-    rebuild_next: bool = False,
-    committer: str | None = None,
+    recovered_by: str | None = None,
 ) -> CommitReport:
-    """Write the new generation (``committer``: the token HEAD names, the plan's own unless a later
-    run recovers the plan, so that the planning run, if alive after all, finds a conflict)."""
-    committer = committer or plan.run_token
+    """Write the new generation onto ``head`` and move HEAD. A rebuild starts from ``head`` too: keys
+    confirmed earlier and absent from this run stay, so that a later mirror run deletes them.
+    ``recovered_by``: the token of the run recovering this plan (nothing confirmed, HEAD names it)."""
+    committer = recovered_by or plan.run_token
     deletes = set(plan.delete_files)
     upserts = {
         (f.generation, f.part): by_file.get(f.path, _UNCONFIRMED) for f in plan.files if f.path not in deletes
     }
     delete_parts = {f.part: by_file.get(f.path, _UNCONFIRMED) for f in plan.files if f.path in deletes}
-    generation = _next_generation(store, head)
-    rejected = _rejected(store, plan)
+    generation = store.claim(head, committer)
+    rejected = rejected_by_bucket(store, plan)
     refs: dict[int, BucketRef] = {}
     totals = {LIVE: 0, TOMBSTONE: 0, PENDING: 0}
     confirmed_lines = 0
     left_pending = 0
-    base = None if plan.rebuild else head
     for bucket in range(BUCKETS):
-        entries = store.load_bucket(base, bucket)
-        sent = _sent_entries(store, plan, bucket)
+        entries = store.load_bucket(head, bucket)
+        sent = sent_entries(store, plan, bucket)
         if sent or rejected[bucket]:
             index = dict(zip(entries.ids, range(len(entries)), strict=False))
             final: dict[str, int] = {}
@@ -301,7 +263,7 @@ def _apply(
             entries = _without_removed(entries)
         for flag in (LIVE, TOMBSTONE, PENDING):
             totals[flag] += entries.flags.count(flag)
-        untouched = base.buckets.get(bucket) if base is not None and not (sent or rejected[bucket]) else None
+        untouched = head.buckets.get(bucket) if head is not None and not (sent or rejected[bucket]) else None
         if untouched is not None:
             refs[bucket] = untouched  # immutable: the new generation shares the file
         elif len(entries):
@@ -317,22 +279,23 @@ def _apply(
         pending=totals[PENDING],
         guard=plan.guard,
     )
+    recovering = recovered_by is not None
+    marker = RECOVERED + plan.run_token if recovering else plan.run_token
+    earlier = head.committed_tokens if head is not None else []
     new_head = StateHead(
         generation=generation,
         fingerprint=head.fingerprint if recovering and head is not None else plan.fingerprint,
         buckets=refs,
         run_token=committer,
-        committed_at=(now or datetime.now(timezone.utc)).isoformat(),
+        committed_at=(now or utcnow()).isoformat(),
         live=totals[LIVE],
         tombstones=totals[TOMBSTONE],
         pending=totals[PENDING],
-        rebuild_next=rebuild_next or (recovering and head is not None and head.rebuild_next),
+        rebuild_next=(recovering and plan.rebuild) or (recovering and head is not None and head.rebuild_next),
         report=report.to_dict(),
+        committed_tokens=[*earlier, marker][-COMMITTED_TOKENS_KEPT:],
     )
-    store.claim(generation, committer)
     store.write_head(new_head)
-    store.remove_plan(plan.run_token)
-    store.collect_garbage(new_head)
     log.info(
         "%s: committed state generation %s (%s confirmed line(s), %s objectId(s) left pending; "
         "state: %s live, %s tombstones, %s pending)",
@@ -374,33 +337,41 @@ def _without_removed(entries: Bucket) -> Bucket:
     )
 
 
-def recover_orphans(store: StateStore, *, keep: str) -> list[int]:
-    """Commit the plans of runs that died in flight (every key they sent becomes pending); a plan of
-    a run that was rebuilding the state makes the next run rebuild too. Returns the generations."""
+def recover_orphans(store: StateStore, *, by: str, reset_state: bool = False) -> list[int]:
+    """Under ``by``'s lease, settle every plan left under the state, whatever run or attempt wrote
+    it: one HEAD names as committed (its commit died before removing it) is removed; any other was
+    in flight, and every key it sent becomes pending (a rebuilding one makes the next run rebuild).
+    With ``reset_state`` and an unreadable HEAD the plans are dropped (the state is rebuilt anyway).
+    Returns the generations written."""
     generations = []
     for token in store.plan_tokens():
-        if token == keep:
-            continue
-        plan = load_plan(store, token)
-        head = store.read_head()
-        log.warning(
-            "%s: run %s died between its upload and its commit: the objectIds it sent are pending again",
-            plan.object_type,
-            plan.run_key,
-        )
-        # on the current state, whatever the plan was diffed against: pending only means "send again"
-        onto = dataclasses.replace(plan, rebuild=False)
-        report = _apply(
-            store,
-            onto,
-            head,
-            {},
-            now=None,
-            recovering=True,
-            rebuild_next=plan.rebuild,
-            committer=f"recovered-by-{keep}",
-        )
-        generations.append(report.generation)
+        try:
+            head = store.read_head()
+            done = head.committed_tokens if head is not None else []
+            if token in done or RECOVERED + token in done:
+                log.info(
+                    "%s: removing the marker of plan %s, committed already", store.object_type.value, token
+                )
+                store.remove_plan(token)
+                continue
+            plan = load_plan(store, token)
+            log.warning(
+                "%s: run %s (plan %s) died or lost the state between its upload and its commit: the "
+                "objectIds it sent are pending again",
+                plan.object_type,
+                plan.run_key,
+                token,
+            )
+            report = _apply(store, plan, head, {}, now=None, recovered_by=f"recovered-by-{by}")
+        except GongStateCorruptError:
+            if not reset_state:
+                raise
+            log.warning(
+                "%s: plan %s dropped: reset_state replaces an unusable state", store.object_type.value, token
+            )
+        else:
+            generations.append(report.generation)
+        store.remove_plan(token)
     return generations
 
 

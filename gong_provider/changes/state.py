@@ -1,32 +1,41 @@
 """The state of what Gong confirmed, per (integration id, object type), as immutable files.
 
-Layout under ``<base>/<integration id>/<OBJECT_TYPE>/`` (a local folder or an ObjectStoragePath, opened
-with staging's :class:`~gong_provider.staging.outdir.OutputDir`):
+:class:`StateStore` owns the whole layout under ``<base>/<integration id>/<OBJECT_TYPE>/`` (a local
+folder or an ObjectStoragePath, opened with staging's :class:`~gong_provider.staging.outdir.OutputDir`);
+nothing else names a file there. docs/state.md draws the states and what a crash leaves.
 
 - ``HEAD.json``: the pointer, written last by a commit (a single-object write is atomic on object
-  stores, a rename locally): the generation, the fingerprint, and each bucket file with its sha256;
+  stores, a rename locally): the generation, the fingerprint, each bucket file with its sha256, and
+  the tokens of the plans committed lately (so that a commit or a recovery is idempotent);
 - ``gen-<generation>-<token>-b<NN>.msgpack``: the entries of one hash bucket of one generation, never
   rewritten (a commit writes a new generation, then moves HEAD);
-- ``claim-<generation>.json``: created exclusively before HEAD moves to that generation, so that of
-  two runs committing on the same base only one can win;
+- ``claim-<generation>.json``: created exclusively before a commit writes that generation; a claim of
+  a commit that died before HEAD is stale and skipped;
+- ``lease-<n>.json``: who may plan, upload and commit on the state, until when: taken exclusively
+  before the upload, checked at the commit, released after it;
 - ``plan-<token>.json`` (+ ``plan-<token>-*.msgpack``): a run's in-flight marker, written before its
-  upload and removed by its commit; a plan left behind by a run that died is recovered by the next
-  run (every key it sent becomes pending).
+  upload and removed by its commit; a plan left behind is recovered by the next run (every key it
+  sent becomes pending) unless HEAD says it was committed.
 
-An entry is ``objectId``, the 64-bit xxh3 digest of the staged line Gong confirmed, a flag (live,
-tombstone: confirmed ``isDeleted``, pending: not confirmed, always sent again) and what a delete of
-the type needs (STAGE's ``name``). Keys are spread over ``BUCKETS`` buckets by the low bits of the
-objectId's xxh3, so a diff or a commit holds one bucket at a time.
+Every write and delete goes through :meth:`StateStore.write_file`, :meth:`StateStore.create_file`
+and :meth:`StateStore.remove_file` (the crash tests wrap them).
+
+An entry is ``objectId``, the 64-bit xxh3 digest of the canonical staged line Gong confirmed, a flag
+(live, tombstone: confirmed ``isDeleted``, pending: not confirmed, always sent again) and what a
+delete of the type needs (STAGE's ``name``). Keys are spread over ``BUCKETS`` buckets by the low bits
+of the objectId's xxh3, so a diff or a commit holds one bucket at a time.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import msgspec
@@ -38,7 +47,10 @@ from gong_provider.models import CustomField, ObjectType
 from gong_provider.staging.outdir import OutputDir
 from gong_provider.staging.specs import spec_for
 
-FORMAT_VERSION = 1
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 2
+"""2: digests of canonical lines (whitespace-free), committed plan tokens in HEAD."""
 BUCKET_BITS = 6
 BUCKETS = 1 << BUCKET_BITS
 """64 buckets: ~80,000 keys each at 5 million keys (a few MB while one is diffed or committed)."""
@@ -46,6 +58,11 @@ BUCKET_MASK = BUCKETS - 1
 HEAD_NAME = "HEAD.json"
 GENERATIONS_KEPT = 2
 """Generations kept after a commit (the current and the one before, for inspection)."""
+COMMITTED_TOKENS_KEPT = 64
+"""Plan tokens HEAD remembers as committed: a marker a crash left behind is recognized as done."""
+DEFAULT_LEASE_SECONDS = 12 * 3600
+"""How long a run holds the state (plan, upload, commit) before another run may take it over: longer
+than an upload takes, shorter than a day, so a daily run heals a crashed one."""
 
 LIVE = 0
 """Gong holds the record with this digest."""
@@ -64,9 +81,33 @@ def key_of(object_id: str) -> int:
     return hash64(object_id.encode())
 
 
+_SPACED = (b"\t", b"\r", b"{ ", b"[ ", b", ", b": ", b" }", b" ]", b" ,", b" :")
+"""Outside strings, JSON whitespace always sits next to a structural character (or at an end)."""
+_format = msgspec.json.format
+
+
+def maybe_spaced(data: bytes) -> bool:
+    """Whether ``data`` (a line or a block) may hold whitespace outside strings (false positives are
+    harmless: :func:`canonical_line` of a compact line is the line)."""
+    return data[:1] == b" " or data[-1:] == b" " or any(pattern in data for pattern in _SPACED)
+
+
+def canonical_line(line: bytes) -> bytes:
+    """A staged line (without its newline) with no whitespace outside strings: staging copies a
+    valid block's lines as the source wrote them and re-encodes compactly a line it normalized, so
+    the same record must digest the same either way."""
+    return _format(line, indent=-1) if maybe_spaced(line) else line
+
+
 def digest_of(line: bytes) -> int:
-    """Digest of a staged line without its newline (64-bit xxh3: a missed change needs a collision)."""
-    return hash64(line)
+    """Digest of a staged line without its newline: of its own canonical content only (64-bit xxh3:
+    a missed change needs a collision)."""
+    return hash64(canonical_line(line))
+
+
+def utcnow() -> datetime:
+    """The wall clock (one home, so the tests can move it)."""
+    return datetime.now(timezone.utc)
 
 
 def delete_fields(object_type: ObjectType | str) -> tuple[str, ...]:
@@ -174,6 +215,8 @@ class StateHead:
     rebuild_next: bool = False
     """Set when a run that was rebuilding the state died in flight: the next run rebuilds too."""
     report: dict[str, Any] = field(default_factory=dict)
+    committed_tokens: list[str] = field(default_factory=list)
+    """Plan tokens committed lately (this one's last): their markers are done, not in flight."""
     format: int = FORMAT_VERSION
 
     @property
@@ -201,6 +244,19 @@ class StateHead:
         return cls(buckets=buckets, **data)
 
 
+@dataclass(frozen=True)
+class Lease:
+    """Who holds the state (a run's plan token and run key) until when; ``token`` None: free."""
+
+    number: int
+    token: str | None
+    run_key: str | None
+    expires_at: str
+
+    def expired(self, now: datetime) -> bool:
+        return datetime.fromisoformat(self.expires_at) <= now
+
+
 class StateStore:
     """Reads and writes the state of one (integration id, object type) under ``base``."""
 
@@ -211,6 +267,84 @@ class StateStore:
         self.delete_fields = delete_fields(self.object_type)
         self.label = self.folder.location("")
 
+    # -- the layout ----------------------------------------------------------------------------
+
+    @staticmethod
+    def bucket_name(generation: int, token: str, bucket: int) -> str:
+        return f"gen-{generation:08d}-{token}-b{bucket:02d}.msgpack"
+
+    @staticmethod
+    def claim_name(generation: int) -> str:
+        return f"claim-{generation:08d}.json"
+
+    @staticmethod
+    def lease_name(number: int) -> str:
+        return f"lease-{number:08d}.json"
+
+    @staticmethod
+    def plan_name(token: str) -> str:
+        return f"plan-{token}.json"
+
+    @staticmethod
+    def plan_sent_name(token: str, bucket: int) -> str:
+        return f"plan-{token}-s{bucket:02d}.msgpack"
+
+    @staticmethod
+    def plan_rejects_name(token: str) -> str:
+        return f"plan-{token}-rejects.msgpack"
+
+    def location(self, name: str) -> str:
+        return self.folder.location(name)
+
+    def names(self) -> list[str]:
+        """The folder's files; none when it does not exist yet (an object store has no folders: a
+        listing of a missing prefix may raise NotADirectoryError)."""
+        try:
+            if self.folder.remote is not None:
+                return _fresh_listing(self.folder.remote)
+            return self.folder.names()
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    # -- the only writes -------------------------------------------------------------------------
+
+    def write_file(self, name: str, data: bytes) -> None:
+        """Write (or replace) ``name`` whole: it appears only once complete."""
+        if self.folder.local is not None:
+            self.folder.mkdir()
+        with self.folder.open_write(name) as handle:
+            handle.write(data)
+
+    def create_file(self, name: str, data: bytes) -> bool:
+        """Create ``name`` only if it does not exist, atomically: ``O_EXCL`` locally, the store's
+        conditional write (fsspec ``xb``: ``If-None-Match: *`` on S3) on object storage. False when
+        it exists."""
+        if self.folder.local is not None:
+            self.folder.mkdir()
+            try:
+                descriptor = os.open(self.folder.local / name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                return False
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(data)
+            return True
+        try:
+            with (self.folder.remote / name).open("xb") as handle:
+                handle.write(data)
+        except FileExistsError:
+            return False
+        return True
+
+    def remove_file(self, name: str) -> None:
+        self.folder.remove(name)
+
+    def read_file(self, name: str) -> bytes:
+        try:
+            with self.folder.open_read(name) as handle:
+                return bytes(handle.read())
+        except FileNotFoundError:
+            raise GongStateCorruptError(self.location(name), "the file is missing") from None
+
     # -- reading -----------------------------------------------------------------------------
 
     def read_head(self) -> StateHead | None:
@@ -220,13 +354,11 @@ class StateStore:
         except FileNotFoundError:
             return None
         except (OSError, UnicodeDecodeError) as error:
-            raise GongStateCorruptError(self.folder.location(HEAD_NAME), str(error)) from None
+            raise GongStateCorruptError(self.location(HEAD_NAME), str(error)) from None
         try:
             return StateHead.from_json(text)
         except (ValueError, TypeError, KeyError, AttributeError) as error:
-            raise GongStateCorruptError(
-                self.folder.location(HEAD_NAME), f"unreadable pointer ({error})"
-            ) from None
+            raise GongStateCorruptError(self.location(HEAD_NAME), f"unreadable pointer ({error})") from None
 
     def load_bucket(self, head: StateHead | None, bucket: int) -> Bucket:
         """One bucket of ``head``'s generation, checked against the sha256 the pointer recorded."""
@@ -234,7 +366,7 @@ class StateStore:
         ref = head.buckets.get(bucket) if head is not None else None
         if ref is None:
             return Bucket(extras=[] if with_extras else None)
-        location = self.folder.location(ref.name)
+        location = self.location(ref.name)
         try:
             with self.folder.open_read(ref.name) as handle:
                 data = handle.read()
@@ -252,74 +384,149 @@ class StateStore:
             raise GongStateCorruptError(location, f"{len(loaded)} entries, HEAD.json says {ref.entries}")
         return loaded
 
-    # -- writing -----------------------------------------------------------------------------
-
-    def bucket_name(self, generation: int, token: str, bucket: int) -> str:
-        return f"gen-{generation:08d}-{token}-b{bucket:02d}.msgpack"
+    # -- a commit's writes -----------------------------------------------------------------------
 
     def write_bucket(self, generation: int, token: str, bucket: int, entries: Bucket) -> BucketRef:
         name = self.bucket_name(generation, token, bucket)
         data = entries.encode()
-        self.write_blob(name, data)
+        self.write_file(name, data)
         return BucketRef(name, hashlib.sha256(data).hexdigest(), len(entries))
 
-    def claim(self, generation: int, token: str) -> None:
-        """Reserve ``generation`` for this run, or fail if another run reserved it first."""
-        name = f"claim-{generation:08d}.json"
+    def claim(self, head: StateHead | None, token: str) -> int:
+        """Reserve the generation after ``head`` for ``token`` (its own claim again on a retry). A
+        claim by another token that HEAD never reached is stale (its commit died before HEAD; only
+        the lease holder commits, and this run checked it holds the lease): it is skipped, logged."""
+        generation = (head.generation if head is not None else self._highest_generation()) + 1
         body = json.dumps({"run_token": token}).encode()
-        if not _create_exclusive(self.folder, name, body):
-            try:
-                holder = json.loads(self.folder.read_text(name)).get("run_token")
-            except (OSError, ValueError):
-                holder = None
-            if holder != token:
-                raise GongStateConflictError(
-                    f"{self.object_type.value}: another run (token {holder}) is committing state "
-                    f"generation {generation} at {self.label}; two syncs of one integration and type must "
-                    "not run at once"
-                )
+        while not self.create_file(self.claim_name(generation), body):
+            holder = self._claim_holder(generation)
+            if holder == token:
+                return generation
+            log.warning(
+                "%s: generation %s at %s was claimed by a commit (token %s) that never moved HEAD (it "
+                "died or lost its lease): its claim is stale and skipped",
+                self.object_type.value,
+                generation,
+                self.label,
+                holder,
+            )
+            generation += 1
+        return generation
+
+    def _claim_holder(self, generation: int) -> str | None:
+        try:
+            holder = json.loads(self.read_file(self.claim_name(generation))).get("run_token")
+        except (GongStateCorruptError, OSError, ValueError, AttributeError):
+            return None
+        return str(holder) if holder is not None else None
+
+    def _highest_generation(self) -> int:
+        found = [g for g in map(_generation_of, self.names()) if g is not None]
+        return max(found, default=0)
 
     def write_head(self, head: StateHead) -> None:
-        self.folder.write_text(HEAD_NAME, head.to_json())
+        self.write_file(HEAD_NAME, head.to_json().encode())
 
-    def collect_garbage(self, head: StateHead) -> None:
-        """Remove bucket files and claims of generations older than the ones kept."""
+    def collect_garbage(self) -> None:
+        """Remove bucket files, claims and leases of old generations, never a file the current HEAD
+        (read again here, whoever wrote it) references."""
+        head = self.read_head()
+        if head is None:
+            return
         oldest = head.generation - GENERATIONS_KEPT + 1
-        shared = {ref.name for ref in head.buckets.values()}
-        for name in self.folder.names():
+        referenced = {ref.name for ref in head.buckets.values()}
+        names = self.names()
+        leases = sorted(n for n in map(_lease_number, names) if n is not None)
+        for name in names:
             generation = _generation_of(name)
-            if generation is not None and generation < oldest and name not in shared:
-                self.folder.remove(name)
+            if generation is not None and generation < oldest and name not in referenced:
+                self.remove_file(name)
+            number = _lease_number(name)
+            if number is not None and number < leases[-1] - 1:
+                self.remove_file(name)
 
-    def mkdir(self) -> None:
-        self.folder.mkdir()
+    # -- the lease -----------------------------------------------------------------------------
+
+    def current_lease(self) -> Lease | None:
+        numbers = [n for n in map(_lease_number, self.names()) if n is not None]
+        if not numbers:
+            return None
+        number = max(numbers)
+        try:
+            data = json.loads(self.read_file(self.lease_name(number)))
+            return Lease(number, data.get("token"), data.get("run_key"), str(data["expires_at"]))
+        except (GongStateCorruptError, ValueError, KeyError, AttributeError):
+            raise GongStateCorruptError(self.location(self.lease_name(number)), "unreadable lease") from None
+
+    def acquire_lease(self, token: str, run_key: str, seconds: float) -> None:
+        """Hold the state for ``seconds``: free, expired, or held by an earlier attempt of the same run
+        (a retry or a clear) it is taken; held by another live run it raises
+        :class:`GongStateConflictError` (two runs on one state never overlap)."""
+        now = utcnow()
+        current = self.current_lease()
+        if current is not None and current.token is not None and current.token != token:
+            if current.run_key == run_key:
+                log.warning(
+                    "%s: taking over the state from an earlier attempt of run %s (token %s)",
+                    self.object_type.value,
+                    run_key,
+                    current.token,
+                )
+            elif current.expired(now):
+                log.warning(
+                    "%s: the lease of run %s (token %s) on %s expired at %s without a commit: taken over; "
+                    "what that run sent becomes pending",
+                    self.object_type.value,
+                    current.run_key,
+                    current.token,
+                    self.label,
+                    current.expires_at,
+                )
+            else:
+                raise GongStateConflictError(
+                    f"{self.object_type.value}: run {current.run_key} holds the state at {self.label} until "
+                    f"{current.expires_at}; two syncs of one integration and type must not run at once. "
+                    "Retry after that run commits (or after its lease expires, if it died)"
+                )
+        number = current.number + 1 if current is not None else 1
+        body = {
+            "token": token,
+            "run_key": run_key,
+            "expires_at": (now + timedelta(seconds=seconds)).isoformat(),
+        }
+        if not self.create_file(self.lease_name(number), json.dumps(body).encode()):
+            raise GongStateConflictError(
+                f"{self.object_type.value}: another run took the state at {self.label} at the same moment; "
+                "retry later"
+            )
+
+    def holds_lease(self, token: str) -> bool:
+        current = self.current_lease()
+        return current is not None and current.token == token
+
+    def release_lease(self, token: str) -> None:
+        """Free the state, if ``token`` still holds it."""
+        current = self.current_lease()
+        if current is None or current.token != token:
+            return
+        body = {"token": None, "run_key": None, "expires_at": utcnow().isoformat(), "released_by": token}
+        self.create_file(self.lease_name(current.number + 1), json.dumps(body).encode())
 
     # -- plans (in-flight markers) -----------------------------------------------------------
 
     def plan_tokens(self) -> list[str]:
         return sorted(
             name[len("plan-") : -len(".json")]
-            for name in self.folder.names()
+            for name in self.names()
             if name.startswith("plan-") and name.endswith(".json")
         )
 
     def remove_plan(self, token: str) -> None:
         """The marker first, then its data (a half-removed plan is never mistaken for a whole one)."""
-        self.folder.remove(f"plan-{token}.json")
-        for name in self.folder.names():
+        self.remove_file(self.plan_name(token))
+        for name in self.names():
             if name.startswith(f"plan-{token}-"):
-                self.folder.remove(name)
-
-    def write_blob(self, name: str, data: bytes) -> None:
-        with self.folder.open_write(name) as handle:
-            handle.write(data)
-
-    def read_blob(self, name: str) -> bytes:
-        try:
-            with self.folder.open_read(name) as handle:
-                return bytes(handle.read())
-        except FileNotFoundError:
-            raise GongStateCorruptError(self.folder.location(name), "the file is missing") from None
+                self.remove_file(name)
 
 
 def _generation_of(name: str) -> int | None:
@@ -330,20 +537,17 @@ def _generation_of(name: str) -> int | None:
     return None
 
 
-def _create_exclusive(folder: OutputDir, name: str, data: bytes) -> bool:
-    """Create ``name`` only if it does not exist. Locally O_EXCL makes this atomic; on object storage
-    it is check-then-write, then read back: the loser of a race sees the winner's content."""
-    if folder.local is not None:
-        try:
-            descriptor = os.open(folder.local / name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            return False
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-        return True
-    if name in folder.names():
-        return False
-    with folder.open_write(name) as handle:
-        handle.write(data)
-    with folder.open_read(name) as handle:
-        return bytes(handle.read()) == data
+def _lease_number(name: str) -> int | None:
+    if name.startswith("lease-") and name.endswith(".json"):
+        digits = name[len("lease-") : -len(".json")]
+        return int(digits) if digits.isdigit() else None
+    return None
+
+
+def _fresh_listing(path: Any) -> list[str]:
+    """The files under an object-storage prefix, asked of the store itself: fsspec caches listings
+    (s3fs per filesystem instance), and a marker or a lease written since must be seen."""
+    entries = path.fs.ls(path.path, detail=True, refresh=True)
+    return [
+        str(entry["name"]).rstrip("/").rsplit("/", 1)[-1] for entry in entries if entry.get("type") == "file"
+    ]

@@ -77,17 +77,20 @@ def commit_entity(
     uploads: Iterable[Mapping[str, Any]],
     finished: Iterable[Mapping[str, Any]],
     conn_id: str,
-) -> Any:
+) -> tuple[Any, dict[str, Any]]:
     """Commit one type's plan; returns the :class:`~gong_provider.changes.CommitReport` (the caller
-    records it, then calls ``raise_for_guard()``)."""
+    records it, then calls ``raise_for_guard()``) and what Gong said of the uploads: the report's
+    upload columns and the lines Gong refused (true even when a wait failed, which skips summarize)."""
     from gong_provider.changes import ChangePlan, commit_changes
+    from gong_provider.dags.summary import upload_totals
     from gong_provider.hooks.gong import GongCrmHook
 
     change_plan = ChangePlan.from_dict(plan)
     integration_id = int(change_plan.integration_id)
+    uploads = list(uploads)
     with GongCrmHook(conn_id) as hook:
         statuses = final_statuses(
-            list(uploads),
+            uploads,
             list(finished),
             ask_gong=lambda request_id: ask_gong(hook, integration_id, request_id),
         )
@@ -95,4 +98,23 @@ def commit_entity(
     missing = sorted(planned - set(statuses))
     if missing:
         log.warning("%s file(s) were not uploaded: their records stay pending: %s", len(missing), missing)
-    return commit_changes(change_plan, {path: status for path, status in statuses.items() if path in planned})
+    report = commit_changes(
+        change_plan, {path: status for path, status in statuses.items() if path in planned}
+    )
+    gong = {**upload_totals(uploads, statuses.values()), "refused": refused_lines(statuses)}
+    return report, gong
+
+
+def refused_lines(statuses: Mapping[str, Any], limit: int = 20) -> list[str]:
+    """``<file> line <n>: <Gong's description>`` for the first ``limit`` errors Gong listed (line 0:
+    a general error of the file), so the run's failure names what Gong refused."""
+    found: list[str] = []
+    for path, status in sorted(statuses.items()):
+        errors = status.get("errors") if isinstance(status, Mapping) else getattr(status, "errors", None)
+        for error in errors or []:
+            line = error.get("line") if isinstance(error, Mapping) else error.line
+            text = error.get("description") if isinstance(error, Mapping) else error.description
+            found.append(f"{path} line {line}: {text}")
+            if len(found) >= limit:
+                return found
+    return found

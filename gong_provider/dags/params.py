@@ -86,13 +86,15 @@ def sync_params(*, integration_id: str | None, source: str | None) -> dict[str, 
             description="Stage and validate only; upload nothing to Gong.",
         ),
         "max_reject_ratio": Param(
-            0.0,
+            settings.DEFAULT_MAX_REJECT_RATIO,
             type="number",
             minimum=0,
             maximum=1,
             title="Max reject ratio",
-            description="Share of records per type that may be rejected (listed in rejects.ldjson) before "
-            "the type fails. 0: any invalid record fails the type.",
+            description="Invalid records never hold back a type's valid ones: those go, the rejects are "
+            "listed in the type's rejects.ldjson (file, line, objectId, field) and sent once fixed. When a "
+            "type's rejects are more than this share of its records, the run fails at its end naming the "
+            "type (so alerts fire). 0: any reject fails the run.",
         ),
         "sync_mode": Param(
             "upsert",
@@ -119,6 +121,16 @@ def sync_params(*, integration_id: str | None, source: str | None) -> dict[str, 
             title="Max delete ratio (mirror)",
             description="Share of a type's confirmed records that mirror mode may delete in one run; "
             "above it the deletes are withheld (upserts still go) and the type fails.",
+        ),
+        "staging_retention_days": Param(
+            settings.staging_retention_days(),
+            type="number",
+            minimum=1,
+            title="Staging retention (days)",
+            description="The cleanup task removes this DAG's staged run folders (<staging base>/runs/"
+            "<dag_id>/<run_id>) older than this; the change-capture state is never touched. Default: the "
+            f"{settings.ENV_STAGING_RETENTION_DAYS} environment variable, else "
+            f"{settings.DEFAULT_STAGING_RETENTION_DAYS:g}.",
         ),
         "confirm_deletes": Param(
             None,

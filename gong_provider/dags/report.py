@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from gong_provider.models import ObjectType
@@ -30,6 +30,7 @@ COLUMNS = (
     ("state_generation", "state gen."),
 )
 FAILED_STATES = {"failed", "upstream_failed"}
+FAILING_OUTCOMES = ("failed", "incomplete", "too many rejects")
 
 
 def group_id(object_type: str) -> str:
@@ -41,12 +42,18 @@ def outcome_of(
     states: Mapping[str, Any],
     stage: Mapping[str, Any] | None,
     summary: Mapping[str, Any] | None,
+    selected: Iterable[str] | None = None,
 ) -> str:
-    """uploaded, dry run, skipped or failed, from the type's task states and XComs."""
+    """not selected, failed, too many rejects, uploaded, dry run, nothing to upload, unchanged,
+    skipped or incomplete, from the type's task states and XComs."""
+    if selected is not None and object_type not in selected:
+        return "not selected"
     prefix = f"{group_id(object_type)}."
     own = {task: str(state) for task, state in states.items() if task.startswith(prefix) and state}
     if any(state in FAILED_STATES for state in own.values()):
         return "failed"
+    if stage and stage.get("rejects_over_limit"):
+        return "too many rejects"
     if summary:
         return "uploaded"
     if stage and stage.get("dry_run"):
@@ -60,24 +67,53 @@ def outcome_of(
     return "incomplete" if stage else "skipped"
 
 
-def build_report(pull: Callable[[str, str], Any], states: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+def build_report(
+    pull: Callable[[str, str], Any], states: Mapping[str, Any], selected: Iterable[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """One row per type. Counts come from the stage (also when it failed after staging), Gong's from
+    the commit (also when a wait failed and summarize did not run), the rest from summarize."""
+    chosen = None if selected is None else set(selected)
     report: dict[str, dict[str, Any]] = {}
     for object_type in (t.value for t in ObjectType):
         stage = pull(f"{group_id(object_type)}.stage", "summary")
         summary = pull(f"{group_id(object_type)}.summarize", "return_value")
         commit = pull(f"{group_id(object_type)}.commit", "report")
         row: dict[str, Any] = {key: 0 for key, _ in COLUMNS[1:]}
-        row.update({k: v for k, v in (stage or {}).items() if k in row})
-        row.update({k: v for k, v in (summary or {}).items() if k in row})
+        for source in (stage, (commit or {}).get("gong"), summary):
+            row.update({k: v for k, v in (source or {}).items() if k in row})
         # the state generation this run committed (None: nothing committed, e.g. a dry run)
         row["state_generation"] = commit.get("generation") if commit else None
-        row["outcome"] = outcome_of(object_type, states, stage, summary)
+        row["outcome"] = outcome_of(object_type, states, stage, summary, chosen)
         if summary and summary.get("asset"):
             row["asset"] = summary["asset"]
         if stage and stage.get("rejects") and stage.get("records_rejected"):
             row["rejects"] = stage["rejects"]
+        if stage and stage.get("rejects_over_limit"):
+            row["rejects_over_limit"] = stage["rejects_over_limit"]
+        refused = (commit or {}).get("gong", {}).get("refused")
+        if refused:
+            row["refused"] = refused
         report[object_type] = row
     return report
+
+
+def failure_message(report: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """Why the run fails (None: it does not), naming each type and what to look at: the lines Gong
+    refused, the rejects over ``max_reject_ratio`` and their file."""
+    failing = [(t, row) for t, row in report.items() if row["outcome"] in FAILING_OUTCOMES]
+    if not failing:
+        return None
+    lines = [f"Gong CRM sync failed for {', '.join(t for t, _ in failing)} (see the table above)"]
+    for object_type, row in failing:
+        refused = row.get("refused") or []
+        if refused:
+            lines.append(f"{object_type}: Gong refused {row.get('gong_errors') or len(refused)} line(s):")
+            lines.extend(f"  {line}" for line in refused)
+        if row.get("rejects_over_limit"):
+            lines.append(f"{row['rejects_over_limit']}; rejects: {row.get('rejects')}")
+        if not refused and not row.get("rejects_over_limit"):
+            lines.append(f"{object_type}: {row['outcome']} (see its tasks' logs)")
+    return "\n".join(lines)
 
 
 def render_table(report: Mapping[str, Mapping[str, Any]]) -> str:
@@ -92,4 +128,12 @@ def render_table(report: Mapping[str, Mapping[str, Any]]) -> str:
         table.add_row(object_type, *("" if row.get(key) is None else str(row[key]) for key, _ in COLUMNS))
     buffer = io.StringIO()
     Console(file=buffer, width=220, force_terminal=False, color_system=None).print(table)
+    for object_type, row in report.items():
+        if row.get("rejects"):
+            buffer.write(
+                f"{object_type}: {row['records_rejected']} reject(s), each with its file, line, "
+                f"objectId, field and reason: {row['rejects']}\n"
+            )
+        for line in row.get("refused") or []:
+            buffer.write(f"{object_type}: Gong refused {line}\n")
     return buffer.getvalue()

@@ -18,6 +18,9 @@ GONG_POOL = "gong_api"
 DEFAULT_CONN_ID = "gong_default"
 DEFAULT_SCHEDULE = "@daily"
 DEFAULT_POLL_INTERVAL = 10.0
+DEFAULT_MAX_REJECT_RATIO = 0.0
+"""Any rejected record fails the run at its end (the valid records of its type still go): a bad row
+is data missing from Gong, and an alert is the only way its owner learns of it."""
 
 ENV_SCHEDULE = "GONG_CRM_SYNC_SCHEDULE"
 """Cron expression or preset for gong_crm_sync; ``none`` for trigger-only. Default ``@daily``."""
@@ -27,6 +30,11 @@ ENV_INTEGRATION_ID = "GONG_INTEGRATION_ID"
 """Default ``integration_id`` Param (the id gong_crm_setup prints)."""
 ENV_STAGING_BASE = "GONG_STAGING_BASE"
 """Folder or ObjectStoragePath URL for staged files; must be shared by every worker."""
+ENV_STAGING_RETENTION_DAYS = "GONG_STAGING_RETENTION_DAYS"
+"""Default ``staging_retention_days`` Param: days a staged run folder is kept (default 3)."""
+DEFAULT_STAGING_RETENTION_DAYS = 3.0
+RUNS_FOLDER = "runs"
+"""Staged runs live under ``<staging base>/runs/``: the one prefix a cleanup or lifecycle rule may touch."""
 ENV_CONN_ID = "GONG_CONN_ID"
 """Airflow connection id of Gong (default ``gong_default``)."""
 ENV_POLL_INTERVAL = "GONG_POLL_INTERVAL"
@@ -78,6 +86,11 @@ def staging_base() -> str:
         return configured
     home = os.environ.get("AIRFLOW_HOME")
     return str(Path(home) / "gong_staging") if home else "/tmp/gong_staging"
+
+
+def staging_retention_days() -> float:
+    """Days a staged run folder is kept before the sync's ``cleanup`` task removes it."""
+    return float(_env(ENV_STAGING_RETENTION_DAYS) or DEFAULT_STAGING_RETENTION_DAYS)
 
 
 def asset_alias_name(object_type: str) -> str:

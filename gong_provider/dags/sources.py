@@ -39,8 +39,12 @@ def object_type_of(file_name: str) -> ObjectType | None:
     return None
 
 
-def list_source_files(source: str) -> dict[ObjectType, str]:
-    """The export file of each type found in the folder ``source`` (a path or an ObjectStoragePath URL)."""
+def list_source_files(source: str, only: ObjectType | None = None) -> dict[ObjectType, str]:
+    """The export file of each type found in the folder ``source`` (a path or an ObjectStoragePath URL).
+
+    Two files of one type are an error; with ``only``, just for that type (each type's stage task
+    reports its own files, so another type's duplicate never fails it).
+    """
     folder: Any = resolve_location(source)
     if not is_object_storage_path(folder):
         folder = Path(folder)
@@ -49,7 +53,7 @@ def list_source_files(source: str) -> dict[ObjectType, str]:
     found: dict[ObjectType, str] = {}
     for entry in sorted(folder.iterdir(), key=lambda p: p.name):
         object_type = object_type_of(entry.name)
-        if object_type is None or not entry.is_file():
+        if object_type is None or (only is not None and object_type is not only) or not entry.is_file():
             continue
         if object_type in found:
             raise SourceError(
@@ -89,7 +93,7 @@ def resolve_source(
             f"{settings.ENV_SOURCE} environment variable or gong_crm_sync_dag(source=...), "
             "or give sql_conn_id and sql_queries"
         )
-    path = list_source_files(source).get(object_type)
+    path = list_source_files(source, only=object_type).get(object_type)
     if path is None:
         return None
     return resolve_location(path)

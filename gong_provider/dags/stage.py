@@ -13,25 +13,89 @@ from gong_provider.changes.modes import DEFAULT_MAX_DELETE_RATIO
 from gong_provider.dags import settings
 from gong_provider.dags.params import integration_id_from
 from gong_provider.dags.sources import resolve_source
+from gong_provider.exceptions import GongApiError, GongError, is_transient
 from gong_provider.models import ObjectType
 
 log = logging.getLogger(__name__)
 
 _UNSAFE_PATH = re.compile(r"[^A-Za-z0-9._-]+")
 CHANGE_COUNTS = ("new", "changed", "unchanged", "pending_retried", "deleted", "deletes_withheld")
+LOCAL_EXECUTORS = frozenset({"LocalExecutor", "SequentialExecutor", "DebugExecutor"})
+"""Executors whose tasks all run on the scheduler's machine: a local staging path is shared by them."""
+ACCEPT_EVERY_REJECT = 1.0
+"""What the stage task passes to staging: bad rows never stop the valid ones (the report judges the
+ratio at the end of the run, see :func:`reject_verdict`)."""
 
 
 class SkipType(Exception):
     """Raised when a type is not selected or absent from the source (the DAG turns it into a skip)."""
 
 
-def staging_dir(dag_id: str, run_id: str, base: str | None = None) -> str:
-    """``<staging base>/<dag_id>/<run_id>``: a retry of the run restages into its own folder.
+def retry_cannot_help(error: BaseException) -> bool:
+    """Whether ``error`` is a configuration or data error, which fails the same way on every try.
 
-    ``base`` is the factory's ``staging_base``; without it, GONG_STAGING_BASE of the worker.
+    No source, two files for one type, no integration id, a bad Param, unreadable or invalid input,
+    a corrupt state or a delete guard fail at once; a transient Gong answer (429, 5xx, no answer) and
+    any other error (a storage or network hiccup) keep the task's retries.
     """
+    if isinstance(error, GongApiError):
+        return not is_transient(error)
+    return isinstance(error, (GongError, ValueError))
+
+
+def staging_dir(dag_id: str, run_id: str, base: str | None = None) -> str:
+    """``<staging base>/runs/<dag_id>/<run_id>``: a retry of the run restages into its own folder.
+
+    ``base`` is the factory's ``staging_base``; without it, GONG_STAGING_BASE of the worker. Staged
+    runs live under ``runs/`` so that their cleanup (and a bucket lifecycle rule) never reaches the
+    change-capture state beside it (``<staging base>/state`` by default).
+    """
+    return f"{runs_root(dag_id, base)}/{_UNSAFE_PATH.sub('_', run_id)}"
+
+
+def runs_root(dag_id: str, base: str | None = None) -> str:
+    """``<staging base>/runs/<dag_id>``: the folder of every staged run of one DAG."""
     base = (base or settings.staging_base()).rstrip("/")
-    return f"{base}/{_UNSAFE_PATH.sub('_', dag_id)}/{_UNSAFE_PATH.sub('_', run_id)}"
+    return f"{base}/{settings.RUNS_FOLDER}/{_UNSAFE_PATH.sub('_', dag_id)}"
+
+
+def state_base_of(state_base: str | None, staging_base: str | None) -> str:
+    """The run's state base: the factory's ``state_base``, else GONG_STATE_BASE, else
+    ``<staging base>/state`` (the library's default, applied to the factory's or the worker's base)."""
+    from gong_provider.changes import default_state_base
+
+    return state_base or default_state_base(staging_base or settings.staging_base())
+
+
+def warn_if_not_shared(staging: str, state: str | None, executor: str | None = None) -> list[str]:
+    """Warn (and return the settings' names) when tasks may run on several machines and the staging
+    or state base is a local path: each worker would see its own files and state."""
+    from gong_provider.changes.capture import ENV_STATE_BASE
+    from gong_provider.staging.location import local_path
+
+    if executor is None:
+        from airflow.sdk.configuration import conf
+
+        executor = conf.get("core", "executor", fallback="LocalExecutor") or "LocalExecutor"
+    executors = {
+        name.strip().rsplit(".", 1)[-1].split(":")[-1] for name in executor.split(",") if name.strip()
+    }
+    if executors <= LOCAL_EXECUTORS:
+        return []
+    local = {
+        name: value
+        for name, value in ((settings.ENV_STAGING_BASE, staging), (ENV_STATE_BASE, state))
+        if value is not None and local_path(value) is not None
+    }
+    if local:
+        log.warning(
+            "The executor is %s but %s: a local path, which tasks of one run on other machines do not "
+            "see (staged files missing, or each worker keeping its own change-capture state). Use an "
+            "object store (s3://, gs://...) or a volume every worker mounts at the same path",
+            executor,
+            " and ".join(f"{name}={value}" for name, value in local.items()),
+        )
+    return list(local)
 
 
 def stage_entity(
@@ -71,7 +135,7 @@ def stage_entity(
     if source is None:
         raise SkipType(f"the source has nothing for {kind.value}")
     out_dir = staging_dir(dag_id, run_id, staging_base)
-    max_reject_ratio = float(params.get("max_reject_ratio") or 0.0)
+    max_reject_ratio = reject_ratio_of(params)
     if dry_run or integration_id is None:
         log.info(
             "Staging %s from %s into %s (dry run: nothing uploaded, no state read)",
@@ -79,8 +143,9 @@ def stage_entity(
             source,
             out_dir,
         )
-        manifest = stage(source, object_type=kind, out_dir=out_dir, max_reject_ratio=max_reject_ratio)
-        summary = _summary(kind, source, f"{out_dir}/{kind.value}/manifest.json", manifest, dry_run=True)
+        warn_if_not_shared(out_dir, None)
+        manifest = stage(source, object_type=kind, out_dir=out_dir, max_reject_ratio=ACCEPT_EVERY_REJECT)
+        summary = stage_summary(kind, source, out_dir, manifest, max_reject_ratio, dry_run=True)
         summary["records_to_upload"] = 0
         return {"summary": summary, "uploads": [], "later_files": [], "plan": None}
     from gong_provider.changes import stage_changes
@@ -89,7 +154,8 @@ def stage_entity(
     if params.get("resend_key"):  # the Param of earlier releases: "send identical data again"
         log.warning("resend_key is deprecated and taken as sync_mode=full (send every record)")
         mode = "full"
-    state = state_base or default_state_base(staging_base)
+    state = state_base_of(state_base, staging_base)
+    warn_if_not_shared(out_dir, state)
     log.info("Staging %s from %s into %s (%s mode, state in %s)", kind.value, source, out_dir, mode, state)
     confirm = params.get("confirm_deletes")
     plan = stage_changes(
@@ -104,14 +170,15 @@ def stage_entity(
         reset_state=bool(params.get("reset_state")),
         max_delete_ratio=_ratio(params.get("max_delete_ratio")),
         confirm_deletes=None if confirm in (None, "") else int(confirm),
-        max_reject_ratio=max_reject_ratio,
+        max_reject_ratio=ACCEPT_EVERY_REJECT,
     )
     manifest = plan.manifest
     generations = manifest.generations
     # no clientRequestId here: the upload operator derives a run-scoped one (see docs/changes.md)
     uploads = [{"file": staged.path} for staged in generations[0]] if generations else []
     later = [asdict(staged) for generation in generations[1:] for staged in generation]
-    summary = _summary(kind, source, f"{out_dir}/{kind.value}/upload/manifest.json", manifest, dry_run=False)
+    summary = stage_summary(kind, source, out_dir, manifest, max_reject_ratio, dry_run=False)
+    summary["manifest"] = f"{out_dir}/{kind.value}/upload/manifest.json"
     summary["records_staged"] = manifest.records_read - manifest.records_rejected
     summary["records_to_upload"] = plan.counts.records_uploaded
     summary.update(change_counts(asdict(plan.counts)))
@@ -129,11 +196,61 @@ def change_counts(counts: Mapping[str, Any]) -> dict[str, int]:
     return {name: int(counts.get(name) or 0) for name in CHANGE_COUNTS}
 
 
-def default_state_base(staging_base: str | None = None) -> str:
-    """GONG_STATE_BASE, else ``<staging base>/state`` (the factory's ``staging_base`` or the worker's)."""
-    from gong_provider.changes import default_state_base as library_default
+def reject_ratio_of(params: Mapping[str, Any]) -> float:
+    value = params.get("max_reject_ratio")
+    return settings.DEFAULT_MAX_REJECT_RATIO if value is None or value == "" else float(value)
 
-    return library_default(staging_base or settings.staging_base())
+
+def reject_verdict(
+    object_type: str, records_read: int, records_rejected: int, max_reject_ratio: float
+) -> str | None:
+    """Why the run must fail for this type's rejects (more than ``max_reject_ratio`` of the records
+    read), or None. The valid records went anyway; the rejects stay pending until they are fixed."""
+    from gong_provider.staging.errors import rejects_exceed, rejects_line
+
+    if not rejects_exceed(records_rejected, records_read, max_reject_ratio):
+        return None
+    return rejects_line(object_type, records_rejected, records_read, max_reject_ratio)
+
+
+def summary_after_failure(
+    object_type: str, dag_id: str, run_id: str, staging_base: str | None
+) -> dict[str, Any] | None:
+    """The counts of a stage that failed after staging wrote its manifest (a delete guard, say), so
+    the report shows what was read, staged and rejected, and where the rejects are; None otherwise."""
+    from gong_provider.staging import load_manifest
+
+    kind = ObjectType(object_type)
+    out_dir = staging_dir(dag_id, run_id, staging_base)
+    try:
+        manifest = load_manifest(f"{out_dir}/{kind.value}/manifest.json")
+    except Exception:  # no manifest (the failure came first) or an unreadable one: nothing to show
+        return None
+    return stage_summary(kind, "", out_dir, manifest, None, dry_run=False)
+
+
+def stage_summary(
+    kind: ObjectType,
+    source: Any,
+    out_dir: str,
+    manifest: Any,
+    max_reject_ratio: float | None,
+    *,
+    dry_run: bool,
+) -> dict[str, Any]:
+    """The stage's counts for the report; ``rejects_over_limit`` says why the run must fail for them."""
+    summary = _summary(kind, source, f"{out_dir}/{kind.value}/manifest.json", manifest, dry_run=dry_run)
+    if max_reject_ratio is not None:
+        summary["max_reject_ratio"] = max_reject_ratio
+        verdict = reject_verdict(
+            kind.value, manifest.records_read, manifest.records_rejected, max_reject_ratio
+        )
+        summary["rejects_over_limit"] = verdict
+        if verdict:
+            log.warning(
+                "%s; the valid records go on, the run fails at its end: %s", verdict, manifest.rejects_path
+            )
+    return summary
 
 
 def _summary(

@@ -26,12 +26,8 @@ def summarize_entity(
 
     later = list(later_generations or [])
     uploaded = [*uploads, *later]
-    finished = [*(status for status in statuses if status), *later]
-    success = _total(finished, "total_success_count")
-    errors = _total(finished, "total_error_count")
-    uploaded_records = _total(uploaded, "records")
+    totals = upload_totals(uploaded, [*(status for status in statuses if status), *later])
     request_ids = [str(u.get("client_request_id")) for u in uploaded]
-    already = _total(uploaded, "already_accepted")  # a flag per upload, a count per generation
     iid = integration_id_from(params)
     uri = gong_asset_uri(iid, object_type)
     outlet_events[AssetAlias(settings.asset_alias_name(object_type))].add(
@@ -39,19 +35,39 @@ def summarize_entity(
         extra={
             "integration_id": str(iid),
             "object_type": object_type,
-            "records": uploaded_records,
+            "records": totals["records_uploaded"],
             "client_request_ids": request_ids,
         },
     )
     return {
         **dict(stage_summary),
         "uploads": len(request_ids),
-        "already_accepted": already,
-        "records_uploaded": uploaded_records,
-        "gong_success": success,
-        "gong_errors": errors,
+        **totals,
         "asset": uri,
     }
+
+
+def upload_totals(uploads: Iterable[Mapping[str, Any]], finished: Iterable[Any]) -> dict[str, int]:
+    """The report's upload columns: records sent, uploads Gong already had (409), and Gong's success
+    and error counts over the final statuses (XCom rows, ``RequestStatus`` objects, or None: unknown)."""
+    uploads = list(uploads)
+    rows = [_as_row(status) for status in finished]
+    return {
+        "already_accepted": _total(uploads, "already_accepted"),  # a flag per upload, a count per generation
+        "records_uploaded": _total(uploads, "records"),
+        "gong_success": _total(rows, "total_success_count"),
+        "gong_errors": _total(rows, "total_error_count"),
+    }
+
+
+def _as_row(status: Any) -> Mapping[str, Any]:
+    """An XCom row as is; a ``RequestStatus`` as its dict; None (no final status) as nothing."""
+    if status is None:
+        return {}
+    if isinstance(status, Mapping):
+        return status
+    result: Mapping[str, Any] = status.to_dict()
+    return result
 
 
 def _total(rows: Iterable[Mapping[str, Any]], key: str) -> int:

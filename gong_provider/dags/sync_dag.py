@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -16,12 +15,14 @@ SYNC_DOC_MD = """
 ### gong_crm_sync: your CRM export into Gong, exactly once
 
 For each CRM entity type, in Gong's dependency order (BUSINESS_USER and STAGE, then ACCOUNT,
-then CONTACT, DEAL and LEAD), a task group:
+then CONTACT, DEAL and LEAD; a wave goes once the earlier wave's uploads are finished, whatever
+their outcome), a task group:
 
 1. **stage**: reads the type's export file (or SQL query), normalizes and validates every record,
    and diffs it against the state of what Gong confirmed (`sync_mode`: upsert, mirror or full):
    only new, changed and pending records (and, in mirror mode, deletes) go into the LDJSON files
-   under `GONG_STAGING_BASE/<dag_id>/<run_id>/<TYPE>/`.
+   under `GONG_STAGING_BASE/runs/<dag_id>/<run_id>/<TYPE>/`; invalid records go to its
+   `rejects.ldjson` and never hold back the valid ones.
 2. **upload** (one mapped task per file): streams the file to `POST /v2/crm/entities` under a
    run-scoped clientRequestId (a retry reuses it; a later run never does).
 3. **wait** (one mapped, deferrable sensor per upload): waits in the triggerer for Gong's DONE.
@@ -33,7 +34,8 @@ then CONTACT, DEAL and LEAD), a task group:
 A type that is not selected, or absent from the source, is skipped. The **report** task ends the
 run with a table per type (records read, staged, rejected, new, changed, unchanged, pending retried,
 deleted, deletes withheld, uploaded, Gong's counts, the state generation), and fails the run when a
-type failed.
+type failed or had more rejects than `max_reject_ratio`, naming them. The **cleanup** task removes
+staged run folders older than `staging_retention_days` (never the change-capture state).
 """
 
 INTEGRATION_ID = "{{ params.integration_id }}"
@@ -87,13 +89,17 @@ def _entity_group(
     with TaskGroup(
         group_id=object_type.lower(), tooltip=f"Stage, upload and wait for {object_type}"
     ) as group:
-
-        @task(task_id="stage", trigger_rule="none_failed")
+        # in a later wave, it starts once the earlier wave's commits are done, whatever their outcome
+        @task(task_id="stage", trigger_rule="all_done")
         def stage(**context: Any) -> list[dict[str, Any]]:
             from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-            from gong_provider.changes import GongChangeCaptureError
-            from gong_provider.dags.stage import SkipType, stage_entity
+            from gong_provider.dags.stage import (
+                SkipType,
+                retry_cannot_help,
+                stage_entity,
+                summary_after_failure,
+            )
 
             ti = context["ti"]
             try:
@@ -109,8 +115,14 @@ def _entity_group(
                 )
             except SkipType as reason:
                 raise AirflowSkipException(str(reason))
-            except GongChangeCaptureError as error:  # a corrupt state, a delete guard: a retry cannot help
-                raise AirflowFailException(str(error)) from error
+            except Exception as error:
+                # what staging wrote before the failure (read, staged, rejected, the rejects file)
+                partial = summary_after_failure(object_type, ti.dag_id, ti.run_id, staging_base)
+                if partial:
+                    ti.xcom_push(key="summary", value=partial)
+                if retry_cannot_help(error):  # no source, a bad Param or input, a corrupt state, a guard
+                    raise AirflowFailException(f"{object_type}: {error}") from error
+                raise
             ti.xcom_push(key="summary", value=result["summary"])
             ti.xcom_push(key="later_files", value=result["later_files"])
             ti.xcom_push(key="plan", value=result["plan"])
@@ -191,13 +203,13 @@ def _entity_group(
                 for task_id in (upload.task_id, wait.task_id, later.task_id)
             }
             try:
-                report = commit_entity(
+                report, gong = commit_entity(
                     plan,
                     uploads=[*pulled[upload.task_id], *pulled[later.task_id]],
                     finished=[*pulled[wait.task_id], *pulled[later.task_id]],
                     conn_id=conn_id,
                 )
-                result: dict[str, Any] = report.to_dict()
+                result: dict[str, Any] = {**report.to_dict(), "gong": gong}
                 ti.xcom_push(key="report", value=result)
                 report.raise_for_guard()  # deletes withheld: the type fails, its upserts committed
             except GongChangeCaptureError as error:
@@ -218,17 +230,39 @@ def _report(**context: Any) -> dict[str, dict[str, Any]]:
 
     from airflow.sdk.exceptions import AirflowFailException
 
-    from gong_provider.dags.report import build_report, render_table
+    from gong_provider.dags.report import build_report, failure_message, render_table
 
     ti = context["ti"]
     states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id]).get(ti.run_id, {})
-    rows = build_report(lambda task_id, key: ti.xcom_pull(task_ids=task_id, key=key), states)
+    selected = context["params"].get("entity_types")
+    rows = build_report(lambda task_id, key: ti.xcom_pull(task_ids=task_id, key=key), states, selected)
     logging.getLogger(__name__).info("Gong CRM sync report\n%s", render_table(rows))
     ti.xcom_push(key="report", value=rows)
-    failed = sorted(t for t, row in rows.items() if row["outcome"] in ("failed", "incomplete"))
-    if failed:
-        raise AirflowFailException(f"Gong CRM sync failed for {', '.join(failed)} (see the table above)")
+    failure = failure_message(rows)
+    if failure:
+        raise AirflowFailException(failure)
     return rows
+
+
+def _cleanup(staging_base: str | None, state_base: str | None) -> Any:
+    """The ``cleanup`` task: staged run folders older than ``staging_retention_days`` go (never the
+    state, never this run's folder); it runs once the uploads are finished, whatever their outcome."""
+
+    @task(task_id="cleanup", trigger_rule="all_done")
+    def cleanup(**context: Any) -> list[str]:
+        from gong_provider.dags.cleanup import clean_staged_runs
+        from gong_provider.dags.stage import state_base_of
+
+        ti = context["ti"]
+        return clean_staged_runs(
+            ti.dag_id,
+            keep_run_id=ti.run_id,
+            retention_days=context["params"].get("staging_retention_days"),
+            staging_base=staging_base,
+            state_base=state_base_of(state_base, staging_base),
+        )
+
+    return cleanup()
 
 
 def gong_crm_sync_dag(
@@ -259,8 +293,9 @@ def gong_crm_sync_dag(
     the ``source`` Param's default), ``integration_id`` (GONG_INTEGRATION_ID), ``gong_conn_id``
     (GONG_CONN_ID, default ``gong_default``), ``poll_interval`` (GONG_POLL_INTERVAL, default 10 s) and
     ``staging_base`` (GONG_STAGING_BASE, read by the workers at run time) and ``state_base``
-    (GONG_STATE_BASE, default ``<staging base>/state``: where change capture keeps what Gong
-    confirmed; it must outlive the runs and be shared by every worker). ``fallback_source`` is the
+    (GONG_STATE_BASE, default ``<staging base>/state``, beside the ``runs/`` folder the cleanup task
+    empties: where change capture keeps what Gong confirmed; it must outlive the runs and be shared by
+    every worker). ``fallback_source`` is the
     ``source`` default when neither ``source`` nor GONG_CRM_SOURCE is set (the repo's sample export);
     without any, a run must name its source. Other keyword arguments go to ``DAG`` (``tags``,
     ``default_args``, ``start_date``, ``max_active_runs``...).
@@ -303,13 +338,16 @@ def gong_crm_sync_dag(
             ]
             for wave in UPLOAD_WAVES
         ]
-        for earlier, later_wave in itertools.pairwise(waves):
-            for upstream in earlier:
-                upstream >> later_wave
+        commits = [[dag.get_task(f"{group.group_id}.commit") for group in wave] for wave in waves]
+        for earlier_commits, later_wave in zip(commits[:-1], waves[1:], strict=True):
+            # a wave goes once the earlier wave's uploads are finished (its commits done), whatever
+            # their outcome: a type Gong refused fails the run at its end, not the types after it
+            for group in later_wave:
+                earlier_commits >> dag.get_task(f"{group.group_id}.stage")
         groups = [group for wave in waves for group in wave]
+        every_commit = [commit for wave in commits for commit in wave]
         report = _report()
         groups >> report
-        for group in groups:
-            # summarize fails as soon as a wait fails; the report must still wait for the commit
-            dag.get_task(f"{group.group_id}.commit") >> report
+        every_commit >> report  # summarize fails as soon as a wait fails; the report waits for the commit
+        every_commit >> _cleanup(staging_base, state_base)
     return dag

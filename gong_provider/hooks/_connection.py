@@ -72,6 +72,7 @@ class GongConnectionConfig:
     calls_per_day: int = DEFAULT_CALLS_PER_DAY
     budget_scope: str = DEFAULT_SCOPE
     budget_dir: str | None = None
+    budget_url: str | None = field(default=None, repr=False)
     verify_ssl: bool = True
     retry_wait_base: float = DEFAULT_RETRY_WAIT_BASE
     retry_wait_max: float = DEFAULT_RETRY_WAIT_MAX
@@ -87,6 +88,7 @@ class GongConnectionConfig:
             calls_per_day=self.calls_per_day,
             scope=self.budget_scope,
             directory=self.budget_dir,
+            url=self.budget_url,
         )
 
     def redact(self, text: str) -> str:
@@ -224,6 +226,9 @@ def config_from_connection(
     scheme, authorization, secrets = _authorization(conn, extra)
     overrides = {name: value for name, value in vars(options).items() if value is not None}
     merged: dict[str, Any] = {**extra, **overrides}
+    budget_url = str(merged.get("budget_url") or "").strip() or None
+    if budget_url is not None:
+        secrets += tuple(filter(None, [urlsplit(budget_url).password]))
     return GongConnectionConfig(
         conn_id=conn.conn_id,
         base_url=build_base_url(conn.host, conn.schema, conn.port, extra.get("scheme")),
@@ -236,6 +241,7 @@ def config_from_connection(
         calls_per_day=_as_int(merged, "calls_per_day", DEFAULT_CALLS_PER_DAY),
         budget_scope=_as_choice(merged, "budget_scope", SCOPES, DEFAULT_SCOPE),
         budget_dir=str(merged.get("budget_dir") or "").strip() or None,
+        budget_url=budget_url,
         verify_ssl=_as_bool(merged, "verify_ssl", True),
         retry_wait_base=_as_float(merged, "retry_wait_base", DEFAULT_RETRY_WAIT_BASE, minimum=0),
         retry_wait_max=_as_float(merged, "retry_wait_max", DEFAULT_RETRY_WAIT_MAX, minimum=0),

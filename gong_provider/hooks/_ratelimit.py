@@ -24,7 +24,10 @@ spacing calls ``1/N`` apart cannot promise once latency varies by more than its 
 - ``process``: the tokens live in memory (one budget per process, as before; several processes add
   up and rely on Retry-After).
 
-Hosts do not share files: with several hosts, each keeps its own budget (see docs/rate-budget.md).
+Hosts do not share files: with several hosts, each keeps its own budget, unless a Redis every host
+reaches holds the tokens (``GONG_PROVIDER_BUDGET_URL`` or the ``budget_url`` extra, which wins:
+hooks/_redis_budget.py). Redis out of reach: one warning, and the per-host budget above for that
+call (Gong's Retry-After is the backstop), never a failed task (see docs/rate-budget.md).
 """
 
 from __future__ import annotations
@@ -45,11 +48,15 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not on POSIX: the host scope falls back to the process scope
     fcntl = None  # type: ignore[assignment]
+
+if TYPE_CHECKING:
+    from gong_provider.hooks._redis_budget import Held, RedisBudget
 
 log = logging.getLogger("gong_provider.hooks")
 
@@ -59,6 +66,10 @@ DEFAULT_CALLS_PER_DAY = 10_000
 """Gong's default daily budget per company: used to warn, never to hold calls back (docs/rate-budget.md)."""
 BUDGET_DIR_ENV = "GONG_PROVIDER_BUDGET_DIR"
 """Environment variable for the default budget directory (the ``budget_dir`` extra wins)."""
+BUDGET_URL_ENV = "GONG_PROVIDER_BUDGET_URL"
+"""Environment variable for the Redis every host shares the budget through (the ``budget_url`` extra wins)."""
+REDIS_RETRY_AFTER = 30.0
+"""Seconds a process keeps the per-host budget after Redis could not be reached, before trying it again."""
 REST_MARGIN = 0.05
 """Seconds a token rests beyond the window: headroom for clock resolution on either side."""
 BUSY_POLL = 0.02
@@ -80,6 +91,7 @@ class BudgetSettings:
     calls_per_day: int = DEFAULT_CALLS_PER_DAY
     scope: str = DEFAULT_SCOPE
     directory: str | None = None
+    url: str | None = None
 
     @property
     def tokens(self) -> int:
@@ -90,6 +102,11 @@ class BudgetSettings:
     def rest(self) -> float:
         """Seconds a token rests after its call: one second, longer for a rate below one per second."""
         return max(1.0, self.tokens / self.calls_per_second) + REST_MARGIN
+
+    @property
+    def budget_url(self) -> str | None:
+        """The Redis the budget is shared through, or None for the per-host (or per-process) budget."""
+        return self.url or os.environ.get(BUDGET_URL_ENV, "").strip() or None
 
     @property
     def budget_dir(self) -> Path:
@@ -129,6 +146,28 @@ class _Token:
         return _Token(max(now, self.taken_at), day, calls, self.taken_at)
 
 
+class _DayWarnings:
+    """Warns once per UTC day at each share of ``DAY_WARNINGS`` a company's calls reach (one per budget)."""
+
+    def __init__(self) -> None:
+        self._warned: tuple[int, float] = (0, 0.0)
+
+    def check(self, host: str, day: int, calls: int, per_day: int) -> None:
+        if per_day <= 0:
+            return
+        reached = max((share for share in DAY_WARNINGS if calls >= share * per_day), default=0.0)
+        warned_day, warned_share = self._warned
+        if reached and (warned_day != day or reached > warned_share):
+            self._warned = (day, reached)
+            log.warning(
+                "Gong calls to %s today (UTC): %s of the company's %s a day%s",
+                host,
+                calls,
+                per_day,
+                "; Gong answers 429 until midnight UTC once they are spent" if reached >= 1 else "",
+            )
+
+
 class _Budget:
     """The token logic; subclasses say where tokens are held and their records kept."""
 
@@ -136,7 +175,7 @@ class _Budget:
         self.host = host
         self._lock = threading.Lock()
         self._held: set[int] = set()
-        self._warned: tuple[int, float] = (0, 0.0)
+        self.day_warnings = _DayWarnings()
 
     # -- storage: called with self._lock held ----------------------------------------------
 
@@ -194,7 +233,7 @@ class _Budget:
             self._let_go(slot)
             self._held.discard(slot)
             today = self._calls_on(token.day, settings.tokens)
-        self._warn_about_the_day(token.day, today, settings.calls_per_day)
+        self.day_warnings.check(self.host, token.day, today, settings.calls_per_day)
 
     def calls_today(self, tokens: int) -> int:
         """Calls counted this UTC day through tokens ``0 .. tokens - 1`` (every process of the scope)."""
@@ -203,21 +242,6 @@ class _Budget:
 
     def _calls_on(self, day: int, tokens: int) -> int:
         return sum(token.calls for token in map(self._read, range(tokens)) if token.day == day)
-
-    def _warn_about_the_day(self, day: int, calls: int, per_day: int) -> None:
-        if per_day <= 0:
-            return
-        reached = max((share for share in DAY_WARNINGS if calls >= share * per_day), default=0.0)
-        warned_day, warned_share = self._warned
-        if reached and (warned_day != day or reached > warned_share):
-            self._warned = (day, reached)
-            log.warning(
-                "Gong calls to %s today (UTC): %s of the company's %s a day%s",
-                self.host,
-                calls,
-                per_day,
-                "; Gong answers 429 until midnight UTC once they are spent" if reached >= 1 else "",
-            )
 
     def close(self) -> None:
         """Forget the budget (after a fork, or in tests)."""
@@ -327,11 +351,126 @@ def _new_budget(settings: BudgetSettings) -> _Budget:
         return _MemoryBudget(settings.host)
 
 
+class _SharedBudget:
+    """A company's budget in Redis, and whether this process can reach that Redis now."""
+
+    def __init__(self, redis_budget: RedisBudget) -> None:
+        self.redis = redis_budget
+        self.day_warnings = _DayWarnings()
+        self._down_until = 0.0
+        self._warned = False
+
+    @property
+    def usable(self) -> bool:
+        return time.monotonic() >= self._down_until
+
+    def reached(self) -> None:
+        if self._warned:
+            self._warned = False
+            log.warning("The Gong budget's Redis answers again: %s shares it", self.redis.host)
+
+    def unreachable(self, error: Exception, safe_url: str) -> None:
+        """One warning per outage; Redis is tried again ``REDIS_RETRY_AFTER`` seconds later."""
+        self._down_until = time.monotonic() + REDIS_RETRY_AFTER
+        if not self._warned:
+            self._warned = True
+            log.warning(
+                "Cannot reach the Gong budget's Redis at %s (%s: %s): calls to %s keep this host's "
+                "budget (budget_dir) and Gong's Retry-After, trying Redis again every %.0f s",
+                safe_url,
+                type(error).__name__,
+                error,
+                self.redis.host,
+                REDIS_RETRY_AFTER,
+            )
+
+
+_SHARED: dict[tuple[str, str], _SharedBudget | None] = {}
+
+
+def _shared_for(settings: BudgetSettings) -> _SharedBudget | None:
+    """The process's handle on the company's budget in Redis, or None when there is none to use."""
+    url = settings.budget_url
+    if url is None:
+        return None
+    with _BUDGETS_LOCK:
+        if (url, settings.host) not in _SHARED:
+            _SHARED[(url, settings.host)] = _new_shared(url, settings.host)
+        shared = _SHARED[(url, settings.host)]
+    return shared if shared is not None and shared.usable else None
+
+
+def _new_shared(url: str, host: str) -> _SharedBudget | None:
+    try:
+        from gong_provider.hooks._redis_budget import RedisBudget
+    except ImportError as error:
+        log.warning(
+            "%s (or the budget_url extra) is set but the redis client is not installed (%s): the Gong "
+            "budget for %s is this host's; install airflow-provider-gong[redis]",
+            BUDGET_URL_ENV,
+            error,
+            host,
+        )
+        return None
+    return _SharedBudget(RedisBudget(url, host))
+
+
+def _redis_errors() -> tuple[type[Exception], ...]:
+    from gong_provider.hooks._redis_budget import RedisUnavailable
+
+    return (RedisUnavailable, OSError)
+
+
+def _take_shared(shared: _SharedBudget, settings: BudgetSettings) -> Held | None:
+    """A Redis token (waiting with ``time.sleep``), or None when Redis cannot be reached."""
+    try:
+        while isinstance(taken := shared.redis.try_take(settings.tokens, settings.rest), float):
+            time.sleep(taken)
+    except _redis_errors() as error:
+        shared.unreachable(error, _safe(shared))
+        return None
+    shared.reached()
+    return taken
+
+
+async def _take_shared_async(shared: _SharedBudget, settings: BudgetSettings) -> Held | None:
+    """A Redis token through ``redis.asyncio`` (waiting with ``asyncio.sleep``), or None."""
+    try:
+        while isinstance(taken := await shared.redis.try_take_async(settings.tokens, settings.rest), float):
+            await asyncio.sleep(taken)
+    except _redis_errors() as error:
+        shared.unreachable(error, _safe(shared))
+        return None
+    shared.reached()
+    return taken
+
+
+def _counted(shared: _SharedBudget, settings: BudgetSettings, day: int, calls: int) -> None:
+    shared.day_warnings.check(settings.host, day, calls, settings.calls_per_day)
+
+
+def _safe(shared: _SharedBudget) -> str:
+    from gong_provider.hooks._redis_budget import safe_url
+
+    return safe_url(shared.redis.url)
+
+
 @contextmanager
 def spend(settings: BudgetSettings) -> Iterator[None]:
     """Hold a token of the company's budget for one call (blocking this thread while none is free)."""
     if settings.calls_per_second <= 0:
         yield
+        return
+    shared = _shared_for(settings)
+    held = _take_shared(shared, settings) if shared is not None else None
+    if shared is not None and held is not None:
+        try:
+            yield
+        finally:
+            try:
+                _counted(shared, settings, *shared.redis.give_back(held, settings.rest))
+            except _redis_errors() as error:  # the token's lease runs out by itself
+                shared.unreachable(error, _safe(shared))
         return
     budget = budget_for(settings)
     while not isinstance(taken := budget.try_take(settings), int):
@@ -348,6 +487,17 @@ async def spend_async(settings: BudgetSettings) -> AsyncIterator[None]:
     if settings.calls_per_second <= 0:
         yield
         return
+    shared = _shared_for(settings)
+    held = await _take_shared_async(shared, settings) if shared is not None else None
+    if shared is not None and held is not None:
+        try:
+            yield
+        finally:
+            try:
+                _counted(shared, settings, *await shared.redis.give_back_async(held, settings.rest))
+            except _redis_errors() as error:
+                shared.unreachable(error, _safe(shared))
+        return
     budget = budget_for(settings)
     while not isinstance(taken := budget.try_take(settings), int):
         await asyncio.sleep(taken)
@@ -357,6 +507,12 @@ async def spend_async(settings: BudgetSettings) -> AsyncIterator[None]:
         budget.give_back(taken, settings)
 
 
+def shared_calls_today(settings: BudgetSettings) -> int | None:
+    """Calls counted this UTC day in the Redis budget (every host's), or None without one."""
+    shared = _shared_for(settings)
+    return shared.redis.calls_today() if shared is not None else None
+
+
 def _forget_budgets_after_fork() -> None:
     """A forked child is a new process: fresh locks, its own file handles (the parent keeps its locks)."""
     global _BUDGETS_LOCK
@@ -364,6 +520,10 @@ def _forget_budgets_after_fork() -> None:
     for budget in _BUDGETS.values():
         budget.close()
     _BUDGETS.clear()
+    for shared in _SHARED.values():
+        if shared is not None:
+            shared.redis.close()
+    _SHARED.clear()
 
 
 if hasattr(os, "register_at_fork"):

@@ -26,6 +26,7 @@ from gong_provider.changes.capture import iter_state
 from gong_provider.changes.state import LIVE, PENDING, TOMBSTONE, digest_of
 from gong_provider.models import CustomField, RecordError, RequestState, RequestStatus
 from gong_provider.staging import locate_lines
+from tests.changes.clock import Clock
 
 DONE = RequestStatus(None, RequestState.DONE)
 
@@ -111,7 +112,7 @@ def test_first_run_sends_everything_and_an_unchanged_rerun_nothing(tmp_path: Pat
     assert report.live == 50
 
 
-def test_only_new_changed_and_pending_records_are_uploaded(tmp_path: Path) -> None:
+def test_only_new_changed_and_pending_records_are_uploaded(tmp_path: Path, clock: Clock) -> None:
     sync = Sync(tmp_path)
     sync.sync([contact(n) for n in range(20)])
     plan, _ = sync.sync([contact(n, version=1 if n in (3, 4) else 0) for n in range(1, 22)])
@@ -119,7 +120,8 @@ def test_only_new_changed_and_pending_records_are_uploaded(tmp_path: Path) -> No
     assert (counts.new, counts.changed, counts.unchanged, counts.deleted) == (2, 2, 17, 1)
     assert sorted(ids_of(plan)) == ["c0", "c20", "c21", "c3", "c4"]
     deletes = [r for r in lines_of(plan) if r.get("isDeleted")]
-    assert deletes == [{"objectId": "c0", "modifiedDate": "2026-02-01T06:00:00Z", "isDeleted": True}]
+    # dated when planned, not with run_time (an old interval's end would back-date them: item 15)
+    assert deletes == [{"objectId": "c0", "modifiedDate": "2026-03-01T12:00:00Z", "isDeleted": True}]
     state = sync.state()
     assert "c0" not in state
     assert state["c3"][1] == LIVE
@@ -143,29 +145,34 @@ def test_upload_files_keep_generations_and_point_at_the_source_lines(tmp_path: P
     assert sync.state()["c2"][0] == digest_of(compact(contact(2, 2)).encode())
 
 
-def test_a_retry_of_the_run_writes_identical_bytes(tmp_path: Path) -> None:
+def test_a_cleared_run_never_drops_its_earlier_attempts_plan(tmp_path: Path) -> None:
+    """Item 1: attempt 1 uploads (c0 changed, c3 deleted) and dies before its commit; the run is
+    cleared and re-staged with the export back to the old data: every key of attempt 1 is pending."""
     sync = Sync(tmp_path, max_delete_ratio=1.0)
-    sync.sync([contact(n) for n in range(10)])
-    records = [contact(n, 1) for n in range(3)]
-    first = sync.stage(records, run_key="daily")
-    retry = sync.stage(records, run_key="daily")
-    assert [f.sha256 for f in first.files] == [f.sha256 for f in retry.files]
-    assert first.counts == retry.counts
-    assert first.counts.deleted == 7
+    sync.sync([contact(n) for n in range(6)])
+    first = sync.stage([contact(0, 1), *(contact(n) for n in (1, 2, 4, 5))], run_key="daily")
+    assert first.counts.deleted == 1
+    retry = sync.stage([contact(n) for n in range(6)], run_key="daily")
+    assert retry.run_token != first.run_token
+    assert sorted(ids_of(retry)) == ["c0", "c3"]
+    assert retry.counts.pending_retried == 2
+    commit_changes(retry, {f.path: DONE for f in retry.files})
+    assert sync.state()["c0"][:2] == (digest_of(compact(contact(0)).encode()), LIVE)
+    assert sync.store.plan_tokens() == []
 
 
-def test_deletes_carry_what_the_type_needs(tmp_path: Path) -> None:
+def test_deletes_carry_what_the_type_needs(tmp_path: Path, clock: Clock) -> None:
     stages = Sync(tmp_path / "s", "STAGE", max_delete_ratio=1.0)
     stages.sync([{"objectId": "s1", "name": "Won"}, {"objectId": "s2", "name": "Lost"}])
     plan, _ = stages.sync([{"objectId": "s1", "name": "Won"}])
     assert lines_of(plan) == [
-        {"objectId": "s2", "modifiedDate": "2026-02-01T06:00:00Z", "isDeleted": True, "name": "Lost"}
+        {"objectId": "s2", "modifiedDate": "2026-03-01T12:00:00Z", "isDeleted": True, "name": "Lost"}
     ]
     users = Sync(tmp_path / "u", "BUSINESS_USER", max_delete_ratio=1.0)
     user = {"objectId": "u1", "modifiedDate": "2026-01-01T00:00:00Z", "emailAddress": "a@b.example"}
     users.sync([user, {**user, "objectId": "u2"}])
     plan, _ = users.sync([user])
-    assert lines_of(plan) == [{"objectId": "u2", "modifiedDate": "2026-02-01T06:00:00Z", "isDeleted": True}]
+    assert lines_of(plan) == [{"objectId": "u2", "modifiedDate": "2026-03-01T12:00:00Z", "isDeleted": True}]
 
 
 def test_source_deletions_pass_through_and_become_tombstones(tmp_path: Path) -> None:
@@ -188,14 +195,19 @@ def test_upsert_mode_never_deletes(tmp_path: Path) -> None:
     assert report.live == 10
 
 
-def test_full_mode_sends_everything_and_rebuilds(tmp_path: Path) -> None:
+def test_full_mode_sends_everything_and_keeps_what_it_must_delete(tmp_path: Path) -> None:
+    """Item 3: keys confirmed earlier and absent from a rebuild's export stay in the state, so that
+    the next mirror run deletes them (behind the guard)."""
     sync = Sync(tmp_path)
     sync.sync([contact(n) for n in range(10)])
     plan, report = sync.sync([contact(n) for n in range(4)], mode="full")
     assert plan.rebuild
     assert len(ids_of(plan)) == 4
     assert plan.counts.deleted == 0
-    assert report.live == 4
+    assert report.live == 10
+    plan, report = sync.sync([contact(n) for n in range(4)], max_delete_ratio=1.0)
+    assert sorted(ids_of(plan)) == [f"c{n}" for n in range(4, 10)]
+    assert plan.counts.deleted == 6
     assert set(sync.state()) == {"c0", "c1", "c2", "c3"}
 
 
@@ -331,10 +343,13 @@ def test_status_dicts_from_xcom_and_gong_json_are_accepted(tmp_path: Path) -> No
     assert commit_changes(plan, {plan.files[0].path: DONE.to_dict()}).live == 3
 
 
-def test_a_run_that_died_in_flight_has_its_keys_sent_again(tmp_path: Path) -> None:
+def test_a_run_that_died_in_flight_has_its_keys_sent_again(tmp_path: Path, clock: Clock) -> None:
     sync = Sync(tmp_path)
     sync.sync([contact(n) for n in range(10)])
     sync.stage([contact(n, 1 if n < 2 else 0) for n in range(10)])  # uploaded, never committed
+    with pytest.raises(GongStateConflictError, match="holds the state"):
+        sync.stage([contact(n) for n in range(10)])  # the dead run's lease has not expired yet
+    clock.advance(days=1)  # the next daily run
     # the source goes back to what the state holds: without the in-flight marker nothing would go
     plan, report = sync.sync([contact(n) for n in range(10)])
     assert sorted(ids_of(plan)) == ["c0", "c1"]
@@ -343,9 +358,10 @@ def test_a_run_that_died_in_flight_has_its_keys_sent_again(tmp_path: Path) -> No
     assert sync.store.plan_tokens() == []
 
 
-def test_a_rebuild_that_died_in_flight_makes_the_next_run_rebuild(tmp_path: Path) -> None:
+def test_a_rebuild_that_died_in_flight_makes_the_next_run_rebuild(tmp_path: Path, clock: Clock) -> None:
     sync = Sync(tmp_path)
     sync.stage([contact(n) for n in range(10)])  # first run, never committed
+    clock.advance(days=1)
     plan, report = sync.sync([contact(n) for n in range(10)])
     assert plan.rebuild
     assert len(ids_of(plan)) == 10
@@ -362,30 +378,42 @@ def test_a_commit_retried_after_it_succeeded_returns_the_same_report(tmp_path: P
     assert again.live == 4
 
 
-def test_two_runs_cannot_interleave_their_commits(tmp_path: Path) -> None:
+def test_two_runs_never_overlap_on_one_state(tmp_path: Path, clock: Clock) -> None:
+    """Item 5: the lease, taken before the upload and checked at the commit, excludes overlap; a run
+    whose lease expired and was taken over cannot commit (its keys are pending for the taker)."""
     sync = Sync(tmp_path)
     sync.sync([contact(n) for n in range(4)])
     first = sync.stage([contact(n, 1) for n in range(4)], run_key="a")
-    # b cannot tell a from a run that died: it makes a's keys pending, so a's commit must fail
+    with pytest.raises(GongStateConflictError, match="run a holds the state"):
+        sync.stage([contact(n, 2) for n in range(4)], run_key="b")
+    clock.advance(hours=13)  # a hangs past its lease
     second = sync.stage([contact(n, 2) for n in range(4)], run_key="b")
-    with pytest.raises(GongStateConflictError, match="another run committed"):
+    with pytest.raises(GongStateConflictError, match="lost the state"):
         commit_changes(first, {f.path: DONE for f in first.files})
     report = commit_changes(second, {f.path: DONE for f in second.files})
     assert report.live == 4
     assert sync.state()["c0"][0] == digest_of(compact(contact(0, 2)).encode())
-    third = sync.stage([contact(n, 3) for n in range(4)], run_key="c")
+    third = sync.stage([contact(n, 3) for n in range(4)], run_key="c")  # b released the state
     commit_changes(third, {f.path: DONE for f in third.files})
-    with pytest.raises(GongStateConflictError, match="another run committed"):
-        commit_changes(second, {f.path: DONE for f in second.files})
+    with pytest.raises(GongStateConflictError):
+        commit_changes(first, {f.path: DONE for f in first.files})
 
 
-def test_a_claimed_generation_cannot_be_committed_twice(tmp_path: Path) -> None:
+def test_a_stale_claim_is_skipped_not_a_lock(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Item 7: a commit that died between its claim and HEAD does not lock the type."""
     sync = Sync(tmp_path)
     _, report = sync.sync([contact(0)])
-    sync.store.claim(report.generation + 1, "someone-else")
+    head = sync.store.read_head()
+    assert head is not None
+    claim = tmp_path / "state" / "7" / "CONTACT" / f"claim-{report.generation + 1:08d}.json"
+    claim.write_text('{"run_token": "dead-commit"}')  # its commit died before HEAD
     plan = sync.stage([contact(0, 1)])
-    with pytest.raises(GongStateConflictError, match="someone-else"):
-        commit_changes(plan, {f.path: DONE for f in plan.files})
+    with caplog.at_level("WARNING"):
+        report = commit_changes(plan, {f.path: DONE for f in plan.files})
+    assert report.generation == head.generation + 2
+    assert "dead-commit" in caplog.text
+    assert "stale" in caplog.text
+    assert sync.state()["c0"][:2] == (digest_of(compact(contact(0, 1)).encode()), LIVE)
 
 
 # -- a broken state ---------------------------------------------------------------------------

@@ -62,7 +62,7 @@ def test_sync_dag_schedule_and_params(sync_dag: Any) -> None:
     assert sync_dag.max_active_runs == 1
     params = sync_dag.params
     expected = {"integration_id", "source", "entity_types", "dry_run", "max_reject_ratio"}
-    expected |= {"sync_mode", "reset_state", "max_delete_ratio", "confirm_deletes"}
+    expected |= {"sync_mode", "reset_state", "max_delete_ratio", "confirm_deletes", "staging_retention_days"}
     assert expected <= set(params.keys())
     for name in params:
         param = params.get_param(name)
@@ -157,7 +157,7 @@ def test_each_type_is_a_task_group_of_stage_upload_wait(sync_dag: Any) -> None:
         assert type(upload).__name__ == "MappedOperator"
         assert type(wait).__name__ == "MappedOperator"
         assert wait.partial_kwargs["deferrable"] is True
-        assert stage.trigger_rule == "none_failed"
+        assert stage.trigger_rule == "all_done"  # a later wave goes whatever the earlier one's outcome
         # the commit waits for every upload of the type, whatever their outcome; the report for it
         commit = sync_dag.get_task(f"{group}.commit")
         assert commit.trigger_rule == "all_done"
@@ -177,8 +177,12 @@ def test_every_gong_calling_task_uses_the_pool(dagbag: Any, sync_dag: Any) -> No
 
 
 def test_waves_follow_gongs_dependency_order(sync_dag: Any) -> None:
+    """A wave waits for the earlier wave's commits (trigger rule all_done), not for its success."""
+
     def upstream_groups(group: str) -> set[str]:
-        return {task.split(".")[0] for task in sync_dag.get_task(f"{group}.stage").upstream_task_ids}
+        upstream = sync_dag.get_task(f"{group}.stage").upstream_task_ids
+        assert all(task.endswith(".commit") for task in upstream), upstream
+        return {task.split(".")[0] for task in upstream}
 
     assert upstream_groups("business_user") == set()
     assert upstream_groups("stage") == set()
@@ -187,11 +191,13 @@ def test_waves_follow_gongs_dependency_order(sync_dag: Any) -> None:
         assert upstream_groups(group) == {"account"}
 
 
-def test_report_runs_whatever_happened_and_follows_every_type(sync_dag: Any) -> None:
+def test_report_and_cleanup_run_whatever_happened_and_follow_every_type(sync_dag: Any) -> None:
     report = sync_dag.get_task("report")
-    assert report.trigger_rule == "all_done"
+    cleanup = sync_dag.get_task("cleanup")
+    assert report.trigger_rule == cleanup.trigger_rule == "all_done"
     assert {f"{group}.summarize" for group in GROUPS} <= report.upstream_task_ids
-    assert sync_dag.leaves == [report]
+    assert cleanup.upstream_task_ids == {f"{group}.commit" for group in GROUPS}
+    assert sorted(task.task_id for task in sync_dag.leaves) == ["cleanup", "report"]
 
 
 def test_summarize_emits_through_an_asset_alias_per_type(sync_dag: Any) -> None:

@@ -111,13 +111,28 @@ def test_staging_dir_is_per_run_and_path_safe(monkeypatch: pytest.MonkeyPatch, t
 
     monkeypatch.setenv("GONG_STAGING_BASE", str(tmp_path))
     path = staging_dir("gong_crm_sync", "manual__2026-01-01T00:00:00+00:00")
-    assert path == f"{tmp_path}/gong_crm_sync/manual__2026-01-01T00_00_00_00_00"
+    assert path == f"{tmp_path}/runs/gong_crm_sync/manual__2026-01-01T00_00_00_00_00"
     monkeypatch.setenv("GONG_STAGING_BASE", "s3://bucket/staging/")
-    assert staging_dir("d", "r") == "s3://bucket/staging/d/r"
+    assert staging_dir("d", "r") == "s3://bucket/staging/runs/d/r"
     monkeypatch.delenv("GONG_STAGING_BASE")
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
-    assert staging_dir("d", "r") == f"{tmp_path}/gong_staging/d/r"
-    assert staging_dir("d", "r", "gs://b/s/") == "gs://b/s/d/r"  # gong_crm_sync_dag(staging_base=...)
+    assert staging_dir("d", "r") == f"{tmp_path}/gong_staging/runs/d/r"
+    assert staging_dir("d", "r", "gs://b/s/") == "gs://b/s/runs/d/r"  # gong_crm_sync_dag(staging_base=...)
+
+
+def test_state_and_staged_runs_have_separate_homes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The state's default is beside the runs folder, never inside what the cleanup removes."""
+    from gong_provider.dags.stage import runs_root, state_base_of
+
+    monkeypatch.delenv("GONG_STATE_BASE", raising=False)
+    monkeypatch.setenv("GONG_STAGING_BASE", "s3://bucket/gong/")
+    assert state_base_of(None, None) == "s3://bucket/gong/state"
+    assert runs_root("gong_crm_sync") == "s3://bucket/gong/runs/gong_crm_sync"
+    assert not state_base_of(None, None).startswith("s3://bucket/gong/runs/")
+    assert state_base_of(None, "/data/staging") == "/data/staging/state"  # the factory's staging_base
+    assert state_base_of("gs://other/state", "/data/staging") == "gs://other/state"
+    monkeypatch.setenv("GONG_STATE_BASE", "s3://bucket/state-elsewhere")
+    assert state_base_of(None, None) == "s3://bucket/state-elsewhere"
 
 
 def test_report_outcomes_and_table() -> None:
@@ -148,6 +163,155 @@ def test_report_outcomes_and_table() -> None:
         assert object_type in table
     assert "uploaded" in table
     json.dumps(report)  # XCom-ready
+
+
+def test_report_tells_the_truth_for_failed_rejected_and_unselected_types() -> None:
+    """A wait that failed (summarize never ran) shows Gong's counts from the commit; a stage that
+    failed shows what it had read; rejects over the ratio fail the run naming the type and file;
+    unselected types are "not selected", not "skipped" or "failed"."""
+    from gong_provider.dags.report import build_report, failure_message, render_table
+
+    xcoms = {
+        ("account.stage", "summary"): {"records_read": 3, "records_staged": 3, "records_to_upload": 3},
+        ("account.commit", "report"): {
+            "generation": 1,
+            "gong": {
+                "records_uploaded": 3,
+                "gong_success": 2,
+                "gong_errors": 1,
+                "already_accepted": 0,
+                "refused": ["/s/ACCOUNT-0.ldjson line 2: score: not a NUMBER"],
+            },
+        },
+        ("contact.stage", "summary"): {
+            "records_read": 3,
+            "records_staged": 2,
+            "records_rejected": 1,
+            "rejects": "/s/CONTACT/rejects.ldjson",
+            "rejects_over_limit": "CONTACT: 1 of 3 records rejected (33.33%), more than max_reject_ratio=0",
+        },
+        ("contact.summarize", "return_value"): {"records_uploaded": 2, "gong_success": 2},
+        ("deal.stage", "summary"): {"records_read": 5, "records_staged": 4, "records_rejected": 1},
+    }
+    states = {"account.wait": "failed", "account.summarize": "upstream_failed", "deal.stage": "failed"}
+    selected = ["ACCOUNT", "CONTACT", "DEAL"]
+    report = build_report(lambda task_id, key: xcoms.get((task_id, key)), states, selected)
+    account, contact, deal = report["ACCOUNT"], report["CONTACT"], report["DEAL"]
+    assert (account["outcome"], account["records_uploaded"], account["gong_success"]) == ("failed", 3, 2)
+    assert account["gong_errors"] == 1
+    assert (contact["outcome"], contact["records_uploaded"], contact["records_rejected"]) == (
+        "too many rejects",
+        2,
+        1,
+    )
+    assert contact["rejects"] == "/s/CONTACT/rejects.ldjson"
+    assert (deal["outcome"], deal["records_read"], deal["records_rejected"]) == ("failed", 5, 1)
+    for unselected in ("BUSINESS_USER", "STAGE", "LEAD"):
+        assert report[unselected]["outcome"] == "not selected"
+    message = failure_message(report)
+    assert message is not None
+    assert message.splitlines()[0].startswith("Gong CRM sync failed for ACCOUNT, CONTACT, DEAL")
+    assert "ACCOUNT-0.ldjson line 2: score: not a NUMBER" in message
+    assert "/s/CONTACT/rejects.ldjson" in message
+    assert "/s/CONTACT/rejects.ldjson" in render_table(report)
+    within = {**xcoms, ("contact.stage", "summary"): {"records_read": 3, "records_staged": 3}}
+    fine = build_report(lambda task_id, key: within.get((task_id, key)), {}, ["CONTACT"])
+    assert failure_message(fine) is None
+
+
+def test_another_types_duplicate_files_do_not_fail_this_type(tmp_path: Path) -> None:
+    from gong_provider.dags.sources import SourceError, resolve_source
+    from gong_provider.models import ObjectType
+
+    (tmp_path / "stages.csv").write_text("objectId\n")
+    (tmp_path / "contacts.csv").write_text("objectId\n")
+    (tmp_path / "contacts-old.csv").write_text("objectId\n")
+    common: dict[str, Any] = {"source": str(tmp_path), "sql_conn_id": None, "sql_queries": {}}
+    assert resolve_source(ObjectType.STAGE, **common) == str(tmp_path / "stages.csv")
+    with pytest.raises(SourceError, match="two CONTACT files"):
+        resolve_source(ObjectType.CONTACT, **common)
+
+
+def test_only_what_a_retry_can_fix_is_retried() -> None:
+    from gong_provider.changes import GongDeleteGuardError
+    from gong_provider.dags.sources import SourceError
+    from gong_provider.dags.stage import retry_cannot_help
+    from gong_provider.exceptions import GongAuthError, GongRateLimitError, GongServerError
+    from gong_provider.staging import GongSourceError
+
+    for error in (
+        SourceError("two CONTACT files"),
+        ValueError("integration_id is not set"),
+        GongSourceError("unreadable gzip"),
+        GongDeleteGuardError("empty export", object_type="CONTACT", deletes=3, confirmed=3),
+        GongAuthError("401"),
+    ):
+        assert retry_cannot_help(error), error
+    for error in (
+        GongRateLimitError("429"),
+        GongServerError("500"),
+        OSError("connection reset"),
+        TimeoutError(),
+    ):
+        assert not retry_cannot_help(error), error
+
+
+@pytest.mark.parametrize(
+    ("executor", "expected"),
+    [
+        ("LocalExecutor", []),
+        ("CeleryExecutor", ["GONG_STAGING_BASE", "GONG_STATE_BASE"]),
+        (
+            "LocalExecutor,KubernetesExecutor",
+            ["GONG_STAGING_BASE", "GONG_STATE_BASE"],
+        ),
+        (
+            "edge:airflow.providers.edge3.executors.EdgeExecutor",
+            ["GONG_STAGING_BASE", "GONG_STATE_BASE"],
+        ),
+    ],
+)
+def test_local_staging_on_several_machines_is_warned(
+    executor: str, expected: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    from gong_provider.dags.stage import warn_if_not_shared
+
+    with caplog.at_level("WARNING", logger="gong_provider.dags.stage"):
+        assert warn_if_not_shared("/srv/staging", "/srv/state", executor) == expected
+        assert warn_if_not_shared("s3://b/staging", "s3://b/state", executor) == []
+        assert warn_if_not_shared("file:///srv/staging", "gs://b/state", executor) == expected[:1]
+    assert ("GONG_STAGING_BASE=/srv/staging" in caplog.text) == bool(expected)
+
+
+def test_a_bad_row_does_not_hold_its_type_hostage(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The valid rows are staged for upload; the reject is counted, its file named, and the verdict
+    says the run must fail at its end (max_reject_ratio 0 by default); within the ratio, no verdict."""
+    from gong_provider.dags.stage import stage_entity
+
+    monkeypatch.setenv("GONG_STAGING_BASE", str(tmp_path / "staging"))
+    monkeypatch.delenv("GONG_STATE_BASE", raising=False)
+    source = tmp_path / "export"
+    source.mkdir()
+    rows = [
+        '{"objectId": "c1", "modifiedDate": "2026-01-01T00:00:00Z", "emailAddress": "c1@example.com"}',
+        '{"objectId": "c2", "modifiedDate": "not a date", "emailAddress": "c2@example.com"}',
+        '{"objectId": "c3", "modifiedDate": "2026-01-01T00:00:00Z", "emailAddress": "c3@example.com"}',
+    ]
+    (source / "contacts.jsonl").write_text("\n".join(rows) + "\n")
+    params: dict[str, Any] = {"integration_id": "42", "source": str(source), "entity_types": ["CONTACT"]}
+    result = stage_entity("CONTACT", params, dag_id="d", run_id="r", render=None)
+    summary = result["summary"]
+    assert (summary["records_read"], summary["records_staged"], summary["records_rejected"]) == (3, 2, 1)
+    assert summary["records_to_upload"] == 2
+    assert result["uploads"]
+    assert "more than max_reject_ratio=0" in summary["rejects_over_limit"]
+    rejects = Path(summary["rejects"]).read_text()
+    assert '"c2"' in rejects
+    assert "modifiedDate" in rejects
+    tolerant = stage_entity(
+        "CONTACT", {**params, "max_reject_ratio": 0.5}, dag_id="d", run_id="r2", render=None
+    )
+    assert tolerant["summary"]["rejects_over_limit"] is None
 
 
 def test_sample_data_references_hold_together() -> None:

@@ -164,6 +164,19 @@ def test_budget_extras() -> None:
     assert (budget.scope, budget.directory, budget.calls_per_day) == ("process", "/srv/gong-budget", 50_000)
 
 
+def test_the_budget_url_extra_wins_over_the_environment_and_its_password_is_a_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GONG_PROVIDER_BUDGET_URL", "redis://from-env:6379/0")
+    assert _config(password=TOKEN).budget.budget_url == "redis://from-env:6379/0"
+    config = _config(password=TOKEN, extra={"budget_url": " redis://:s3cret@shared:6379/2 "})
+    assert config.budget.budget_url == "redis://:s3cret@shared:6379/2"
+    assert "s3cret" not in repr(config)
+    assert config.redact("to redis://:s3cret@shared") == "to redis://:***@shared"
+    monkeypatch.delenv("GONG_PROVIDER_BUDGET_URL")
+    assert _config(password=TOKEN).budget.budget_url is None
+
+
 def _expect_list(server: HTTPServer, authorization: str) -> None:
     server.expect_request("/v2/crm/integrations", headers={"Authorization": authorization}).respond_with_json(
         {"requestId": "r", "integrations": []}

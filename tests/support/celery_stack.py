@@ -65,6 +65,8 @@ COMPOSE_ONLY_SETTINGS: dict[str, str] = {
     "AIRFLOW_CONFIG": "airflow-init's airflow.cfg on a shared volume; the test sets everything in the "
     "environment",
     "DUMB_INIT_SETSID": "the image's init process (worker containers only)",
+    "GONG_PROVIDER_BUDGET_URL": "the Redis budget; this test keeps the per-host lock files (the baseline), "
+    "tests/hooks/test_redis_budget.py proves the Redis one",
 }
 """What docker-compose.yaml sets that the test does not, and why."""
 

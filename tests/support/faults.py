@@ -418,8 +418,8 @@ with create_session() as session:
         {"run_id": r.run_id, "state": str(r.state), "conf": r.conf} for r in session.scalars(select(DagRun))
     ]
     tis = [
-        {"task_id": ti.task_id, "map_index": ti.map_index, "state": str(ti.state),
-         "next_kwargs": ti.next_kwargs, "next_method": ti.next_method}
+        {"task_id": ti.task_id, "map_index": ti.map_index, "state": str(ti.state), "run_id": ti.run_id,
+         "try_number": ti.try_number, "next_kwargs": ti.next_kwargs, "next_method": ti.next_method}
         for ti in session.scalars(select(TaskInstance))
     ]
     xcoms = [

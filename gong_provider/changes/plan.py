@@ -1,0 +1,228 @@
+"""A run's plan: what it sends and what its commit applies (the counts, the sent log, the rejects),
+and how a plan is kept under the state as the run's in-flight marker.
+
+Capture builds a plan and commit applies one; both import this module, never each other's. A plan is
+computed without writing anything under the state (:func:`~gong_provider.changes.capture.preview_changes`);
+:func:`write_plan` makes it the in-flight marker, before the upload.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import msgspec
+
+from gong_provider.changes.errors import GongStateCorruptError
+from gong_provider.changes.state import BUCKET_MASK, BUCKETS, StateStore, digest_of, key_of
+from gong_provider.staging.manifest import StagedFile, StagingManifest
+
+SENT_UPSERT = 0
+SENT_DELETED_RECORD = 1
+"""The source's own ``isDeleted: true`` record: confirmed, it becomes a tombstone."""
+SENT_MIRROR_DELETE = 2
+
+SentEntry = tuple[str, int, int, int, int, int, Any]
+"""``(objectId, digest, kind, generation, part, line, delete fields)`` of one sent line."""
+
+_MSGPACK = msgspec.msgpack.Encoder()
+
+
+@dataclass
+class ChangeCounts:
+    """Per objectId (its last occurrence in the source), except ``records_uploaded``."""
+
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    pending_retried: int = 0
+    rejected: int = 0
+    """Staging rejects with a valid objectId as their id's last occurrence: kept pending, never deleted."""
+    deleted: int = 0
+    """Mirror deletes written to the upload files."""
+    deletes_withheld: int = 0
+    records_uploaded: int = 0
+    """Lines in the upload files (every generation, deletes included)."""
+
+
+@dataclass
+class ChangePlan:
+    """What one run of one type sends, and what its commit applies (JSON-ready for XCom)."""
+
+    object_type: str
+    integration_id: str
+    state_base: str
+    run_token: str
+    """This attempt's token (the run's, plus a nonce): a retried or cleared run plans anew."""
+    run_key: str
+    mode: str
+    base_generation: int | None
+    """The state generation diffed against (None: no state); a commit on another fails."""
+    fingerprint: str
+    rebuild: bool
+    """Everything sent and no delete inferred; keys confirmed earlier and absent now stay as they were
+    (the next mirror run deletes them)."""
+    rebuild_reason: str | None
+    manifest: StagingManifest
+    """The upload files (upserts by generation, then deletes in generation 0)."""
+    delete_files: list[str] = field(default_factory=list)
+    counts: ChangeCounts = field(default_factory=ChangeCounts)
+    guard: str | None = None
+    """Why deletes were withheld (the type fails after its upserts are committed), if they were."""
+    plan_files: list[str] = field(default_factory=list)
+
+    @property
+    def files(self) -> list[StagedFile]:
+        return self.manifest.files
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["manifest"] = self.manifest.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ChangePlan:
+        values = dict(data)
+        values["manifest"] = StagingManifest.from_dict(dict(values["manifest"]))
+        values["counts"] = ChangeCounts(**values.get("counts") or {})
+        return cls(**values)
+
+
+T = TypeVar("T")
+
+
+class BucketSpill(Generic[T]):
+    """Per-bucket buffers, spilled to a local temporary folder past a bound: the diff tap's columns
+    and the sent log both use it. ``new`` makes an empty buffer, ``encode`` a frame of one, ``merge``
+    adds a decoded frame to a buffer; ``size`` is the count each buffer holds."""
+
+    def __init__(
+        self,
+        folder: str,
+        name: str,
+        *,
+        new: Callable[[], T],
+        encode: Callable[[T], bytes],
+        merge: Callable[[T, bytes], None],
+        size: Callable[[T], int],
+        limit: int,
+    ) -> None:
+        self.folder = folder
+        self.name = name
+        self.new = new
+        self.encode = encode
+        self.merge = merge
+        self.size = size
+        self.limit = limit
+        self.buffers: list[T] = [new() for _ in range(BUCKETS)]
+        self.held = 0
+        self.spilled: set[int] = set()
+
+    def added(self, count: int) -> None:
+        self.held += count
+        if self.held >= self.limit:
+            self.flush()
+
+    def flush(self) -> None:
+        for bucket, buffer in enumerate(self.buffers):
+            if not self.size(buffer):
+                continue
+            frame = self.encode(buffer)
+            with open(os.path.join(self.folder, f"{self.name}-{bucket}"), "ab") as handle:
+                handle.write(len(frame).to_bytes(8, "little") + frame)
+            self.spilled.add(bucket)
+            self.buffers[bucket] = self.new()
+        self.held = 0
+
+    def load(self, bucket: int) -> T:
+        """Everything added to ``bucket``, in order."""
+        result = self.new()
+        if bucket in self.spilled:
+            with open(os.path.join(self.folder, f"{self.name}-{bucket}"), "rb") as handle:
+                while head := handle.read(8):
+                    self.merge(result, handle.read(int.from_bytes(head, "little")))
+        self.merge(result, self.encode(self.buffers[bucket]))
+        return result
+
+
+SENT_SPILL_ENTRIES = 100_000
+"""Sent-log entries (tuples, ~200 bytes each) held before they are spilled (~20 MB)."""
+
+
+class SentLog:
+    """What a commit applies, per bucket (:data:`SentEntry`); a rebuild logs every record."""
+
+    def __init__(self, folder: str) -> None:
+        self.spill: BucketSpill[list[Any]] = BucketSpill(
+            folder,
+            "sent",
+            new=list,
+            encode=_MSGPACK.encode,
+            merge=lambda buffer, frame: buffer.extend(msgspec.msgpack.decode(frame)),
+            size=len,
+            limit=SENT_SPILL_ENTRIES,
+        )
+
+    def add(
+        self, object_id: str, line: bytes, kind: int, generation: int, part: int, number: int, extra: Any
+    ) -> None:
+        self.spill.buffers[key_of(object_id) & BUCKET_MASK].append(
+            (object_id, digest_of(line.rstrip(b"\n")), kind, generation, part, number, extra)
+        )
+        self.spill.added(1)
+
+    def bucket(self, bucket: int) -> list[Any]:
+        return self.spill.load(bucket)
+
+
+# -- the plan as the in-flight marker ----------------------------------------------------------
+
+
+def write_plan(store: StateStore, plan: ChangePlan, sent: SentLog, rejected_ids: list[str]) -> None:
+    """The in-flight marker: the sent lines per bucket and the rejects, then the plan itself (last:
+    a plan whose marker exists is whole)."""
+    names = []
+    for bucket in range(BUCKETS):
+        entries = sent.bucket(bucket)
+        if entries:
+            name = store.plan_sent_name(plan.run_token, bucket)
+            store.write_file(name, _MSGPACK.encode(entries))
+            names.append(name)
+        del entries
+    store.write_file(store.plan_rejects_name(plan.run_token), _MSGPACK.encode(rejected_ids))
+    plan.plan_files = names
+    store.write_file(store.plan_name(plan.run_token), msgspec.json.encode(plan.to_dict()))
+
+
+def load_plan(store: StateStore, token: str) -> ChangePlan:
+    name = store.plan_name(token)
+    try:
+        return ChangePlan.from_dict(msgspec.json.decode(store.read_file(name)))
+    except (msgspec.DecodeError, TypeError, KeyError) as error:
+        raise GongStateCorruptError(store.location(name), f"unreadable plan ({error})") from None
+
+
+def sent_entries(store: StateStore, plan: ChangePlan, bucket: int) -> list[SentEntry]:
+    name = store.plan_sent_name(plan.run_token, bucket)
+    if name not in plan.plan_files:
+        return []
+    try:
+        entries: list[SentEntry] = msgspec.msgpack.decode(store.read_file(name))
+    except msgspec.DecodeError as error:
+        raise GongStateCorruptError(store.location(name), f"unreadable plan data ({error})") from None
+    return entries
+
+
+def rejected_by_bucket(store: StateStore, plan: ChangePlan) -> list[list[str]]:
+    name = store.plan_rejects_name(plan.run_token)
+    try:
+        ids: list[str] = msgspec.msgpack.decode(store.read_file(name))
+    except msgspec.DecodeError as error:
+        raise GongStateCorruptError(store.location(name), f"unreadable plan data ({error})") from None
+    by_bucket: list[list[str]] = [[] for _ in range(BUCKETS)]
+    for object_id in ids:
+        by_bucket[key_of(object_id) & BUCKET_MASK].append(object_id)
+    return by_bucket
