@@ -32,7 +32,7 @@ import csv
 import io
 import json
 import os
-import urllib.request
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,9 +43,11 @@ import pytest
 from gong_provider.emulator.config import DEFAULT_RATE_LIMIT_PER_SECOND
 from gong_provider.emulator.process import EmulatorProcess
 from gong_provider.emulator.ratelimit import busiest_window
+from gong_provider.hooks._ratelimit import BUDGET_URL_ENV, budget_host
+from gong_provider.hooks._redis_budget import RedisBudget
 from tests.e2e.test_e2e_airflow import DATA, ENTITY_FILES, expected_record_counts, trigger_form_conf
 from tests.fixtures.postgres import EmbeddedPostgres
-from tests.fixtures.s3 import S3Server
+from tests.fixtures.s3 import ACCESS_KEY, REGION, SECRET_KEY, S3Server
 from tests.support.airflow_stack import free_port
 from tests.support.celery_stack import RedisServer, celery_env, gong_conn_uri
 from tests.support.faults import poll
@@ -61,16 +63,11 @@ CONTACTS_DAG = "gong_celery_contacts"
 DAG_FILES = [ROOT / "dags" / f"{SYNC_DAG}.py", ROOT / "tests" / "airflow_dags" / f"{CONTACTS_DAG}.py"]
 ENTITIES = "/v2/crm/entities"
 BUCKET = "gong-machines"
-BUDGET_URL_ENV = "GONG_PROVIDER_BUDGET_URL"
 PER_HOST_BUDGET = os.environ.get("GONG_E2E_BUDGET") == "per-host"
 """The baseline run: no shared budget, each machine its own 3 calls per second."""
-SYNC_ON_S3 = pytest.mark.xfail(
-    strict=True,
-    reason="gong_crm_sync's stage task fails on S3 (NotADirectoryError listing a folder not yet "
-    "written; issue 17 item 12): fixed on branches i17-state and i17-dag",
-)
-HEAD_WRITE = r"^PUT /[^ ]*/HEAD\.json[ ?]"
-"""A commit's write of a type's HEAD.json (the request line the S3 gate holds)."""
+S3_CREDENTIALS = {"aws_access_key_id": ACCESS_KEY, "aws_secret_access_key": SECRET_KEY, "region_name": REGION}
+CONTACT_HEAD_WRITE = r"^PUT /[^ ]*/state/[^/ ]+/CONTACT/HEAD\.json[ ?]"
+"""The CONTACT commit's write of its state's HEAD.json (the request line the S3 gate holds)."""
 
 
 def s3_url(*parts: str) -> str:
@@ -78,10 +75,15 @@ def s3_url(*parts: str) -> str:
 
 
 def put_export_file(server: S3Server, name: str, data: bytes) -> None:
-    """Write one file of the export on S3 (straight to the server, not through the code under test)."""
-    url = f"{server.endpoint_url}/{BUCKET}/export/{name}"
-    with urllib.request.urlopen(urllib.request.Request(url, data=data, method="PUT"), timeout=30):
-        pass
+    """Write one file of the export on S3 (straight to the server with boto3, not through the code
+    under test)."""
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=server.endpoint_url, **S3_CREDENTIALS)
+    try:
+        client.put_object(Bucket=BUCKET, Key=f"export/{name}", Body=data)
+    finally:
+        client.close()
 
 
 @dataclass
@@ -90,7 +92,7 @@ class Stack:
     emulator: EmulatorProcess
     s3: S3Server
     gate: S3Gate
-    redis: RedisServer
+    budget_url: str
 
     def put_export_file(self, name: str, data: bytes) -> None:
         put_export_file(self.s3, name, data)
@@ -139,6 +141,7 @@ def stack(
     ).start()
     try:
         port = free_port()
+        budget_url = redis.url.rsplit("/", 1)[0] + "/1"  # the broker's Redis, db 1, as in compose
         shared = celery_env(
             base / "placeholder",  # every machine sets its own AIRFLOW_HOME, DAGs and budget folders
             api_port=port,
@@ -154,6 +157,7 @@ def stack(
             source=s3_url("export"),
             staging_base=s3_url("staging"),
             budget_dir=base / "placeholder",
+            budget_url=budget_url,
         )
         shared["GONG_STATE_BASE"] = s3_url("state")
         # every machine reaches S3 through the gate (which passes everything unless a test arms it)
@@ -161,16 +165,58 @@ def stack(
             key: value.replace(s3_server.endpoint_url, gate.endpoint_url)
             for key, value in s3_server.env().items()
         }
-        if not PER_HOST_BUDGET:
-            shared[BUDGET_URL_ENV] = redis.url.rsplit("/", 1)[0] + "/1"
+        if PER_HOST_BUDGET:
+            del shared[BUDGET_URL_ENV]
         with several_machines(
             base, shared, port=port, dag_files=DAG_FILES, dag_ids=[SYNC_DAG, CONTACTS_DAG]
         ) as cluster:
-            yield Stack(cluster=cluster, emulator=emulator, s3=s3_server, gate=gate, redis=redis)
+            yield Stack(cluster=cluster, emulator=emulator, s3=s3_server, gate=gate, budget_url=budget_url)
     finally:
         gate.close()
         emulator.stop()
         redis.stop()
+
+
+def staging_on_s3_fails(server: S3Server) -> str | None:
+    """Why gong_crm_sync cannot stage on S3 with this code, or None: stage_changes with its staging
+    folder on the test's S3 server, in this process (a second's probe that spares minutes of retries).
+    Known: OutputDir.names() (gong_provider/staging/outdir.py) lets the NotADirectoryError that
+    universal_pathlib raises when listing a prefix with nothing under it escape."""
+    import tempfile
+
+    from gong_provider.changes import stage_changes
+
+    saved = {key: os.environ.get(key) for key in server.env()}
+    os.environ.update(server.env())  # this process reaches the server as aws_default, for the probe
+    folder = Path(tempfile.mkdtemp(prefix="gong-s3-probe-"))
+    source = folder / "contacts.jsonl"
+    source.write_text(json.dumps({"objectId": "c1", "modifiedDate": "2026-01-01T00:00:00Z"}) + "\n")
+    try:
+        stage_changes(
+            source,
+            object_type="CONTACT",
+            out_dir=s3_url("probe", "staging"),
+            state_base=s3_url("probe", "state"),
+            integration_id=1,
+            run_key="probe",
+        )
+    except NotADirectoryError as error:
+        return f"staging on S3 fails: NotADirectoryError {error} (gong_provider/staging/outdir.py)"
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return None
+
+
+@pytest.fixture(scope="module")
+def sync_on_s3(stack: Stack) -> None:
+    """xfail a scenario that runs gong_crm_sync while its staging on S3 is broken."""
+    reason = staging_on_s3_fails(stack.s3)
+    if reason is not None:
+        pytest.xfail(reason)
 
 
 @dataclass
@@ -181,10 +227,12 @@ class ConcurrentRuns:
     """The emulator's rate log once both runs ended: every /v2 call of the runs (nothing ran before)."""
     statuses: list[int]
     """The status of every /v2 call answered by then (the emulator's request log)."""
+    budget_calls: int
+    """The calls the Redis budget counted today by then (every machine's)."""
 
 
 @pytest.fixture(scope="module")
-def concurrent_runs(stack: Stack) -> ConcurrentRuns:
+def concurrent_runs(stack: Stack, sync_on_s3: None) -> ConcurrentRuns:
     """Both DAGs triggered at once; their final states and the Gong calls they made."""
     cluster = stack.cluster
     runs = {
@@ -195,14 +243,18 @@ def concurrent_runs(stack: Stack) -> ConcurrentRuns:
     }
     final = {dag_id: cluster.wait_for(dag_id, run_id) for dag_id, run_id in runs.items()}
     client = stack.emulator.client
-    return ConcurrentRuns(
-        runs=final,
-        rate_log=client.rate_log(),
-        statuses=[int(request["status"]) for request in client.requests_log()],
-    )
+    budget = RedisBudget(stack.budget_url, budget_host(stack.emulator.url))
+    try:
+        return ConcurrentRuns(
+            runs=final,
+            rate_log=client.rate_log(),
+            statuses=[int(request["status"]) for request in client.requests_log()],
+            budget_calls=budget.calls_today(),
+        )
+    finally:
+        budget.close()
 
 
-@SYNC_ON_S3
 def test_both_runs_succeed_with_every_task_on_its_first_try(
     stack: Stack, concurrent_runs: ConcurrentRuns
 ) -> None:
@@ -217,7 +269,6 @@ def test_both_runs_succeed_with_every_task_on_its_first_try(
     assert len([ti for ti in instances if ti["task_id"] == "upload"]) >= 3
 
 
-@SYNC_ON_S3
 def test_tasks_ran_on_both_machines(stack: Stack, concurrent_runs: ConcurrentRuns) -> None:
     cluster = stack.cluster
     ran_on = {machine.name: len(machine.workloads()) for machine in cluster.workers}
@@ -230,7 +281,6 @@ def test_tasks_ran_on_both_machines(stack: Stack, concurrent_runs: ConcurrentRun
                 assert set(tries) == {1}, (ti["task_id"], ti["map_index"], tries)
 
 
-@SYNC_ON_S3
 def test_every_record_is_stored_exactly_once(stack: Stack, concurrent_runs: ConcurrentRuns) -> None:
     client = stack.emulator.client
     for object_type in ENTITY_FILES:
@@ -249,38 +299,22 @@ def test_the_machines_keep_to_gong_s_rate_budget_together(
     """Calls per sliding second never over 3 on Gong's (the emulator's) own clock, from both workers,
     their task processes and both triggerers, through the one budget in Redis."""
     counted, refused = concurrent_runs.rate_log["counted"], concurrent_runs.rate_log["refused"]
-    budget_keys = stack_budget_keys(stack)
     figures = {
         "budget": "per-host" if PER_HOST_BUDGET else "redis",
         "calls": len(counted) + len(refused),
         "busiest_second": busiest_window(counted + refused),
         "answers_429": len(refused),
         "run_wall_time_s": round(runs_wall_time(concurrent_runs.runs.values()), 1),
-        "redis_budget_keys": budget_keys,
     }
     print(f"Gong budget on several machines: {json.dumps(figures)}")  # the figures for BENCHMARKS.md
     if PER_HOST_BUDGET:
-        pytest.skip(f"per-host baseline, figures only: {figures}")
-    kept = figures["busiest_second"] <= DEFAULT_RATE_LIMIT_PER_SECOND and 429 not in concurrent_runs.statuses
-    if not kept and not budget_keys:
-        pytest.xfail(
-            f"{BUDGET_URL_ENV} was ignored (nothing in Redis): the Redis budget (branch i18-budget) "
-            f"is missing; {figures}"
-        )
+        pytest.skip(f"the per-host baseline reports only: {figures}")
     assert figures["busiest_second"] <= DEFAULT_RATE_LIMIT_PER_SECOND, figures
     assert figures["answers_429"] == 0, figures
     assert 429 not in concurrent_runs.statuses, figures
-
-
-def stack_budget_keys(stack: Stack) -> int:
-    """Keys in Redis db 1 (the budget's): none when no process used the shared budget."""
-    import redis
-
-    client = redis.Redis(host="127.0.0.1", port=stack.redis.port, db=1)
-    try:
-        return int(client.dbsize())
-    finally:
-        client.close()
+    # every call went through the one budget: Redis counted each call the emulator saw (the day's count)
+    if len({int(moment // 86400) for moment in [*counted, *refused, time.time()]}) == 1:
+        assert concurrent_runs.budget_calls == figures["calls"], figures
 
 
 def runs_wall_time(runs: Iterable[dict[str, Any]]) -> float:
@@ -355,7 +389,6 @@ def changed_export(stack: Stack, concurrent_runs: ConcurrentRuns) -> dict[str, A
     return {"run_id": run_id, "away": away.name, "before": before, "after": after}
 
 
-@SYNC_ON_S3
 def test_a_second_sync_on_the_other_machine_sends_only_the_changes(
     stack: Stack, changed_export: dict[str, Any]
 ) -> None:
@@ -416,7 +449,6 @@ def test_a_worker_killed_mid_upload_is_retried_on_the_other_machine_and_stored_o
     assert not [r for r in posts if r["clientRequestId"] == result["client_request_id"]], posts
 
 
-@SYNC_ON_S3
 def test_a_worker_killed_mid_commit_leaves_the_state_consistent(
     stack: Stack, changed_export: dict[str, Any]
 ) -> None:
@@ -426,14 +458,14 @@ def test_a_worker_killed_mid_commit_leaves_the_state_consistent(
         edited_csv("contacts.csv", {"con-30001": {"title": "Director"}, "con-30002": {"title": "CFO"}}, []),
     )
     before = stack.gong_snapshot()
-    stack.gate.hold(HEAD_WRITE)
+    stack.gate.hold(CONTACT_HEAD_WRITE)
     try:
         run_id = cluster.trigger(SYNC_DAG, stack.sync_conf())
         held = stack.gate.wait_held(RUN_TIMEOUT, check=cluster.check_alive)
         (committing,) = [
             ti
             for ti in cluster.task_instances(SYNC_DAG, run_id)
-            if ti["task_id"].endswith(".commit") and ti["state"] == "running"
+            if ti["task_id"] == "contact.commit" and ti["state"] == "running"
         ]
         (killed,) = [name for name, tries in cluster.machines_that_ran(committing).items() if tries]
         cluster.machines[killed].kill_worker()

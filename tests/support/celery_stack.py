@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from gong_provider.hooks._ratelimit import BUDGET_DIR_ENV
+from gong_provider.hooks._ratelimit import BUDGET_DIR_ENV, BUDGET_URL_ENV
 from tests.support.airflow_stack import airflow_env, free_port
 from tests.support.faults import poll
 
@@ -65,8 +65,6 @@ COMPOSE_ONLY_SETTINGS: dict[str, str] = {
     "AIRFLOW_CONFIG": "airflow-init's airflow.cfg on a shared volume; the test sets everything in the "
     "environment",
     "DUMB_INIT_SETSID": "the image's init process (worker containers only)",
-    "GONG_PROVIDER_BUDGET_URL": "the Redis budget; this test keeps the per-host lock files (the baseline), "
-    "tests/hooks/test_redis_budget.py proves the Redis one",
 }
 """What docker-compose.yaml sets that the test does not, and why."""
 
@@ -79,6 +77,7 @@ LOCATION_SETTINGS = (
     "GONG_CRM_SOURCE",
     "GONG_STAGING_BASE",
     BUDGET_DIR_ENV,
+    BUDGET_URL_ENV,
 )
 """Settings in both whose hosts, ports, credentials or paths differ (the rest of each value agrees)."""
 
@@ -94,6 +93,7 @@ def compose_settings(
     source: Path | str,
     staging_base: Path | str,
     budget_dir: Path,
+    budget_url: str,
 ) -> dict[str, str]:
     """docker-compose.yaml's ``x-airflow-common`` environment with this machine's hosts, ports, paths."""
     return {
@@ -110,7 +110,9 @@ def compose_settings(
         "GONG_INTEGRATION_ID": str(integration_id),
         "GONG_CRM_SOURCE": str(source),
         "GONG_STAGING_BASE": str(staging_base),
-        # Gong's rate budget: one folder of lock files for every Airflow process of the host
+        # Gong's rate budget: tokens in the broker's Redis (db 1) for every machine, the host's lock
+        # files while Redis cannot be reached
+        BUDGET_URL_ENV: budget_url,
         BUDGET_DIR_ENV: str(budget_dir),
     }
 
