@@ -6,10 +6,14 @@ Each step runs in a fresh subprocess (peak RSS is its own):
 - ``changes``: ``stage_changes()`` on the second export in mirror mode (staging plus the diff, the
   upload files and the plan), against the first run's state; must upload exactly 15,000 upserts
   and 5,000 deletes, in at most 1.25x the time of ``stage`` alone;
-- ``commit``: that plan committed (every file DONE), then an unchanged rerun, which must upload nothing.
-``stage`` and ``changes`` are repeated (interleaved) and the least CPU time of each is kept. The
-baseline for uploads is today's behaviour: every staged file whose bytes changed is uploaded whole.
-``--scale N`` repeats first + changes at N x records for peak RSS only.
+- ``commit``: that plan committed (every file DONE), then an unchanged rerun, which must upload nothing;
+- ``truncated``: ``stage_changes()`` in mirror mode on an export cut to its first fifth (a truncated
+  export): 80% of the confirmed keys look gone, the guard withholds every delete, and the peak RSS
+  must stay under 200 MB (the withheld deletes are counted, never listed).
+``stage`` and ``changes`` are repeated (interleaved) and the least CPU time of each is kept; each
+change-capture step starts from a copy of the first run's state. The baseline for uploads is today's
+behaviour: every staged file whose bytes changed is uploaded whole. ``--scale N`` repeats first,
+changes and truncated at N x records for peak RSS only.
 
     python benchmarks/bench_changes.py --records 1000000 --scale 5
 """
@@ -33,7 +37,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_staging import generate, peak_rss_mb
 
-RUN_TIME = "2026-06-01T00:00:00Z"
+
+def truncated_export(second: Path, truncated: Path, keep: int) -> None:
+    """The first ``keep`` lines of ``second``: an export cut short."""
+    with second.open("rb") as source, truncated.open("wb") as out:
+        for number, line in enumerate(source):
+            if number >= keep:
+                break
+            out.write(line)
 
 
 def second_export(first: Path, second: Path, records: int) -> dict[str, int]:
@@ -62,7 +73,7 @@ def _options(state: str, out: str, run_key: str) -> dict[str, Any]:
         "state_base": state,
         "integration_id": 1,
         "run_key": run_key,
-        "run_time": RUN_TIME,
+        "run_time": "2026-06-01T00:00:00Z",  # unused now (deletes dated when planned); older code needs it
         "mode": "mirror",
     }
 
@@ -126,6 +137,23 @@ def child_changes(source: str, out: str, state: str, plan_path: str) -> dict[str
     return _measure(work)
 
 
+def child_truncated(source: str, out: str, state: str) -> dict[str, Any]:
+    from gong_provider.changes import stage_changes
+
+    def work() -> dict[str, Any]:
+        plan = stage_changes(source, **_options(state, out, "truncated"))
+        counts = plan.counts
+        return {
+            "records": plan.manifest.records_read,
+            "uploaded": counts.records_uploaded,
+            "deletes": counts.deleted,
+            "deletes_withheld": counts.deletes_withheld,
+            "guard": bool(plan.guard),
+        }
+
+    return _measure(work)
+
+
 def child_commit(source: str, out: str, state: str, plan_path: str) -> dict[str, Any]:
     from gong_provider.changes import ChangePlan, commit_changes, stage_changes
 
@@ -168,6 +196,7 @@ def main() -> int:
             "stage": child_stage,
             "changes": child_changes,
             "commit": child_commit,
+            "truncated": child_truncated,
         }
         print(json.dumps(child[name](*rest)))
         return 0
@@ -205,16 +234,24 @@ def measure_scale(work: Path, records: int, repeat: int, *, full: bool) -> dict[
     first, second = work / "first.jsonl", work / "second.jsonl"
     size = generate(first, records)
     edits = second_export(first, second, records)
-    state, plan = str(work / "state"), str(work / "plan.json")
+    pristine, plan = work / "state-first", str(work / "plan.json")
     result: dict[str, Any] = {"records": records, "bytes": size, "edits": edits}
-    result["first"] = run_child("first", str(first), str(work / "out-first"), state)
+    result["first"] = run_child("first", str(first), str(work / "out-first"), str(pristine))
     first.unlink()
+
+    def fresh_state() -> str:
+        """A copy of the first run's state: each measured step starts from it, nothing in flight."""
+        state = work / "state"
+        shutil.rmtree(state, ignore_errors=True)
+        shutil.copytree(pristine, state)
+        return str(state)
+
     shutil.rmtree(work / "out-first", ignore_errors=True)
     stage_runs, change_runs = [], []
     for _ in range(max(repeat, 1)):
         if full:
             stage_runs.append(run_child("stage", str(second), str(work / "out-stage")))
-        change_runs.append(run_child("changes", str(second), str(work / "out-changes"), state, plan))
+        change_runs.append(run_child("changes", str(second), str(work / "out-changes"), fresh_state(), plan))
     result["changes"] = min(change_runs, key=lambda run: run["cpu_seconds"])
     result["changes"]["peak_rss_mb"] = max(run["peak_rss_mb"] for run in change_runs)
     if full:
@@ -232,7 +269,12 @@ def measure_scale(work: Path, records: int, repeat: int, *, full: bool) -> dict[
             "files": len(baseline_files),
             "records": sum(f[2] for f in baseline_files),
         }
-        result["commit"] = run_child("commit", str(second), str(work / "out-rerun"), state, plan)
+        result["commit"] = run_child(
+            "commit", str(second), str(work / "out-rerun"), str(work / "state"), plan
+        )
+    truncated = work / "truncated.jsonl"
+    truncated_export(second, truncated, records // 5)
+    result["truncated"] = run_child("truncated", str(truncated), str(work / "out-truncated"), fresh_state())
     return result
 
 

@@ -610,10 +610,49 @@ def _compute(
         staged.records_staged >= DENSE_MIN_RECORDS
         and len(selection.selected) > DENSE_SHARE * staged.records_staged
     )
+    sent = SentLog(scratch)
+    deletes = _iter_deletes(store, diffed, tap) if send_deletes and diffed is not None else None
+    manifest, delete_files = _write_upload(
+        store, options, out_dir, staged, selection, sent, deletes, dense=dense
+    )
+    plan = ChangePlan(
+        object_type=kind.value,
+        integration_id=store.integration_id,
+        state_base=str(state_base),
+        run_token=token,
+        run_key=run_key,
+        mode=options.mode,
+        base_generation=None if head is None else head.generation,
+        fingerprint=options.fingerprint,
+        rebuild=reason is not None,
+        rebuild_reason=reason,
+        manifest=manifest,
+        delete_files=delete_files,
+        counts=counts,
+        guard=guard,
+    )
+    rejected = sorted(i for i in tap.rejected_ids if key_of(i) in selection.rejected_keys)
+    _log_counts(kind.value, counts, reason)
+    return _Planned(plan, sent, rejected)
+
+
+def _write_upload(
+    store: StateStore,
+    options: _Options,
+    out_dir: Any,
+    staged: StagingManifest,
+    selection: _Selection,
+    sent: SentLog,
+    deletes: Iterator[tuple[str, Any]] | None,
+    *,
+    dense: bool,
+) -> tuple[StagingManifest, list[str]]:
+    """Step 5: the upload files (the staged files as they are, or the selected lines copied), then the
+    deletes streamed to files of their own, then the manifest; ``sent`` logs every line written."""
+    kind, counts = options.kind, selection.counts
     folder = OutputDir(out_dir).child(kind.value).child(UPLOAD_FOLDER)
     folder.mkdir()
     folder.remove(MANIFEST_NAME)
-    sent = SentLog(scratch)
     if dense:
         files = list(staged.files)
         counts.records_uploaded = _log_dense(staged, sent, store.delete_fields, options.max_line_bytes)
@@ -628,9 +667,7 @@ def _compute(
             writer.abort()
             raise
     delete_files: list[StagedFile] = []
-    if send_deletes:
-        assert diffed is not None
-        deletes = _iter_deletes(store, diffed, tap)
+    if deletes is not None:
         delete_files = _write_deletes(
             folder, kind.value, deletes, options.deletes_dated, store, sent, options.max_file_bytes
         )
@@ -646,25 +683,7 @@ def _compute(
         sources=staged.sources,
     )
     manifest.publish(folder)
-    plan = ChangePlan(
-        object_type=kind.value,
-        integration_id=store.integration_id,
-        state_base=str(state_base),
-        run_token=token,
-        run_key=run_key,
-        mode=options.mode,
-        base_generation=None if head is None else head.generation,
-        fingerprint=options.fingerprint,
-        rebuild=reason is not None,
-        rebuild_reason=reason,
-        manifest=manifest,
-        delete_files=[f.path for f in delete_files],
-        counts=counts,
-        guard=guard,
-    )
-    rejected = sorted(i for i in tap.rejected_ids if key_of(i) in selection.rejected_keys)
-    _log_counts(kind.value, counts, reason)
-    return _Planned(plan, sent, rejected)
+    return manifest, [f.path for f in delete_files]
 
 
 def _log_counts(kind: str, counts: ChangeCounts, reason: str | None) -> None:

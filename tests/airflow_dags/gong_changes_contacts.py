@@ -46,7 +46,6 @@ with DAG(
             state_base=params["state_base"],
             integration_id=params["integration_id"],
             run_key=run_id,
-            run_time=dag_run.run_after,  # a retry of the run writes the same delete lines
             mode=params["sync_mode"],
         )
         return plan.to_dict()

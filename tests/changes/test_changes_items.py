@@ -161,3 +161,45 @@ def test_the_digest_is_of_the_canonical_line() -> None:
     record = contact(1, title="a: b, c")
     assert digest_of(spaced(record).encode()) == digest_of(compact(record).encode())
     assert digest_of(compact(record).encode()) != digest_of(compact(contact(1, title="a:b,c")).encode())
+
+
+def test_a_preview_writes_nothing_under_the_state(tmp_path: Path) -> None:
+    """The entry point for a dry run (HITL approval): the plan, and no lease, marker or generation."""
+    from gong_provider.changes import preview_changes
+
+    sync = Sync(tmp_path, max_delete_ratio=1.0)
+    sync.sync([contact(n) for n in range(4)])
+    folder = tmp_path / "state" / "7" / "CONTACT"
+    before = sorted(p.name for p in folder.iterdir())
+    source = tmp_path / "preview.jsonl"
+    source.write_text("".join(compact(contact(n, 1 if n == 0 else 0)) + "\n" for n in range(3)))
+    plan = preview_changes(
+        source,
+        object_type="CONTACT",
+        out_dir=tmp_path / "preview",
+        state_base=tmp_path / "state",
+        integration_id=7,
+        mode="mirror",
+        max_delete_ratio=1.0,
+    )
+    assert (plan.counts.changed, plan.counts.deleted, plan.counts.unchanged) == (1, 1, 2)
+    assert sorted(p.name for p in folder.iterdir()) == before
+    real, _ = sync.sync([contact(n, 1 if n == 0 else 0) for n in range(3)])  # and the real run agrees
+    assert real.counts == plan.counts
+
+
+def test_a_state_of_the_previous_format_is_rebuilt_not_refused(tmp_path: Path) -> None:
+    """An upgrade: the first run rebuilds (digests are canonical now), keeping the keys it must delete."""
+    sync = Sync(tmp_path)
+    sync.sync([contact(n) for n in range(4)])
+    head = tmp_path / "state" / "7" / "CONTACT" / "HEAD.json"
+    data = json.loads(head.read_text())
+    data["format"] = 1
+    data["fingerprint"] = "fingerprint of format 1"
+    del data["committed_tokens"]
+    head.write_text(json.dumps(data))
+    plan, report = sync.sync([contact(n) for n in range(3)])
+    assert plan.rebuild_reason == "the mapping, normalization options or custom fields changed"
+    assert report.live == 4  # c3 stays, for the next mirror run to delete
+    again, _ = sync.sync([contact(n) for n in range(3)], max_delete_ratio=1.0)
+    assert again.counts.deleted == 1

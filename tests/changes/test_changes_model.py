@@ -436,8 +436,8 @@ def harness_parts(
 
 
 def test_the_model_with_local_state(harness_parts: dict[str, Any], tmp_path: Path) -> None:
-    _run(Harness(state_base=tmp_path / "state", **harness_parts), examples=25, steps=15)
+    _run(Harness(state_base=tmp_path / "state", **harness_parts), examples=20, steps=12)
 
 
 def test_the_model_with_state_on_s3(harness_parts: dict[str, Any], s3: Any) -> None:
-    _run(Harness(state_base=s3.url("state"), **harness_parts), examples=4, steps=8)
+    _run(Harness(state_base=s3.url("state"), **harness_parts), examples=3, steps=8)
