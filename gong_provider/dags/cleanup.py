@@ -18,9 +18,6 @@ from gong_provider.dags.stage import runs_root, staging_dir
 
 log = logging.getLogger(__name__)
 
-MIN_RETENTION_DAYS = 1.0
-"""A run may still be uploading (a wait lasts up to 6 h): no run folder younger than this goes."""
-
 
 def clean_staged_runs(
     dag_id: str,
@@ -31,19 +28,11 @@ def clean_staged_runs(
     state_base: str,
     now: datetime | None = None,
 ) -> list[str]:
-    """Remove ``dag_id``'s staged run folders whose newest file is older than ``retention_days``
-    (at least :data:`MIN_RETENTION_DAYS`); returns their locations. Never this run's folder, never one
-    that holds or lies inside ``state_base``; a listing or removal error is logged, not raised (the
-    next run tries again), so that a cleanup never fails a sync."""
-    days = max(float(settings.staging_retention_days() if retention_days is None else retention_days), 0.0)
-    if days < MIN_RETENTION_DAYS:
-        log.warning(
-            "staging_retention_days=%s is below %s: keeping %s day(s)",
-            days,
-            MIN_RETENTION_DAYS,
-            MIN_RETENTION_DAYS,
-        )
-        days = MIN_RETENTION_DAYS
+    """Remove ``dag_id``'s staged run folders whose newest file is older than ``retention_days`` (at
+    least one day: :func:`~gong_provider.dags.settings.staging_retention_days`); returns their
+    locations. Never this run's folder, never one that holds or lies inside ``state_base``; a listing
+    or removal error is logged, not raised (the next run tries again): a cleanup never fails a sync."""
+    days = settings.staging_retention_days(retention_days)
     root = runs_root(dag_id, staging_base)
     keep = staging_dir(dag_id, keep_run_id, staging_base).rpartition("/")[2]
     cutoff = (now or datetime.now(timezone.utc)) - timedelta(days=days)

@@ -125,7 +125,7 @@ def sync_params(*, integration_id: str | None, source: str | None) -> dict[str, 
         "staging_retention_days": Param(
             settings.staging_retention_days(),
             type="number",
-            minimum=1,
+            minimum=settings.MIN_STAGING_RETENTION_DAYS,
             title="Staging retention (days)",
             description="The cleanup task removes this DAG's staged run folders (<staging base>/runs/"
             "<dag_id>/<run_id>) older than this; the change-capture state is never touched. Default: the "

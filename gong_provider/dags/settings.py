@@ -33,6 +33,8 @@ ENV_STAGING_BASE = "GONG_STAGING_BASE"
 ENV_STAGING_RETENTION_DAYS = "GONG_STAGING_RETENTION_DAYS"
 """Default ``staging_retention_days`` Param: days a staged run folder is kept (default 3)."""
 DEFAULT_STAGING_RETENTION_DAYS = 3.0
+MIN_STAGING_RETENTION_DAYS = 1.0
+"""A run may still be uploading (a wait lasts up to 6 h): no staged run folder younger than this goes."""
 RUNS_FOLDER = "runs"
 """Staged runs live under ``<staging base>/runs/``: the one prefix a cleanup or lifecycle rule may touch."""
 ENV_CONN_ID = "GONG_CONN_ID"
@@ -88,9 +90,12 @@ def staging_base() -> str:
     return str(Path(home) / "gong_staging") if home else "/tmp/gong_staging"
 
 
-def staging_retention_days() -> float:
-    """Days a staged run folder is kept before the sync's ``cleanup`` task removes it."""
-    return float(_env(ENV_STAGING_RETENTION_DAYS) or DEFAULT_STAGING_RETENTION_DAYS)
+def staging_retention_days(value: float | str | None = None) -> float:
+    """Days a staged run folder is kept before the sync's ``cleanup`` task removes it: ``value`` (the
+    Param), else GONG_STAGING_RETENTION_DAYS, else 3; never less than one day."""
+    chosen = value if value not in (None, "") else _env(ENV_STAGING_RETENTION_DAYS)
+    days = float(chosen) if chosen not in (None, "") else DEFAULT_STAGING_RETENTION_DAYS
+    return max(days, MIN_STAGING_RETENTION_DAYS)
 
 
 def asset_alias_name(object_type: str) -> str:

@@ -149,3 +149,18 @@ def test_modification_time_of_every_store(info: dict[str, object], expected: dat
     from gong_provider.dags.cleanup import modified_time
 
     assert modified_time(info) == expected
+
+
+def test_retention_comes_from_the_param_then_the_environment_and_is_never_below_a_day(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gong_provider.dags import settings
+
+    monkeypatch.delenv("GONG_STAGING_RETENTION_DAYS", raising=False)
+    assert settings.staging_retention_days() == 3
+    monkeypatch.setenv("GONG_STAGING_RETENTION_DAYS", "7")
+    assert settings.staging_retention_days() == 7
+    assert settings.staging_retention_days(2) == 2
+    monkeypatch.setenv("GONG_STAGING_RETENTION_DAYS", "0.1")  # a run still uploading keeps its files
+    assert settings.staging_retention_days() == 1
+    assert settings.staging_retention_days(0) == 1

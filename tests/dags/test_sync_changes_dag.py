@@ -13,8 +13,6 @@ against the emulator, run after run on one change-capture state, CONTACT only an
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -31,11 +29,10 @@ from tests.support.faults import (
     connection_json,
     gong,
     inspect_sync_db,
+    kill_when,
     new_sync_home,
-    poll,
     pycache,
     run_sync_dag,
-    stop_group,
     sync_env,
     sync_template,
 )
@@ -263,19 +260,14 @@ def test_sql_source_failed_lines_corrupt_state_reset_and_a_worker_killed_before_
         worker = subprocess.Popen(
             args, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-        try:
-            poll(
-                lambda: (
-                    len(gong.upload_counts()) > uploads_before
-                    and all(r["status"] in ("DONE", "FAILED") for r in gong.requests())
-                ),
-                what="the killed run's upload to be processed",
-                timeout=300,
-            )
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait(timeout=30)
-        finally:
-            stop_group(worker)
+        kill_when(
+            worker,
+            lambda: (
+                len(gong.upload_counts()) > uploads_before
+                and all(r["status"] in ("DONE", "FAILED") for r in gong.requests())
+            ),
+            what="the killed run's upload to be processed",
+        )
     gong.clear_faults()
     assert gong.entities("CONTACT")["c0"]["firstName"] == "v1"
     assert list(sync.state_folder().glob("plan-*.json"))  # the in-flight marker is left behind

@@ -278,6 +278,14 @@ def stop_group(process: subprocess.Popen[bytes]) -> None:
     process.wait(timeout=30)
 
 
+def kill_when(process: subprocess.Popen[bytes], check: Callable[[], Any], *, what: str) -> None:
+    """SIGKILL ``process``'s group as soon as ``check()`` holds (a worker dying at that point)."""
+    try:
+        poll(check, what=what, timeout=300)
+    finally:
+        stop_group(process)
+
+
 # ----------------------------------------------------------------------------- fixtures
 
 
