@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import sys
+from array import array
 from collections import Counter
 
 import pytest
@@ -48,3 +50,18 @@ def test_distinct_batches_stay_on_the_fast_answer_and_release_undoes() -> None:
     index.release("x7")  # a first occurrence that moved to the arrays: forgotten
     assert index.assign("x7") == 0
     assert index.count == 2
+
+
+def test_a_byte_match_straddling_two_hashes_is_not_a_hash_of_the_arrays() -> None:
+    """The arrays are searched as bytes: only a match on a hash's own 8 bytes counts."""
+    index = Generations()
+    for n in range(200):  # past the first move: the arrays exist
+        index.assign(f"s{n}")
+    first, second = 0x0102030405060708, 0x1112131415161718
+    straddling = int.from_bytes(array("q", [first, second]).tobytes()[4:12], sys.byteorder, signed=True)
+    assert index._buckets is not None
+    bucket = index._buckets[(straddling >> generations._BUCKET_SHIFT) & generations._BUCKET_MASK]
+    bucket.extend([first, second])
+    assert not index._in_arrays(straddling)
+    bucket.append(straddling)
+    assert index._in_arrays(straddling)
