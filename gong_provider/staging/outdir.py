@@ -57,7 +57,7 @@ class OutputDir:
             if self.local is not None:
                 return [p.name for p in self.local.iterdir() if p.is_file()]
             return [p.name for p in self.remote.iterdir() if p.is_file()]
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # object storage: a folder with nothing in it
             return []
 
     def remove(self, name: str) -> None:

@@ -14,7 +14,7 @@ from tests.fixtures.s3 import S3Bucket
 DONE = RequestStatus(None, RequestState.DONE)
 
 
-def _stage(tmp: Path, state_base: str, run_key: str, count: int, **options: Any) -> Any:
+def _stage(tmp: Path, state_base: str, run_key: str, count: int, out_dir: Any = None, **options: Any) -> Any:
     source = tmp / f"{run_key}.jsonl"
     source.write_text(
         "".join(
@@ -25,7 +25,7 @@ def _stage(tmp: Path, state_base: str, run_key: str, count: int, **options: Any)
     return stage_changes(
         source,
         object_type="CONTACT",
-        out_dir=tmp / "out" / run_key,
+        out_dir=out_dir or tmp / "out" / run_key,
         state_base=state_base,
         integration_id=7,
         run_key=run_key,
@@ -56,3 +56,15 @@ def test_the_claim_is_exclusive_on_s3(s3: S3Bucket) -> None:
     assert store.create_file("claim-00000001.json", b"a")
     assert not store.create_file("claim-00000001.json", b"b")
     assert store.read_file("claim-00000001.json") == b"a"
+
+
+def test_staging_and_state_both_on_s3(tmp_path: Path, s3: S3Bucket) -> None:
+    """As the sync runs with GONG_STAGING_BASE on S3: the upload folder does not exist yet, and an
+    empty S3 "folder" lists as NotADirectoryError, which must read as empty (it failed every run)."""
+    base = s3.url("state")
+    plan = _stage(tmp_path, base, "run-1", 3, out_dir=s3.url("runs", "run-1"))
+    assert [f.path.startswith("s3://") for f in plan.files] == [True]
+    report = commit_changes(plan, {f.path: DONE for f in plan.files})
+    assert report.live == 3
+    again = _stage(tmp_path, base, "run-2", 3, out_dir=s3.url("runs", "run-2"))
+    assert again.files == []

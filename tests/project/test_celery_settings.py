@@ -70,6 +70,7 @@ def test_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         source=ROOT / "dags" / "data",
         staging_base=base / "staging",
         budget_dir=base / "gong-budget",
+        budget_url="redis://127.0.0.1:16379/1",
     )
     return {key: value for key, value in env.items() if _relevant(key)}
 
@@ -108,12 +109,14 @@ def _url_without_location(url: str) -> tuple[str, str]:
         "AIRFLOW__CELERY__RESULT_BACKEND",
         "AIRFLOW__CELERY__BROKER_URL",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
+        "GONG_PROVIDER_BUDGET_URL",
     ],
 )
 def test_urls_differ_only_in_host_port_and_credentials(
     key: str, compose_env: dict[str, str], test_env: dict[str, str]
 ) -> None:
-    """Same driver or scheme, same database / Redis db / path: PostgreSQL, Redis, the execution API."""
+    """Same driver or scheme, same database / Redis db / path: PostgreSQL, Redis (broker and Gong
+    budget), the execution API."""
     assert _url_without_location(test_env[key]) == _url_without_location(compose_env[key])
 
 

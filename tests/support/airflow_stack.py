@@ -1,8 +1,9 @@
 """A real Airflow for end-to-end tests: its processes on 127.0.0.1, its environment, its REST API.
 
 Used by every test that drives Airflow from the outside (REST API, browser, Celery workers). Each
-process runs in its own process group; ``stop()`` terminates the groups (then kills them) and checks
-that none is left.
+process runs in its own session and process group; ``stop()`` terminates the groups, then kills
+every process left in their sessions (task processes sit in groups of their own) and checks that none
+is left.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from tests.support.faults import poll
 from tests.support.paths import clean_environment
 
 START_TIMEOUT = 120.0
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+"""Airflow's own processes, in the order ``AirflowProcesses.start`` starts them."""
 
 
 def free_port() -> int:
@@ -68,6 +71,9 @@ class AirflowProcesses:
     home: Path
     env: dict[str, str]
     port: int
+    components: tuple[str, ...] = COMPONENTS
+    """Which of Airflow's own processes this group runs (a machine of a several-machines stack runs
+    some of them: the api-server and scheduler on one, a worker and a triggerer on another)."""
     extra_commands: dict[str, list[str]] = field(default_factory=dict)
     """More processes to start beside the four, by name: ``airflow`` sub-command and arguments
     (e.g. ``{"worker-a": ["celery", "worker", "-H", "worker-a@127.0.0.1"]}``)."""
@@ -95,9 +101,10 @@ class AirflowProcesses:
             f"airflow {' '.join(args)}: {result.stdout[-2000:]} {result.stderr[-3000:]}"
         )
 
-    def start(self) -> None:
+    def commands(self) -> dict[str, list[str]]:
+        """Each process's command line, by name."""
         airflow = str(Path(sys.executable).with_name("airflow"))
-        commands = {
+        own = {
             "api-server": [
                 airflow,
                 "api-server",
@@ -111,10 +118,21 @@ class AirflowProcesses:
             "scheduler": [airflow, "scheduler", "--skip-serve-logs"],
             "dag-processor": [airflow, "dag-processor"],
             "triggerer": [airflow, "triggerer", "--skip-serve-logs"],
+        }
+        return {
+            **{name: own[name] for name in self.components},
             **{name: [airflow, *args] for name, args in self.extra_commands.items()},
         }
-        for name, command in commands.items():
-            with self.log_path(name).open("wb") as out:
+
+    def start(self, names: tuple[str, ...] | None = None) -> None:
+        """Start every process (or those ``names``: e.g. a worker again after ``kill``), each in its own
+        process group, its output appended to ``log_path(name)``."""
+        for name, command in self.commands().items():
+            if names is not None and name not in names:
+                continue
+            if name in self.killed:
+                self.killed.pop(name).wait(timeout=10)
+            with self.log_path(name).open("ab") as out:
                 self.processes[name] = subprocess.Popen(
                     command, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
                 )
@@ -126,12 +144,23 @@ class AirflowProcesses:
                 raise AssertionError(f"airflow {name} exited with {process.returncode}:\n{tail}")
 
     def kill(self, name: str) -> None:
-        """SIGKILL process ``name`` and its whole group at once, as when its machine or container dies."""
+        """SIGKILL process ``name`` and every process of its session at once, as when its machine or
+        container dies. The session, not the group: Airflow's supervisor puts each task process in a
+        process group of its own, which a SIGKILL to the worker's group would leave running."""
         process = self.processes.pop(name)
         self.killed[name] = process
-        _signal_group(process.pid, signal.SIGKILL)
+        _kill_session(process.pid)
         process.wait(timeout=30)
-        poll(lambda: not _group_alive(process.pid), timeout=30, interval=0.2, what=f"{name} to die")
+        poll(lambda: not _session_alive(process.pid), timeout=30, interval=0.2, what=f"{name} to die")
+
+    def terminate(self, name: str) -> None:
+        """SIGTERM process ``name``'s group and wait for it to end (a Celery worker finishes its running
+        tasks and hands its reserved messages back): as when its machine is taken down for upkeep."""
+        process = self.processes.pop(name)
+        self.killed[name] = process
+        _signal_group(process.pid, signal.SIGTERM)
+        process.wait(timeout=120)
+        poll(lambda: not _session_alive(process.pid), timeout=60, interval=0.2, what=f"{name} to end")
 
     def stop(self) -> None:
         self.processes.update(self.killed)
@@ -139,14 +168,14 @@ class AirflowProcesses:
         for process in self.processes.values():
             _signal_group(process.pid, signal.SIGTERM)
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and any(_group_alive(p.pid) for p in self.processes.values()):
+        while time.monotonic() < deadline and any(_session_alive(p.pid) for p in self.processes.values()):
             time.sleep(0.2)
         for process in self.processes.values():
-            _signal_group(process.pid, signal.SIGKILL)
+            _kill_session(process.pid)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=10)
         poll(
-            lambda: not any(_group_alive(p.pid) for p in self.processes.values()),
+            lambda: not any(_session_alive(p.pid) for p in self.processes.values()),
             timeout=10,
             interval=0.5,
             what="every Airflow process group to end",
@@ -158,26 +187,26 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie leader still "exists" until reaped; count only live members.
+def _session_members(sid: int) -> list[int]:
+    """Live processes of session ``sid`` (each process here leads a session of its own)."""
     import psutil
 
-    return any(
-        p.status() != psutil.STATUS_ZOMBIE for p in psutil.process_iter(["pid"]) if _safe_pgid(p.pid) == pgid
-    )
+    members = []
+    for process in psutil.process_iter(["pid", "status"]):
+        with contextlib.suppress(ProcessLookupError, PermissionError, psutil.Error):
+            if os.getsid(process.pid) == sid and process.info["status"] != psutil.STATUS_ZOMBIE:
+                members.append(process.pid)
+    return members
 
 
-def _safe_pgid(pid: int) -> int | None:
-    try:
-        return os.getpgid(pid)
-    except (ProcessLookupError, PermissionError):
-        return None
+def _kill_session(sid: int) -> None:
+    for pid in _session_members(sid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _session_alive(sid: int) -> bool:
+    return bool(_session_members(sid))
 
 
 class Api:

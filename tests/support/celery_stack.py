@@ -18,11 +18,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from gong_provider.hooks._ratelimit import BUDGET_DIR_ENV
+from gong_provider.hooks._ratelimit import BUDGET_DIR_ENV, BUDGET_URL_ENV
 from tests.support.airflow_stack import airflow_env, free_port
 from tests.support.faults import poll
 
-WORKERS = ("worker-a", "worker-b")
+WORKERS = 2
+"""Celery workers, each on a machine of its own (tests/support/machines.py)."""
 WORKER_CONCURRENCY = 2
 TASK_HEARTBEAT_TIMEOUT = 30
 """Seconds without a task's heartbeat before the scheduler fails the try (Airflow's default: 300).
@@ -34,8 +35,8 @@ the broker's visibility timeout (a day by default), and a redelivered message fo
 longer queued is ignored by the worker (TaskAlreadyRunningError)."""
 
 TEST_ONLY_SETTINGS: dict[str, str] = {
-    "AIRFLOW_HOME": "a temporary folder (compose: the image's /opt/airflow)",
-    "AIRFLOW__CORE__DAGS_FOLDER": "a temporary folder of links to the DAG files (compose: the image's "
+    "AIRFLOW_HOME": "a temporary folder per machine (compose: the image's /opt/airflow)",
+    "AIRFLOW__CORE__DAGS_FOLDER": "each machine's own copy of the DAG files (compose: the image's "
     "default, /opt/airflow/dags, where ./dags is mounted)",
     "AIRFLOW__API__HOST": "127.0.0.1: nothing listens beyond loopback (compose: the container's 0.0.0.0)",
     "AIRFLOW__API__PORT": "a free port (compose: the default 8080 inside the container)",
@@ -64,8 +65,6 @@ COMPOSE_ONLY_SETTINGS: dict[str, str] = {
     "AIRFLOW_CONFIG": "airflow-init's airflow.cfg on a shared volume; the test sets everything in the "
     "environment",
     "DUMB_INIT_SETSID": "the image's init process (worker containers only)",
-    "GONG_PROVIDER_BUDGET_URL": "the Redis budget; this test keeps the per-host lock files (the baseline), "
-    "tests/hooks/test_redis_budget.py proves the Redis one",
 }
 """What docker-compose.yaml sets that the test does not, and why."""
 
@@ -78,6 +77,7 @@ LOCATION_SETTINGS = (
     "GONG_CRM_SOURCE",
     "GONG_STAGING_BASE",
     BUDGET_DIR_ENV,
+    BUDGET_URL_ENV,
 )
 """Settings in both whose hosts, ports, credentials or paths differ (the rest of each value agrees)."""
 
@@ -90,9 +90,10 @@ def compose_settings(
     broker_url: str,
     gong_conn_uri: str,
     integration_id: int | str,
-    source: Path,
-    staging_base: Path,
+    source: Path | str,
+    staging_base: Path | str,
     budget_dir: Path,
+    budget_url: str,
 ) -> dict[str, str]:
     """docker-compose.yaml's ``x-airflow-common`` environment with this machine's hosts, ports, paths."""
     return {
@@ -109,7 +110,9 @@ def compose_settings(
         "GONG_INTEGRATION_ID": str(integration_id),
         "GONG_CRM_SOURCE": str(source),
         "GONG_STAGING_BASE": str(staging_base),
-        # Gong's rate budget: one folder of lock files for every Airflow process of the host
+        # Gong's rate budget: tokens in the broker's Redis (db 1) for every machine, the host's lock
+        # files while Redis cannot be reached
+        BUDGET_URL_ENV: budget_url,
         BUDGET_DIR_ENV: str(budget_dir),
     }
 
@@ -119,21 +122,12 @@ def test_only_settings(*, health_check_port: int) -> dict[str, str]:
     return {
         "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": "127.0.0.1",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(health_check_port),
-        "AIRFLOW__CORE__PARALLELISM": str(len(WORKERS) * WORKER_CONCURRENCY),
+        "AIRFLOW__CORE__PARALLELISM": str(WORKERS * WORKER_CONCURRENCY),
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(TASK_HEARTBEAT_TIMEOUT),
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "3",
         "GONG_CRM_SYNC_SCHEDULE": "none",
         "GONG_POLL_INTERVAL": "1",
-    }
-
-
-def worker_commands(home: Path) -> dict[str, list[str]]:
-    """``airflow celery worker`` per worker: its own Celery hostname and pid file. Logs are not served:
-    every process here writes task logs into the one AIRFLOW_HOME, which the api-server reads."""
-    return {
-        name: ["celery", "worker", "-H", f"{name}@127.0.0.1", "--pid", str(home / f"{name}.pid"), "-s"]
-        for name in WORKERS
     }
 
 
