@@ -52,8 +52,9 @@ from gong_provider.staging.fastpath import iter_blocks
 from gong_provider.staging.locate import locate_lines
 from gong_provider.staging.manifest import MANIFEST_NAME, StagedFile, StagingManifest
 from gong_provider.staging.outdir import OutputDir, open_location
-from gong_provider.staging.pipeline import DEFAULT_MAX_FILE_BYTES, StagingSource, stage
+from gong_provider.staging.pipeline import DEFAULT_MAX_FILE_BYTES, StagingSource, StagingTap, stage
 from gong_provider.staging.readers import DEFAULT_MAX_LINE_BYTES
+from gong_provider.staging.taps import tee
 from gong_provider.staging.writer import Origin, PartWriter, Placement
 
 log = logging.getLogger(__name__)
@@ -466,6 +467,7 @@ def stage_changes(
     custom_fields: Sequence[CustomField] | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     fingerprint_extra: Mapping[str, Any] | None = None,
+    extra_tap: StagingTap | None = None,
 ) -> ChangePlan:
     """Stage ``source`` and keep, in ``<out_dir>/<OBJECT_TYPE>/upload/``, only what Gong must be sent.
 
@@ -474,7 +476,8 @@ def stage_changes(
     deletes. Raises :class:`GongStateCorruptError` for an unusable state (nothing is planned),
     :class:`GongDeleteGuardError` for an empty source in mirror mode when the state is not empty
     (unless ``confirm_deletes`` covers every confirmed key: the type is emptied on purpose), and
-    staging's own errors. Deletes over ``max_delete_ratio`` of the confirmed keys are withheld unless
+    staging's own errors. ``extra_tap`` is shown every staged line too (e.g. a reference check's
+    collector). Deletes over ``max_delete_ratio`` of the confirmed keys are withheld unless
     ``confirm_deletes`` is at least their number; the plan's ``guard`` then says why, and
     :func:`commit_changes` raises after committing the upserts.
     """
@@ -514,7 +517,7 @@ def stage_changes(
             max_file_bytes=max_file_bytes,
             custom_fields=custom_fields,
             max_line_bytes=max_line_bytes,
-            tap=tap,
+            tap=tee(tap, extra_tap),
         )
         folder = OutputDir(out_dir).child(kind.value).child(UPLOAD_FOLDER)
         folder.mkdir()

@@ -13,6 +13,7 @@ from airflow.sdk import Param
 
 from gong_provider.changes.modes import DEFAULT_MAX_DELETE_RATIO, SYNC_MODES
 from gong_provider.dags import settings
+from gong_provider.dags.rule_params import rule_params
 from gong_provider.ids import (
     INTEGRATION_ID_PATTERN,
     MAX_INTEGRATION_ID,
@@ -128,6 +129,7 @@ def sync_params(*, integration_id: str | None, source: str | None) -> dict[str, 
             description="Mirror mode: send the deletes even above max_delete_ratio (or from an empty "
             "export) when they are at most this many; the failed run's message names the number.",
         ),
+        **rule_params(),
     }
 
 

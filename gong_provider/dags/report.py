@@ -22,6 +22,8 @@ COLUMNS = (
     ("pending_retried", "pending retried"),
     ("deleted", "deleted"),
     ("deletes_withheld", "deletes withheld"),
+    ("references_dangling", "dangling refs"),
+    ("references_missing", "missing fields"),
     ("files", "files"),
     ("records_uploaded", "uploaded"),
     ("already_accepted", "409 (already in Gong)"),
@@ -74,6 +76,8 @@ def build_report(pull: Callable[[str, str], Any], states: Mapping[str, Any]) -> 
         row["outcome"] = outcome_of(object_type, states, stage, summary)
         if summary and summary.get("asset"):
             row["asset"] = summary["asset"]
+        if stage and stage.get("reference_examples"):
+            row["reference_examples"] = stage["reference_examples"]
         if stage and stage.get("rejects") and stage.get("records_rejected"):
             row["rejects"] = stage["rejects"]
         report[object_type] = row
@@ -85,7 +89,7 @@ def render_table(report: Mapping[str, Mapping[str, Any]]) -> str:
     from rich.table import Table
 
     table = Table(title="Gong CRM sync")
-    table.add_column("type")
+    table.add_column("type", no_wrap=True)
     for _, title in COLUMNS:
         table.add_column(title, justify="left" if title == "outcome" else "right")
     for object_type, row in report.items():

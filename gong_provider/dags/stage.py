@@ -52,7 +52,8 @@ def stage_entity(
     ``run_time`` (the run's data interval end; default now) is the ``modifiedDate`` of mirror
     deletes: a retry of the run must pass the same, to write the same bytes.
     """
-    from gong_provider.staging import stage
+    from gong_provider.dags.references import ReferenceRun
+    from gong_provider.staging import load_manifest, stage
 
     kind = ObjectType(object_type)
     if kind.value not in (params.get("entity_types") or [t.value for t in ObjectType]):
@@ -72,6 +73,10 @@ def stage_entity(
         raise SkipType(f"the source has nothing for {kind.value}")
     out_dir = staging_dir(dag_id, run_id, staging_base)
     max_reject_ratio = float(params.get("max_reject_ratio") or 0.0)
+    state = state_base or default_state_base(staging_base)
+    references = ReferenceRun.start(
+        kind, params, run_dir=out_dir, state_base=state, integration_id=integration_id
+    )
     if dry_run or integration_id is None:
         log.info(
             "Staging %s from %s into %s (dry run: nothing uploaded, no state read)",
@@ -79,9 +84,12 @@ def stage_entity(
             source,
             out_dir,
         )
-        manifest = stage(source, object_type=kind, out_dir=out_dir, max_reject_ratio=max_reject_ratio)
+        manifest = stage(
+            source, object_type=kind, out_dir=out_dir, max_reject_ratio=max_reject_ratio, tap=references.tap
+        )
         summary = _summary(kind, source, f"{out_dir}/{kind.value}/manifest.json", manifest, dry_run=True)
         summary["records_to_upload"] = 0
+        references.finish(manifest, summary)
         return {"summary": summary, "uploads": [], "later_files": [], "plan": None}
     from gong_provider.changes import stage_changes
 
@@ -89,7 +97,6 @@ def stage_entity(
     if params.get("resend_key"):  # the Param of earlier releases: "send identical data again"
         log.warning("resend_key is deprecated and taken as sync_mode=full (send every record)")
         mode = "full"
-    state = state_base or default_state_base(staging_base)
     log.info("Staging %s from %s into %s (%s mode, state in %s)", kind.value, source, out_dir, mode, state)
     confirm = params.get("confirm_deletes")
     plan = stage_changes(
@@ -105,6 +112,7 @@ def stage_entity(
         max_delete_ratio=_ratio(params.get("max_delete_ratio")),
         confirm_deletes=None if confirm in (None, "") else int(confirm),
         max_reject_ratio=max_reject_ratio,
+        extra_tap=references.tap,
     )
     manifest = plan.manifest
     generations = manifest.generations
@@ -117,6 +125,7 @@ def stage_entity(
     summary.update(change_counts(asdict(plan.counts)))
     summary["sync_mode"] = mode
     summary["state_rebuilt"] = plan.rebuild_reason
+    references.finish(load_manifest(f"{out_dir}/{kind.value}"), summary)
     return {"summary": summary, "uploads": uploads, "later_files": later, "plan": plan.to_dict()}
 
 

@@ -94,6 +94,7 @@ def _entity_group(
 
             from gong_provider.changes import GongChangeCaptureError
             from gong_provider.dags.stage import SkipType, stage_entity
+            from gong_provider.staging.references import GongReferenceError
 
             ti = context["ti"]
             try:
@@ -109,6 +110,9 @@ def _entity_group(
                 )
             except SkipType as reason:
                 raise AirflowSkipException(str(reason))
+            except GongReferenceError as error:  # reference_check=fail: the report shows the findings
+                ti.xcom_push(key="summary", value=error.summary)
+                raise AirflowFailException(str(error)) from error
             except GongChangeCaptureError as error:  # a corrupt state, a delete guard: a retry cannot help
                 raise AirflowFailException(str(error)) from error
             ti.xcom_push(key="summary", value=result["summary"])
