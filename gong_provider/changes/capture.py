@@ -77,6 +77,9 @@ SENT_UPSERT = 0
 SENT_DELETED_RECORD = 1
 """The source's own ``isDeleted: true`` record: confirmed, it becomes a tombstone."""
 SENT_MIRROR_DELETE = 2
+SENT_WITHHELD_DELETE = 3
+"""A mirror delete the guard withheld, written apart (``ChangePlan.withheld_files``): applied only
+when those files are uploaded after an approval (see ``gong_provider.changes.approval``)."""
 
 
 class _Line(msgspec.Struct):
@@ -124,6 +127,12 @@ class ChangePlan:
     guard: str | None = None
     """Why deletes were withheld (the type fails after its upserts are committed), if they were."""
     plan_files: list[str] = field(default_factory=list)
+    withheld_files: list[str] = field(default_factory=list)
+    """The deletes the guard withheld (part 0, 1... in order), written but not among the upload
+    files: sent only when a person approves them (the same bytes, nothing recomputed); the guard
+    then no longer fails."""
+    confirmed: int = 0
+    """Keys a mirror delete may target when the state was diffed (the guard's denominator)."""
 
     @property
     def files(self) -> list[StagedFile]:
@@ -526,6 +535,8 @@ def stage_changes(
         counts = ChangeCounts()
         guard: str | None = None
         deletes: list[tuple[str, Any]] = []
+        withheld: list[tuple[str, Any]] = []
+        confirmed = 0
         if reason is None:
             assert head is not None
             emptied_on_purpose = confirm_deletes is not None and confirm_deletes >= head.confirmed
@@ -540,6 +551,7 @@ def stage_changes(
                 )
             diff = _diff(store, head, tap, mirror=mode == "mirror")
             counts = diff.counts
+            confirmed = diff.confirmed
             deletes, guard, counts.deletes_withheld = _guard(
                 kind.value,
                 diff.deletes,
@@ -548,6 +560,7 @@ def stage_changes(
                 max_delete_ratio,
                 confirm_deletes,
             )
+            withheld = diff.deletes if guard is not None else []  # the ratio guard: approvable
             dense = (
                 staged.records_staged >= DENSE_MIN_RECORDS
                 and len(diff.selected) > DENSE_SHARE * staged.records_staged
@@ -570,6 +583,9 @@ def stage_changes(
                 writer.abort()
                 raise
         delete_files = _write_deletes(folder, kind.value, deletes, modified, store, sent, max_file_bytes)
+        withheld_files = _write_deletes(
+            folder, kind.value, withheld, modified, store, sent, max_file_bytes, withheld=True
+        )
         counts.deleted = len(deletes)
         counts.records_uploaded += len(deletes)
         manifest = StagingManifest(
@@ -581,7 +597,12 @@ def stage_changes(
             rejects_path=staged.rejects_path,
             sources=staged.sources,
         )
-        manifest.publish(folder)
+        manifest.publish(
+            folder,
+            also_keep=[
+                os.path.basename(path) for f in withheld_files for path in (f.path, f.sources_path) if path
+            ],
+        )
         plan = ChangePlan(
             object_type=kind.value,
             integration_id=store.integration_id,
@@ -597,6 +618,8 @@ def stage_changes(
             delete_files=[f.path for f in delete_files],
             counts=counts,
             guard=guard,
+            withheld_files=[f.path for f in sorted(withheld_files, key=lambda f: f.part)],
+            confirmed=confirmed,
         )
         from gong_provider.changes.commit import write_plan
 
@@ -672,17 +695,20 @@ def _write_deletes(
     store: StateStore,
     sent: _SentLog,
     max_file_bytes: int,
+    *,
+    withheld: bool = False,
 ) -> list[StagedFile]:
     if not deletes:
         return []
-    writer = PartWriter(folder, f"{kind}_deletes", max_file_bytes)
+    writer = PartWriter(folder, f"{kind}_{'withheld_' if withheld else ''}deletes", max_file_bytes)
+    sent_kind = SENT_WITHHELD_DELETE if withheld else SENT_MIRROR_DELETE
     try:
         for number, (object_id, extra) in enumerate(deletes, start=1):
             line = _delete_line(object_id, modified, extra, store.delete_fields)
             placement = writer.add(
                 0, line, Origin("mirror delete (gone from the source)", None, number, object_id)
             )
-            sent.add(object_id, line, SENT_MIRROR_DELETE, 0, placement.part, placement.line, extra)
+            sent.add(object_id, line, sent_kind, 0, placement.part, placement.line, extra)
         files = writer.close()
     except BaseException:
         writer.abort()

@@ -95,4 +95,7 @@ def commit_entity(
     missing = sorted(planned - set(statuses))
     if missing:
         log.warning("%s file(s) were not uploaded: their records stay pending: %s", len(missing), missing)
-    return commit_changes(change_plan, {path: status for path, status in statuses.items() if path in planned})
+    approved = set(change_plan.withheld_files)  # sent only after an approval (dags/approval.py)
+    return commit_changes(
+        change_plan, {path: status for path, status in statuses.items() if path in planned | approved}
+    )

@@ -48,7 +48,8 @@ def stage_entity(
     """Stage one type and diff it against the change-capture state (see :mod:`gong_provider.changes`).
 
     Returns the summary, the uploads of generation 0 (``{"file"}`` each), the later generations'
-    files and the plan (``ChangePlan.to_dict()``, None in a dry run: nothing is planned or sent).
+    files, the plan (``ChangePlan.to_dict()``, None in a dry run: nothing is planned or sent) and the
+    withheld deletes to approve (``withheld_request``; None when none were withheld).
     ``run_time`` (the run's data interval end; default now) is the ``modifiedDate`` of mirror
     deletes: a retry of the run must pass the same, to write the same bytes.
     """
@@ -90,8 +91,9 @@ def stage_entity(
         summary = _summary(kind, source, f"{out_dir}/{kind.value}/manifest.json", manifest, dry_run=True)
         summary["records_to_upload"] = 0
         references.finish(manifest, summary)
-        return {"summary": summary, "uploads": [], "later_files": [], "plan": None}
+        return {"summary": summary, "uploads": [], "later_files": [], "plan": None, "withheld": None}
     from gong_provider.changes import stage_changes
+    from gong_provider.changes.approval import withheld_request
 
     mode = str(params.get("sync_mode") or "upsert")
     if params.get("resend_key"):  # the Param of earlier releases: "send identical data again"
@@ -126,7 +128,15 @@ def stage_entity(
     summary["sync_mode"] = mode
     summary["state_rebuilt"] = plan.rebuild_reason
     references.finish(load_manifest(f"{out_dir}/{kind.value}"), summary)
-    return {"summary": summary, "uploads": uploads, "later_files": later, "plan": plan.to_dict()}
+    plan_dict = plan.to_dict()
+    withheld = withheld_request(plan_dict)  # deletes the guard withheld: to approve (dags/approval.py)
+    return {
+        "summary": summary,
+        "uploads": uploads,
+        "later_files": later,
+        "plan": plan_dict,
+        "withheld": withheld,
+    }
 
 
 def _ratio(value: Any) -> float:

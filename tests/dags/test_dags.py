@@ -63,6 +63,7 @@ def test_sync_dag_schedule_and_params(sync_dag: Any) -> None:
     params = sync_dag.params
     expected = {"integration_id", "source", "entity_types", "dry_run", "max_reject_ratio"}
     expected |= {"sync_mode", "reset_state", "max_delete_ratio", "confirm_deletes"}
+    expected |= {"reference_check", "delete_approval_hours", "verify_sample"}
     assert expected <= set(params.keys())
     for name in params:
         param = params.get_param(name)
@@ -161,7 +162,20 @@ def test_each_type_is_a_task_group_of_stage_upload_wait(sync_dag: Any) -> None:
         # the commit waits for every upload of the type, whatever their outcome; the report for it
         commit = sync_dag.get_task(f"{group}.commit")
         assert commit.trigger_rule == "all_done"
-        assert commit.upstream_task_ids == {f"{group}.later_generations"}
+        assert commit.upstream_task_ids == {f"{group}.later_generations", f"{group}.send_approved_deletes"}
+        # withheld mirror deletes: a person approves them, then exactly those files go
+        approve = sync_dag.get_task(f"{group}.approve_deletes")
+        assert type(approve).__name__ == "GongDeleteApprovalOperator"
+        assert approve.upstream_task_ids == {stage.task_id}
+        send = sync_dag.get_task(f"{group}.send_approved_deletes")
+        assert send.upstream_task_ids == {approve.task_id, stage.task_id}
+        # GET /v2/crm/entities returns these four types: a verify task after the commit
+        if group in ("account", "contact", "deal", "lead"):
+            verify = sync_dag.get_task(f"{group}.verify")
+            assert verify.upstream_task_ids == {commit.task_id}
+            assert verify.pool == "gong_api"
+        else:
+            assert f"{group}.verify" not in sync_dag.task_dict
         assert sync_dag.get_task(f"{group}.later_generations").upstream_task_ids >= {wait.task_id}
         assert commit.task_id in sync_dag.get_task("report").upstream_task_ids
         assert upload.partial_kwargs["client_request_id_scope"] == "run"
