@@ -477,6 +477,7 @@ def stage_changes(
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     fingerprint_extra: Mapping[str, Any] | None = None,
     extra_tap: StagingTap | None = None,
+    preview: bool = False,
 ) -> ChangePlan:
     """Stage ``source`` and keep, in ``<out_dir>/<OBJECT_TYPE>/upload/``, only what Gong must be sent.
 
@@ -486,7 +487,10 @@ def stage_changes(
     :class:`GongDeleteGuardError` for an empty source in mirror mode when the state is not empty
     (unless ``confirm_deletes`` covers every confirmed key: the type is emptied on purpose), and
     staging's own errors. ``extra_tap`` is shown every staged line too (e.g. a reference check's
-    collector). Deletes over ``max_delete_ratio`` of the confirmed keys are withheld unless
+    collector). ``preview=True`` (a dry run) plans exactly as a real run would but writes nothing
+    under ``state_base``: no in-flight marker, no recovery of a dead run's plan (its keys are not
+    counted as pending), no folder; the plan must not be uploaded or committed. Deletes over
+    ``max_delete_ratio`` of the confirmed keys are withheld unless
     ``confirm_deletes`` is at least their number; the plan's ``guard`` then says why, and
     :func:`commit_changes` raises after committing the upserts.
     """
@@ -498,13 +502,16 @@ def stage_changes(
 
     kind = ObjectType(str(object_type))
     store = StateStore(state_base, integration_id, kind)
-    store.mkdir()
+    if not preview:
+        store.mkdir()
     token = run_token(run_key)
     fingerprint = state_fingerprint(
         kind, mapping=mapping, timezone=timezone_name, custom_fields=custom_fields, extra=fingerprint_extra
     )
     head: StateHead | None = None
-    if reset_state:
+    if preview:
+        head = None if reset_state else store.read_head()
+    elif reset_state:
         for orphan in store.plan_tokens():
             if orphan != token:
                 store.remove_plan(orphan)
@@ -623,7 +630,8 @@ def stage_changes(
         )
         from gong_provider.changes.commit import write_plan
 
-        write_plan(store, plan, sent, tap.rejected_ids)
+        if not preview:
+            write_plan(store, plan, sent, tap.rejected_ids)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     log.info(

@@ -84,7 +84,9 @@ def sync_params(*, integration_id: str | None, source: str | None) -> dict[str, 
             False,
             type="boolean",
             title="Dry run",
-            description="Stage and validate only; upload nothing to Gong.",
+            description="A preview: stage, validate and compute what the run would send and delete "
+            "(counts per type in the report), against the change-capture state, read only. Nothing is "
+            "uploaded, committed or marked in flight.",
         ),
         "max_reject_ratio": Param(
             0.0,

@@ -78,9 +78,9 @@ def stage_entity(
     references = ReferenceRun.start(
         kind, params, run_dir=out_dir, state_base=state, integration_id=integration_id
     )
-    if dry_run or integration_id is None:
+    if integration_id is None:
         log.info(
-            "Staging %s from %s into %s (dry run: nothing uploaded, no state read)",
+            "Staging %s from %s into %s (dry run without integration id: no state read)",
             kind.value,
             source,
             out_dir,
@@ -99,7 +99,17 @@ def stage_entity(
     if params.get("resend_key"):  # the Param of earlier releases: "send identical data again"
         log.warning("resend_key is deprecated and taken as sync_mode=full (send every record)")
         mode = "full"
-    log.info("Staging %s from %s into %s (%s mode, state in %s)", kind.value, source, out_dir, mode, state)
+    log.info(
+        "Staging %s from %s into %s (%s mode, state in %s)%s",
+        kind.value,
+        source,
+        out_dir,
+        mode,
+        state,
+        " (dry run: the plan is computed and reported, nothing sent, the state left as it is)"
+        if dry_run
+        else "",
+    )
     confirm = params.get("confirm_deletes")
     plan = stage_changes(
         source,
@@ -115,19 +125,26 @@ def stage_entity(
         confirm_deletes=None if confirm in (None, "") else int(confirm),
         max_reject_ratio=max_reject_ratio,
         extra_tap=references.tap,
+        preview=dry_run,
     )
     manifest = plan.manifest
     generations = manifest.generations
     # no clientRequestId here: the upload operator derives a run-scoped one (see docs/changes.md)
     uploads = [{"file": staged.path} for staged in generations[0]] if generations else []
     later = [asdict(staged) for generation in generations[1:] for staged in generation]
-    summary = _summary(kind, source, f"{out_dir}/{kind.value}/upload/manifest.json", manifest, dry_run=False)
+    summary = _summary(
+        kind, source, f"{out_dir}/{kind.value}/upload/manifest.json", manifest, dry_run=dry_run
+    )
     summary["records_staged"] = manifest.records_read - manifest.records_rejected
     summary["records_to_upload"] = plan.counts.records_uploaded
     summary.update(change_counts(asdict(plan.counts)))
     summary["sync_mode"] = mode
     summary["state_rebuilt"] = plan.rebuild_reason
     references.finish(load_manifest(f"{out_dir}/{kind.value}"), summary)
+    if dry_run:  # the preview: counts in the report; nothing to upload, approve or commit
+        summary["records_to_upload"] = 0
+        summary["records_planned"] = plan.counts.records_uploaded
+        return {"summary": summary, "uploads": [], "later_files": [], "plan": None, "withheld": None}
     plan_dict = plan.to_dict()
     withheld = withheld_request(plan_dict)  # deletes the guard withheld: to approve (dags/approval.py)
     return {

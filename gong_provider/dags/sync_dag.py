@@ -147,8 +147,7 @@ def _entity_group(
             timeout=WAIT_TIMEOUT.total_seconds(),
             pool=pool,
         ).expand_kwargs(upload.output.map(_sensor_kwargs))
-        # Generation n+1 of an objectId's updates goes up only once generation n is DONE (Gong applies
-        # files in no guaranteed order); usually there is none, and the empty list is a no-op.
+
         def waited_upload(task_id: str, file: Any) -> Any:
             """Upload files one after another and wait for each (an empty list is a no-op)."""
             return GongUploadEntitiesOperator(
@@ -166,6 +165,8 @@ def _entity_group(
                 pool=pool,
             )
 
+        # Generation n+1 of an objectId's updates goes up only once generation n is DONE (Gong applies
+        # files in no guaranteed order); usually there is none, and the empty list is a no-op.
         later = waited_upload("later_generations", _xcom(staged, "later_files"))
 
         # mirror deletes the guard withheld: a person approves them (gong_provider.dags.approval)
