@@ -49,7 +49,8 @@ def stage_entity(
 
     Returns the summary, the uploads of generation 0 (``{"file"}`` each), the later generations'
     files, the plan (``ChangePlan.to_dict()``, None in a dry run: nothing is planned or sent) and the
-    withheld deletes to approve (``withheld_request``; None when none were withheld).
+    withheld deletes to approve (``withheld_request``; None when none were withheld) and, for
+    BUSINESS_USER, the deletes of changed users to send before the uploads (``reassociate_files``).
     ``run_time`` (the run's data interval end; default now) is the ``modifiedDate`` of mirror
     deletes: a retry of the run must pass the same, to write the same bytes.
     """
@@ -94,6 +95,7 @@ def stage_entity(
         return {"summary": summary, "uploads": [], "later_files": [], "plan": None, "withheld": None}
     from gong_provider.changes import stage_changes
     from gong_provider.changes.approval import withheld_request
+    from gong_provider.changes.user_updates import changed_users, write_user_deletes
 
     mode = str(params.get("sync_mode") or "upsert")
     if params.get("resend_key"):  # the Param of earlier releases: "send identical data again"
@@ -147,12 +149,17 @@ def stage_entity(
         return {"summary": summary, "uploads": [], "later_files": [], "plan": None, "withheld": None}
     plan_dict = plan.to_dict()
     withheld = withheld_request(plan_dict)  # deletes the guard withheld: to approve (dags/approval.py)
+    # changed business users: deleted first, in a request of their own (changes/user_updates.py)
+    changed = changed_users(plan)
+    reassociate = write_user_deletes(plan, out_dir, run_time or datetime.now(timezone.utc), changed)
+    summary["users_reassociated"] = len(changed)
     return {
         "summary": summary,
         "uploads": uploads,
         "later_files": later,
         "plan": plan_dict,
         "withheld": withheld,
+        "reassociate_files": reassociate,
     }
 
 

@@ -29,6 +29,8 @@ then CONTACT, DEAL and LEAD), a task group:
    Mirror deletes the guard withheld wait for a person in **approve_deletes** (Required actions;
    `delete_approval_hours`), then **send_approved_deletes** sends exactly those.
    With `verify_sample` > 0, **verify** fetches that many uploaded records back from Gong.
+   BUSINESS_USER: **delete_changed_users** deletes the users whose details changed, and only once
+   Gong reports that DONE does **upload** send their new versions (Gong's documented way).
 5. **commit**: the state advances for what Gong confirmed; the rest stays pending for the next run.
 6. **summarize**: counts and an Asset event `gong://crm/<integration_id>/<TYPE>`
    (through the AssetAlias `gong-crm-<TYPE>`).
@@ -125,6 +127,7 @@ def _entity_group(
             ti.xcom_push(key="plan", value=result["plan"])
             ti.xcom_push(key="withheld", value=result["withheld"])
             ti.xcom_push(key="withheld_files", value=(result["withheld"] or {}).get("files", []))
+            ti.xcom_push(key="reassociate_files", value=result.get("reassociate_files") or [])
             uploads: list[dict[str, Any]] = result["uploads"]
             return uploads
 
@@ -168,6 +171,12 @@ def _entity_group(
         # Generation n+1 of an objectId's updates goes up only once generation n is DONE (Gong applies
         # files in no guaranteed order); usually there is none, and the empty list is a no-op.
         later = waited_upload("later_generations", _xcom(staged, "later_files"))
+
+        if object_type == "BUSINESS_USER":
+            # Gong's way to change a user: a delete, DONE, then the new version in its own request
+            # (gong_provider.changes.user_updates); nothing to send is a no-op
+            reassociate = waited_upload("delete_changed_users", _xcom(staged, "reassociate_files"))
+            staged >> reassociate >> upload
 
         # mirror deletes the guard withheld: a person approves them (gong_provider.dags.approval)
         from gong_provider.dags.approval import GongDeleteApprovalOperator

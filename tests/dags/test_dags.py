@@ -153,7 +153,13 @@ def test_each_type_is_a_task_group_of_stage_upload_wait(sync_dag: Any) -> None:
         stage = sync_dag.get_task(f"{group}.stage")
         upload = sync_dag.get_task(f"{group}.upload")
         wait = sync_dag.get_task(f"{group}.wait")
-        assert upload.upstream_task_ids == {stage.task_id}
+        if group == "business_user":  # changed users: deleted first, then the new versions
+            reassociate = sync_dag.get_task(f"{group}.delete_changed_users")
+            assert reassociate.upstream_task_ids == {stage.task_id}
+            assert upload.upstream_task_ids == {stage.task_id, reassociate.task_id}
+        else:
+            assert upload.upstream_task_ids == {stage.task_id}
+            assert f"{group}.delete_changed_users" not in sync_dag.task_dict
         assert wait.upstream_task_ids == {upload.task_id}
         assert type(upload).__name__ == "MappedOperator"
         assert type(wait).__name__ == "MappedOperator"
