@@ -430,7 +430,7 @@ def validate(
 ) -> ValidationReport:
     """Check a source as :func:`stage` would, writing nothing; never raises for rejected records.
 
-    ``references`` is shown every valid record (see :mod:`gong_provider.staging.references`)."""
+    ``references`` is shown every valid record (see ``gong_provider.staging.references``)."""
     _check_options(max_reject_ratio, max_file_bytes)
     run = _Run(
         source,
