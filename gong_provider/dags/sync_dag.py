@@ -15,8 +15,8 @@ SYNC_DOC_MD = """
 ### gong_crm_sync: your CRM export into Gong, exactly once
 
 For each CRM entity type, in Gong's dependency order (BUSINESS_USER and STAGE, then ACCOUNT,
-then CONTACT, DEAL and LEAD; a wave goes once the earlier wave's uploads are finished, whatever
-their outcome), a task group:
+then CONTACT, DEAL and LEAD, LEAD staged after CONTACT and DEAL; a wave goes once the earlier
+wave's uploads are finished, whatever their outcome), a task group:
 
 1. **stage**: reads the type's export file (or SQL query), normalizes and validates every record,
    and diffs it against the state of what Gong confirmed (`sync_mode`: upsert, mirror or full):
