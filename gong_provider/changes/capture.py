@@ -46,6 +46,7 @@ from gong_provider.changes.plan import (
     SENT_DELETED_RECORD,
     SENT_MIRROR_DELETE,
     SENT_UPSERT,
+    SENT_WITHHELD_DELETE,
     BucketSpill,
     ChangeCounts,
     ChangePlan,
@@ -75,8 +76,15 @@ from gong_provider.staging.locate import locate_lines
 from gong_provider.staging.manifest import MANIFEST_NAME, StagedFile, StagingManifest
 from gong_provider.staging.normalize import FieldError, normalize_object_id
 from gong_provider.staging.outdir import OutputDir, open_location
-from gong_provider.staging.pipeline import DEFAULT_MAX_FILE_BYTES, StagingSource, stage, timezone_argument
+from gong_provider.staging.pipeline import (
+    DEFAULT_MAX_FILE_BYTES,
+    StagingSource,
+    StagingTap,
+    stage,
+    timezone_argument,
+)
 from gong_provider.staging.readers import DEFAULT_MAX_LINE_BYTES
+from gong_provider.staging.taps import tee
 from gong_provider.staging.writer import Origin, PartWriter, Placement
 
 log = logging.getLogger(__name__)
@@ -427,15 +435,20 @@ def _write_deletes(
     store: StateStore,
     sent: SentLog,
     max_file_bytes: int,
+    *,
+    withheld: bool = False,
 ) -> list[StagedFile]:
-    writer = PartWriter(folder, f"{kind}_deletes", max_file_bytes)
+    """Stream ``deletes`` to ``<kind>_deletes`` files, or ``<kind>_withheld_deletes`` (logged as
+    :data:`SENT_WITHHELD_DELETE`: applied only once a person approved and they were sent)."""
+    writer = PartWriter(folder, f"{kind}_{'withheld_' if withheld else ''}deletes", max_file_bytes)
+    sent_kind = SENT_WITHHELD_DELETE if withheld else SENT_MIRROR_DELETE
     try:
         for number, (object_id, extra) in enumerate(deletes, start=1):
             line = _delete_line(object_id, modified, extra, store.delete_fields)
             placement = writer.add(
                 0, line, Origin("mirror delete (gone from the source)", None, number, object_id)
             )
-            sent.add(object_id, line, SENT_MIRROR_DELETE, 0, placement.part, placement.line, extra)
+            sent.add(object_id, line, sent_kind, 0, placement.part, placement.line, extra)
         files = writer.close()
     except BaseException:
         writer.abort()
@@ -574,9 +587,10 @@ def _compute(
     token: str,
     run_key: str,
     scratch: str,
+    extra_tap: StagingTap | None = None,
 ) -> _Planned:
-    """Steps 2 to 5: decide, stage with the tap, select, write the upload files (nothing under the
-    state is written)."""
+    """Steps 2 to 5: decide, stage with the tap (and ``extra_tap``), select, write the upload files
+    (nothing under the state is written)."""
     kind = options.kind
     head, reason = _decide(store, options)
     tap = _DiffTap(scratch)
@@ -590,7 +604,7 @@ def _compute(
         max_file_bytes=options.max_file_bytes,
         custom_fields=options.custom_fields,
         max_line_bytes=options.max_line_bytes,
-        tap=tap,
+        tap=tee(tap, extra_tap),
         unknown_fields=options.unknown_fields,
     )
     if reason is None:
@@ -617,8 +631,10 @@ def _compute(
     )
     sent = SentLog(scratch)
     deletes = _iter_deletes(store, diffed, tap) if send_deletes and diffed is not None else None
-    manifest, delete_files = _write_upload(
-        store, options, out_dir, staged, selection, sent, deletes, dense=dense
+    # the ratio guard's deletes are written apart for an approval (an unreadable reject's are not)
+    withheld = _iter_deletes(store, diffed, tap) if guard is not None and diffed is not None else None
+    manifest, delete_files, withheld_files = _write_upload(
+        store, options, out_dir, staged, selection, sent, deletes, withheld, dense=dense
     )
     plan = ChangePlan(
         object_type=kind.value,
@@ -635,6 +651,8 @@ def _compute(
         delete_files=delete_files,
         counts=counts,
         guard=guard,
+        withheld_files=withheld_files,
+        confirmed=0 if diffed is None else diffed.confirmed,
     )
     rejected = sorted(i for i in tap.rejected_ids if key_of(i) in selection.rejected_keys)
     _log_counts(kind.value, counts, reason)
@@ -649,11 +667,14 @@ def _write_upload(
     selection: _Selection,
     sent: SentLog,
     deletes: Iterator[tuple[str, Any]] | None,
+    withheld: Iterator[tuple[str, Any]] | None,
     *,
     dense: bool,
-) -> tuple[StagingManifest, list[str]]:
+) -> tuple[StagingManifest, list[str], list[str]]:
     """Step 5: the upload files (the staged files as they are, or the selected lines copied), then the
-    deletes streamed to files of their own, then the manifest; ``sent`` logs every line written."""
+    deletes streamed to files of their own, the withheld deletes to files kept apart (not in the
+    manifest), then the manifest; ``sent`` logs every line written. Returns the manifest, the delete
+    files and the withheld files (in part order)."""
     kind, counts = options.kind, selection.counts
     folder = OutputDir(out_dir).child(kind.value).child(UPLOAD_FOLDER)
     folder.mkdir()
@@ -678,6 +699,19 @@ def _write_upload(
         )
         counts.deleted = selection.deletes
         counts.records_uploaded += selection.deletes
+    withheld_files: list[StagedFile] = []
+    if withheld is not None:
+        withheld_files = _write_deletes(
+            folder,
+            kind.value,
+            withheld,
+            options.deletes_dated,
+            store,
+            sent,
+            options.max_file_bytes,
+            withheld=True,
+        )
+        withheld_files.sort(key=lambda f: f.part)
     manifest = StagingManifest(
         object_type=kind.value,
         files=[*files, *delete_files],
@@ -687,8 +721,13 @@ def _write_upload(
         rejects_path=staged.rejects_path,
         sources=staged.sources,
     )
-    manifest.publish(folder)
-    return manifest, [f.path for f in delete_files]
+    manifest.publish(
+        folder,
+        also_keep=[
+            os.path.basename(path) for f in withheld_files for path in (f.path, f.sources_path) if path
+        ],
+    )
+    return manifest, [f.path for f in delete_files], [f.path for f in withheld_files]
 
 
 def _log_counts(kind: str, counts: ChangeCounts, reason: str | None) -> None:
@@ -731,6 +770,7 @@ def stage_changes(
     unknown_fields: UnknownFieldsPolicy = DEFAULT_UNKNOWN_FIELDS,
     timezone: str | None = None,
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    extra_tap: StagingTap | None = None,
 ) -> ChangePlan:
     """Stage ``source`` and keep, in ``<out_dir>/<OBJECT_TYPE>/upload/``, only what Gong must be sent.
 
@@ -743,8 +783,10 @@ def stage_changes(
     planned), :class:`GongDeleteGuardError` for an empty source in mirror mode when the state is not
     empty (unless ``confirm_deletes`` covers every confirmed key: the type is emptied on purpose),
     and staging's own errors. Deletes over ``max_delete_ratio`` of the confirmed keys are withheld
-    unless ``confirm_deletes`` is at least their number; the plan's ``guard`` then says why, and
-    :func:`commit_changes` raises after committing the upserts.
+    unless ``confirm_deletes`` is at least their number; the plan's ``guard`` then says why, they
+    are written apart (``withheld_files``) for an approval, and :func:`commit_changes` raises after
+    committing the upserts unless they were approved and sent. ``extra_tap`` is shown every staged
+    line too (e.g. a reference check's collector).
     """
     del run_time
     options = _options(
@@ -777,6 +819,7 @@ def stage_changes(
             token=token,
             run_key=run_key,
             scratch=scratch,
+            extra_tap=extra_tap,
         )
         write_plan(store, planned.plan, planned.sent, planned.rejected_ids)
     except BaseException:
@@ -807,6 +850,7 @@ def preview_changes(
     fingerprint_extra: Mapping[str, Any] | None = None,
     unknown_fields: UnknownFieldsPolicy = DEFAULT_UNKNOWN_FIELDS,
     timezone: str | None = None,
+    extra_tap: StagingTap | None = None,
 ) -> ChangePlan:
     """What :func:`stage_changes` would send now, against the committed state, writing nothing under
     the state (no lease, no recovery, no marker): a dry run. The upload files are written to
@@ -839,6 +883,7 @@ def preview_changes(
             token="preview",
             run_key="preview",
             scratch=scratch,
+            extra_tap=extra_tap,
         )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

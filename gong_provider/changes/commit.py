@@ -24,6 +24,7 @@ from datetime import datetime
 from itertools import compress
 from typing import Any
 
+from gong_provider.changes.approval import approved_withheld
 from gong_provider.changes.errors import (
     GongDeleteGuardError,
     GongStateConflictError,
@@ -32,6 +33,7 @@ from gong_provider.changes.errors import (
 from gong_provider.changes.plan import (
     SENT_DELETED_RECORD,
     SENT_MIRROR_DELETE,
+    SENT_WITHHELD_DELETE,
     ChangeCounts,
     ChangePlan,
     load_plan,
@@ -224,6 +226,7 @@ def _apply(
         (f.generation, f.part): by_file.get(f.path, _UNCONFIRMED) for f in plan.files if f.path not in deletes
     }
     delete_parts = {f.part: by_file.get(f.path, _UNCONFIRMED) for f in plan.files if f.path in deletes}
+    withheld_parts = {part: by_file[path] for part, path in enumerate(plan.withheld_files) if path in by_file}
     generation = store.claim(head, committer)
     rejected = rejected_by_bucket(store, plan)
     refs: dict[int, BucketRef] = {}
@@ -237,11 +240,17 @@ def _apply(
             index = dict(zip(entries.ids, range(len(entries)), strict=False))
             final: dict[str, int] = {}
             for object_id, digest, kind, generation_no, part, line, extra in sent:
-                outcome = (
-                    delete_parts.get(part, _UNCONFIRMED)
-                    if kind == SENT_MIRROR_DELETE
-                    else upserts.get((generation_no, part), _UNCONFIRMED)
-                )
+                if kind == SENT_WITHHELD_DELETE:  # sent only once approved
+                    outcome = withheld_parts.get(part, _UNCONFIRMED)
+                    if not outcome.accepts(line):
+                        continue  # not approved, or not confirmed: the key stays as it was
+                    kind = SENT_MIRROR_DELETE
+                else:
+                    outcome = (
+                        delete_parts.get(part, _UNCONFIRMED)
+                        if kind == SENT_MIRROR_DELETE
+                        else upserts.get((generation_no, part), _UNCONFIRMED)
+                    )
                 accepted = outcome.accepts(line)
                 confirmed_lines += accepted
                 position = _position(entries, index, object_id, extra)
@@ -279,6 +288,8 @@ def _apply(
         pending=totals[PENDING],
         guard=plan.guard,
     )
+    if plan.withheld_files and all(path in by_file for path in plan.withheld_files):
+        approved_withheld(report)  # the withheld deletes were approved and sent
     recovering = recovered_by is not None
     marker = RECOVERED + plan.run_token if recovering else plan.run_token
     earlier = head.committed_tokens if head is not None else []

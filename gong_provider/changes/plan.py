@@ -24,6 +24,9 @@ SENT_UPSERT = 0
 SENT_DELETED_RECORD = 1
 """The source's own ``isDeleted: true`` record: confirmed, it becomes a tombstone."""
 SENT_MIRROR_DELETE = 2
+SENT_WITHHELD_DELETE = 3
+"""A mirror delete the guard withheld, written apart (``ChangePlan.withheld_files``): applied only
+when those files are uploaded after an approval (see ``gong_provider.changes.approval``)."""
 
 SentEntry = tuple[str, int, int, int, int, int, Any]
 """``(objectId, digest, kind, generation, part, line, delete fields)`` of one sent line."""
@@ -73,6 +76,12 @@ class ChangePlan:
     guard: str | None = None
     """Why deletes were withheld (the type fails after its upserts are committed), if they were."""
     plan_files: list[str] = field(default_factory=list)
+    withheld_files: list[str] = field(default_factory=list)
+    """The deletes the guard withheld (part 0, 1... in order), written but not among the upload
+    files: sent only when a person approves them (the same bytes, nothing recomputed); the guard
+    then no longer fails."""
+    confirmed: int = 0
+    """Keys a mirror delete may target when the state was diffed (the guard's denominator)."""
 
     @property
     def files(self) -> list[StagedFile]:

@@ -98,8 +98,9 @@ def commit_entity(
     missing = sorted(planned - set(statuses))
     if missing:
         log.warning("%s file(s) were not uploaded: their records stay pending: %s", len(missing), missing)
+    approved = set(change_plan.withheld_files)  # sent only after an approval (dags/approval.py)
     report = commit_changes(
-        change_plan, {path: status for path, status in statuses.items() if path in planned}
+        change_plan, {path: status for path, status in statuses.items() if path in planned | approved}
     )
     gong = {**upload_totals(uploads, statuses.values()), "refused": refused_lines(statuses)}
     return report, gong

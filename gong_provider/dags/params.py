@@ -13,6 +13,7 @@ from airflow.sdk import Param
 
 from gong_provider.changes.modes import DEFAULT_MAX_DELETE_RATIO, SYNC_MODES
 from gong_provider.dags import settings
+from gong_provider.dags.rule_params import rule_params
 from gong_provider.ids import (
     INTEGRATION_ID_PATTERN,
     MAX_INTEGRATION_ID,
@@ -83,7 +84,9 @@ def sync_params(*, integration_id: str | None, source: str | None) -> dict[str, 
             False,
             type="boolean",
             title="Dry run",
-            description="Stage and validate only; upload nothing to Gong.",
+            description="A preview: stage, validate and compute what the run would send and delete "
+            "(counts per type in the report), against the change-capture state, read only. Nothing is "
+            "uploaded, committed or marked in flight.",
         ),
         "max_reject_ratio": Param(
             settings.DEFAULT_MAX_REJECT_RATIO,
@@ -148,6 +151,7 @@ def sync_params(*, integration_id: str | None, source: str | None) -> dict[str, 
             description="Mirror mode: send the deletes even above max_delete_ratio (or from an empty "
             "export) when they are at most this many; the failed run's message names the number.",
         ),
+        **rule_params(),
     }
 
 

@@ -22,6 +22,11 @@ COLUMNS = (
     ("pending_retried", "pending retried"),
     ("deleted", "deleted"),
     ("deletes_withheld", "deletes withheld"),
+    ("references_dangling", "dangling refs"),
+    ("references_missing", "missing fields"),
+    ("verify_matched", "verified"),
+    ("verify_mismatched", "mismatched"),
+    ("verify_missing", "not in Gong"),
     ("files", "files"),
     ("records_uploaded", "uploaded"),
     ("already_accepted", "409 (already in Gong)"),
@@ -83,9 +88,17 @@ def build_report(
             row.update({k: v for k, v in (source or {}).items() if k in row})
         # the state generation this run committed (None: nothing committed, e.g. a dry run)
         row["state_generation"] = commit.get("generation") if commit else None
+        if commit and commit.get("counts"):  # withheld deletes approved and sent count as deleted
+            row.update({k: commit["counts"].get(k, 0) for k in ("deleted", "deletes_withheld")})
         row["outcome"] = outcome_of(object_type, states, stage, summary, chosen)
         if summary and summary.get("asset"):
             row["asset"] = summary["asset"]
+        verify = pull(f"{group_id(object_type)}.verify", "return_value")
+        row.update({k: v for k, v in (verify or {}).items() if k in row})
+        if verify and (verify.get("mismatched") or verify.get("missing")):
+            row["verify_examples"] = {"mismatched": verify["mismatched"], "missing": verify["missing"]}
+        if stage and stage.get("reference_examples"):
+            row["reference_examples"] = stage["reference_examples"]
         if stage and stage.get("rejects") and stage.get("records_rejected"):
             row["rejects"] = stage["rejects"]
         if stage and stage.get("rejects_over_limit"):
@@ -121,13 +134,13 @@ def render_table(report: Mapping[str, Mapping[str, Any]]) -> str:
     from rich.table import Table
 
     table = Table(title="Gong CRM sync")
-    table.add_column("type")
+    table.add_column("type", no_wrap=True)
     for _, title in COLUMNS:
         table.add_column(title, justify="left" if title == "outcome" else "right")
     for object_type, row in report.items():
         table.add_row(object_type, *("" if row.get(key) is None else str(row[key]) for key, _ in COLUMNS))
     buffer = io.StringIO()
-    Console(file=buffer, width=220, force_terminal=False, color_system=None).print(table)
+    Console(file=buffer, width=320, force_terminal=False, color_system=None).print(table)
     for object_type, row in report.items():
         if row.get("rejects"):
             buffer.write(

@@ -113,11 +113,15 @@ def stage_entity(
     """Stage one type and diff it against the change-capture state (see :mod:`gong_provider.changes`).
 
     Returns the summary, the uploads of generation 0 (``{"file"}`` each), the later generations'
-    files and the plan (``ChangePlan.to_dict()``, None in a dry run: nothing is planned or sent).
+    files, the plan (``ChangePlan.to_dict()``, None in a dry run: nothing is planned or sent) and the
+    withheld deletes to approve (``withheld_request``; None when none were withheld) and, for
+    BUSINESS_USER, the deletes of changed users to send before the uploads (``reassociate_files``).
     ``run_time`` (the run's data interval end; default now) is the ``modifiedDate`` of mirror
     deletes: a retry of the run must pass the same, to write the same bytes.
     """
-    from gong_provider.staging import stage
+    from gong_provider.dags.references import ReferenceRun
+    from gong_provider.staging import load_manifest, stage
+    from gong_provider.staging.references import GongReferenceError
 
     kind = ObjectType(object_type)
     if kind.value not in (params.get("entity_types") or [t.value for t in ObjectType]):
@@ -145,58 +149,120 @@ def stage_entity(
         ),
         "unknown_fields": params.get("unknown_fields") or "reject",
     }
-    if dry_run or integration_id is None:
+    state = state_base_of(state_base, staging_base)
+    references = ReferenceRun.start(
+        kind, params, run_dir=out_dir, state_base=state, integration_id=integration_id
+    )
+    if integration_id is None:
         log.info(
-            "Staging %s from %s into %s (dry run: nothing uploaded, no state read)",
+            "Staging %s from %s into %s (dry run without integration id: no state read)",
             kind.value,
             source,
             out_dir,
         )
         warn_if_not_shared(out_dir, None)
         manifest = stage(
-            source, object_type=kind, out_dir=out_dir, max_reject_ratio=ACCEPT_EVERY_REJECT, **checks
+            source,
+            object_type=kind,
+            out_dir=out_dir,
+            max_reject_ratio=ACCEPT_EVERY_REJECT,
+            tap=references.tap,
+            **checks,
         )
         summary = stage_summary(kind, source, out_dir, manifest, max_reject_ratio, dry_run=True)
         summary["records_to_upload"] = 0
-        return {"summary": summary, "uploads": [], "later_files": [], "plan": None}
-    from gong_provider.changes import stage_changes
+        references.finish(manifest, summary)
+        return {"summary": summary, "uploads": [], "later_files": [], "plan": None, "withheld": None}
+    from gong_provider.changes import StateStore, preview_changes, stage_changes
+    from gong_provider.changes.approval import withheld_request
+    from gong_provider.changes.user_updates import changed_users, write_user_deletes
 
     mode = str(params.get("sync_mode") or "upsert")
     if params.get("resend_key"):  # the Param of earlier releases: "send identical data again"
         log.warning("resend_key is deprecated and taken as sync_mode=full (send every record)")
         mode = "full"
-    state = state_base_of(state_base, staging_base)
     warn_if_not_shared(out_dir, state)
-    log.info("Staging %s from %s into %s (%s mode, state in %s)", kind.value, source, out_dir, mode, state)
-    confirm = params.get("confirm_deletes")
-    plan = stage_changes(
+    log.info(
+        "Staging %s from %s into %s (%s mode, state in %s)%s",
+        kind.value,
         source,
-        object_type=kind,
-        out_dir=out_dir,
-        state_base=state,
-        integration_id=integration_id,
-        run_key=run_id,
-        run_time=run_time or datetime.now(timezone.utc),
-        mode=mode,
-        reset_state=bool(params.get("reset_state")),
-        max_delete_ratio=_ratio(params.get("max_delete_ratio")),
-        confirm_deletes=None if confirm in (None, "") else int(confirm),
-        max_reject_ratio=ACCEPT_EVERY_REJECT,
-        **checks,
+        out_dir,
+        mode,
+        state,
+        " (dry run: the plan is computed and reported, nothing sent, the state left as it is)"
+        if dry_run
+        else "",
     )
+    confirm = params.get("confirm_deletes")
+    options: dict[str, Any] = {
+        "object_type": kind,
+        "out_dir": out_dir,
+        "state_base": state,
+        "integration_id": integration_id,
+        "mode": mode,
+        "reset_state": bool(params.get("reset_state")),
+        "max_delete_ratio": _ratio(params.get("max_delete_ratio")),
+        "confirm_deletes": None if confirm in (None, "") else int(confirm),
+        "max_reject_ratio": ACCEPT_EVERY_REJECT,
+        "extra_tap": references.tap,
+        **checks,
+    }
+    if dry_run:  # the plan against the committed state, nothing written under it (no lease, no marker)
+        plan = preview_changes(source, **options)
+    else:
+        plan = stage_changes(
+            source,
+            run_key=run_id,
+            run_time=run_time or datetime.now(timezone.utc),
+            lease_seconds=lease_seconds(mode, params),
+            **options,
+        )
     manifest = plan.manifest
     generations = manifest.generations
     # no clientRequestId here: the upload operator derives a run-scoped one (see docs/changes.md)
     uploads = [{"file": staged.path} for staged in generations[0]] if generations else []
     later = [asdict(staged) for generation in generations[1:] for staged in generation]
-    summary = stage_summary(kind, source, out_dir, manifest, max_reject_ratio, dry_run=False)
+    summary = stage_summary(kind, source, out_dir, manifest, max_reject_ratio, dry_run=dry_run)
     summary["manifest"] = f"{out_dir}/{kind.value}/upload/manifest.json"
     summary["records_staged"] = manifest.records_read - manifest.records_rejected
     summary["records_to_upload"] = plan.counts.records_uploaded
     summary.update(change_counts(asdict(plan.counts)))
     summary["sync_mode"] = mode
     summary["state_rebuilt"] = plan.rebuild_reason
-    return {"summary": summary, "uploads": uploads, "later_files": later, "plan": plan.to_dict()}
+    try:
+        references.finish(load_manifest(f"{out_dir}/{kind.value}"), summary)
+    except GongReferenceError:
+        if not dry_run:  # nothing sent: the next run may take the state (it resends this plan's keys)
+            StateStore(state, integration_id, kind).release_lease(plan.run_token)
+        raise
+    if dry_run:  # the preview: counts in the report; nothing to upload, approve or commit
+        summary["records_to_upload"] = 0
+        summary["records_planned"] = plan.counts.records_uploaded
+        return {"summary": summary, "uploads": [], "later_files": [], "plan": None, "withheld": None}
+    plan_dict = plan.to_dict()
+    withheld = withheld_request(plan_dict)  # deletes the guard withheld: to approve (dags/approval.py)
+    # changed business users: deleted first, in a request of their own (changes/user_updates.py)
+    changed = changed_users(plan)
+    reassociate = write_user_deletes(plan, out_dir, run_time or datetime.now(timezone.utc), changed)
+    summary["users_reassociated"] = len(changed)
+    return {
+        "summary": summary,
+        "uploads": uploads,
+        "later_files": later,
+        "plan": plan_dict,
+        "withheld": withheld,
+        "reassociate_files": reassociate,
+    }
+
+
+def lease_seconds(mode: str, params: Mapping[str, Any]) -> float:
+    """How long the run holds the state: an upload's worth, plus, in mirror mode (where deletes may
+    be withheld), the approval's wait (``delete_approval_hours``), so the lease outlives the wait."""
+    from gong_provider.changes.state import DEFAULT_LEASE_SECONDS
+    from gong_provider.dags.approval_settings import approval_hours
+
+    extra = max(approval_hours(params), 0.0) * 3600 if mode == "mirror" else 0.0
+    return DEFAULT_LEASE_SECONDS + extra
 
 
 def _ratio(value: Any) -> float:

@@ -9,14 +9,14 @@ from airflow.sdk import DAG, AssetAlias, TaskGroup, XComArg, task
 
 from gong_provider.dags import settings
 from gong_provider.dags.params import sync_params
-from gong_provider.models import UPLOAD_WAVES
+from gong_provider.models import UPLOAD_WAVES, ObjectType
 
 SYNC_DOC_MD = """
 ### gong_crm_sync: your CRM export into Gong, exactly once
 
 For each CRM entity type, in Gong's dependency order (BUSINESS_USER and STAGE, then ACCOUNT,
-then CONTACT, DEAL and LEAD; a wave goes once the earlier wave's uploads are finished, whatever
-their outcome), a task group:
+then CONTACT, DEAL and LEAD, LEAD staged after CONTACT and DEAL; a wave goes once the earlier
+wave's uploads are finished, whatever their outcome), a task group:
 
 1. **stage**: reads the type's export file (or SQL query), normalizes and validates every record,
    and diffs it against the state of what Gong confirmed (`sync_mode`: upsert, mirror or full):
@@ -27,6 +27,11 @@ their outcome), a task group:
    run-scoped clientRequestId (a retry reuses it; a later run never does).
 3. **wait** (one mapped, deferrable sensor per upload): waits in the triggerer for Gong's DONE.
 4. **later_generations**: repeated updates of one objectId, one generation after another.
+   Mirror deletes the guard withheld wait for a person in **approve_deletes** (Required actions;
+   `delete_approval_hours`), then **send_approved_deletes** sends exactly those.
+   With `verify_sample` > 0, **verify** fetches that many uploaded records back from Gong.
+   BUSINESS_USER: **delete_changed_users** deletes the users whose details changed, and only once
+   Gong reports that DONE does **upload** send their new versions (Gong's documented way).
 5. **commit**: the state advances for what Gong confirmed; the rest stays pending for the next run.
 6. **summarize**: counts and an Asset event `gong://crm/<integration_id>/<TYPE>`
    (through the AssetAlias `gong-crm-<TYPE>`).
@@ -39,6 +44,8 @@ staged run folders older than `staging_retention_days` (never the change-capture
 """
 
 INTEGRATION_ID = "{{ params.integration_id }}"
+VERIFY_TYPES = {t.value for t in (ObjectType.ACCOUNT, ObjectType.CONTACT, ObjectType.DEAL, ObjectType.LEAD)}
+"""Types GET /v2/crm/entities returns: each gets a verify task (gong_provider.dags.verify)."""
 WAIT_TIMEOUT = timedelta(hours=6)
 START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -100,6 +107,7 @@ def _entity_group(
                 stage_entity,
                 summary_after_failure,
             )
+            from gong_provider.staging.references import GongReferenceError
 
             ti = context["ti"]
             try:
@@ -116,6 +124,9 @@ def _entity_group(
                 )
             except SkipType as reason:
                 raise AirflowSkipException(str(reason))
+            except GongReferenceError as error:  # reference_check=fail: the report shows the findings
+                ti.xcom_push(key="summary", value=error.summary)
+                raise AirflowFailException(f"{object_type}: {error}") from error
             except Exception as error:
                 # what staging wrote before the failure (read, staged, rejected, the rejects file)
                 partial = summary_after_failure(object_type, ti.dag_id, ti.run_id, staging_base)
@@ -127,6 +138,9 @@ def _entity_group(
             ti.xcom_push(key="summary", value=result["summary"])
             ti.xcom_push(key="later_files", value=result["later_files"])
             ti.xcom_push(key="plan", value=result["plan"])
+            ti.xcom_push(key="withheld", value=result["withheld"])
+            ti.xcom_push(key="withheld_files", value=(result["withheld"] or {}).get("files", []))
+            ti.xcom_push(key="reassociate_files", value=result.get("reassociate_files") or [])
             uploads: list[dict[str, Any]] = result["uploads"]
             return uploads
 
@@ -149,22 +163,40 @@ def _entity_group(
             timeout=WAIT_TIMEOUT.total_seconds(),
             pool=pool,
         ).expand_kwargs(upload.output.map(_sensor_kwargs))
+
+        def waited_upload(task_id: str, file: Any) -> Any:
+            """Upload files one after another and wait for each (an empty list is a no-op)."""
+            return GongUploadEntitiesOperator(
+                task_id=task_id,
+                integration_id=INTEGRATION_ID,
+                object_type=object_type,
+                file=file,
+                gong_conn_id=conn_id,
+                client_request_id_scope="run",
+                wait_for_completion=True,
+                deferrable=True,
+                poll_interval=poll_interval,
+                timeout=WAIT_TIMEOUT,
+                allow_empty_file_list=True,
+                pool=pool,
+            )
+
         # Generation n+1 of an objectId's updates goes up only once generation n is DONE (Gong applies
         # files in no guaranteed order); usually there is none, and the empty list is a no-op.
-        later = GongUploadEntitiesOperator(
-            task_id="later_generations",
-            integration_id=INTEGRATION_ID,
-            object_type=object_type,
-            file=_xcom(staged, "later_files"),
-            gong_conn_id=conn_id,
-            client_request_id_scope="run",
-            wait_for_completion=True,
-            deferrable=True,
-            poll_interval=poll_interval,
-            timeout=WAIT_TIMEOUT,
-            allow_empty_file_list=True,
-            pool=pool,
-        )
+        later = waited_upload("later_generations", _xcom(staged, "later_files"))
+
+        if object_type == "BUSINESS_USER":
+            # Gong's way to change a user: a delete, DONE, then the new version in its own request
+            # (gong_provider.changes.user_updates); nothing to send is a no-op
+            reassociate = waited_upload("delete_changed_users", _xcom(staged, "reassociate_files"))
+            staged >> reassociate >> upload
+
+        # mirror deletes the guard withheld: a person approves them (gong_provider.dags.approval)
+        from gong_provider.dags.approval import GongDeleteApprovalOperator
+
+        approve = GongDeleteApprovalOperator(task_id="approve_deletes", stage_task_id=stage_task_id)
+        send_approved = waited_upload("send_approved_deletes", _xcom(staged, "withheld_files"))
+        staged >> approve >> send_approved
 
         @task(
             task_id="summarize",
@@ -201,13 +233,14 @@ def _entity_group(
                 raise AirflowSkipException("nothing was planned (dry run, skipped or failed stage)")
             pulled = {
                 task_id: upload_rows(ti.xcom_pull(task_ids=task_id))
-                for task_id in (upload.task_id, wait.task_id, later.task_id)
+                for task_id in (upload.task_id, wait.task_id, later.task_id, send_approved.task_id)
             }
+            approved = pulled[send_approved.task_id]  # the withheld deletes, once approved and sent
             try:
                 report, gong = commit_entity(
                     plan,
-                    uploads=[*pulled[upload.task_id], *pulled[later.task_id]],
-                    finished=[*pulled[wait.task_id], *pulled[later.task_id]],
+                    uploads=[*pulled[upload.task_id], *pulled[later.task_id], *approved],
+                    finished=[*pulled[wait.task_id], *pulled[later.task_id], *approved],
                     conn_id=conn_id,
                 )
                 result: dict[str, Any] = {**report.to_dict(), "gong": gong}
@@ -217,9 +250,40 @@ def _entity_group(
                 raise AirflowFailException(str(error)) from error
             return result
 
+        if object_type in VERIFY_TYPES:
+            # a sample of what Gong reported DONE, fetched back and compared (Param verify_sample)
+            @task(task_id="verify", multiple_outputs=False, pool=pool)
+            def verify(**context: Any) -> dict[str, Any] | None:
+                from airflow.sdk.exceptions import AirflowSkipException
+
+                from gong_provider.dags.commit import upload_rows
+                from gong_provider.dags.params import integration_id_from
+                from gong_provider.dags.verify import verify_entity
+
+                ti, params = context["ti"], context["params"]
+                pulled = {
+                    task_id: upload_rows(ti.xcom_pull(task_ids=task_id))
+                    for task_id in (upload.task_id, wait.task_id, later.task_id)
+                }
+                result = verify_entity(
+                    object_type,
+                    sample=int(params.get("verify_sample") or 0),
+                    integration_id=integration_id_from(params),
+                    plan=ti.xcom_pull(task_ids=stage_task_id, key="plan"),
+                    uploads=[*pulled[upload.task_id], *pulled[later.task_id]],
+                    finished=[*pulled[wait.task_id], *pulled[later.task_id]],
+                    conn_id=conn_id,
+                )
+                if result is None:
+                    raise AirflowSkipException("verify_sample is 0: nothing verified")
+                return result
+
         wait >> later
         committed = commit()
+        if object_type in VERIFY_TYPES:
+            committed >> verify()
         later >> committed
+        send_approved >> committed
         summary = summarize(_xcom(staged, "summary"), upload.output, wait.output, later.output)
         committed >> summary
     return group
@@ -345,6 +409,11 @@ def gong_crm_sync_dag(
             # their outcome: a type Gong refused fails the run at its end, not the types after it
             for group in later_wave:
                 earlier_commits >> dag.get_task(f"{group.group_id}.stage")
+        # LEAD's convertedTo* references are checked against this run's CONTACT and DEAL ids, which
+        # their stage tasks publish: LEAD stages after them (all_done: their failure never blocks it)
+        staged_types = {group.group_id: dag.get_task(f"{group.group_id}.stage") for group in waves[-1]}
+        if "lead" in staged_types:
+            [staged_types[g] for g in ("contact", "deal") if g in staged_types] >> staged_types["lead"]
         groups = [group for wave in waves for group in wave]
         every_commit = [commit for wave in commits for commit in wave]
         report = _report()

@@ -507,6 +507,10 @@ async def emulator_record_counts(request: web.Request) -> web.Response:
     return json_response(request.app[EMULATOR].store.record_counts(object_type, _integration_filter(request)))
 
 
+async def emulator_user_emails(request: web.Request) -> web.Response:
+    return json_response(request.app[EMULATOR].store.user_emails(_integration_filter(request)))
+
+
 async def emulator_requests_log(request: web.Request) -> web.Response:
     return json_response(request.app[EMULATOR].store.request_log())
 
@@ -588,6 +592,7 @@ def build_app(emulator: Emulator) -> web.Application:
     app.router.add_delete(f"{base}/config", emulator_restore_config)
     app.router.add_get(f"{base}/entities/{{object_type}}", emulator_entities)
     app.router.add_get(f"{base}/record-counts/{{object_type}}", emulator_record_counts)
+    app.router.add_get(f"{base}/user-emails", emulator_user_emails)
     app.router.add_get(f"{base}/request-log", emulator_requests_log)
     app.router.add_get(f"{base}/requests", emulator_requests)
     app.router.add_get(f"{base}/rate-log", emulator_rate_log)

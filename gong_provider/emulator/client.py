@@ -57,6 +57,12 @@ class EmulatorClient:
         )
         return result
 
+    def user_emails(self, *, integration_id: int | None = None) -> dict[str, str]:
+        """BUSINESS_USER objectId -> the email Gong associates with it: the one the user was created
+        with; a plain upsert with another email keeps it, a delete then a new upload replaces it."""
+        result: dict[str, str] = self._call("GET", "user-emails", params=_integration(integration_id))
+        return result
+
     def requests_log(self) -> list[dict[str, Any]]:
         """Every /v2 call: method, path, status, clientRequestId, records, time, requestId, dropped."""
         result: list[dict[str, Any]] = self._call("GET", "request-log")

@@ -23,6 +23,7 @@ import msgspec
 
 from gong_provider.emulator.rules import MAX_ERRORS, LineChecker, duplicate_problem
 from gong_provider.emulator.store import RequestRow, Store, connect
+from gong_provider.emulator.user_emails import apply_user_rows
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,8 @@ class UploadProcessor:
                 written = db.executemany(UPSERT_SQL, good).rowcount
                 if written < len(good):
                     good = self._drop_duplicates(good, line_errors)
+                if self.object_type == "BUSINESS_USER":
+                    apply_user_rows(db, good)
             self.success_count += len(good)
             self._add_errors(line_errors)
             db.execute(
@@ -236,7 +239,7 @@ def process_job(db: sqlite3.Connection, job: RequestRow, cancel: threading.Event
 def _delete_integration(db: sqlite3.Connection, integration_id: int) -> None:
     db.execute("BEGIN IMMEDIATE")
     try:
-        for table in ("entities", "schemas", "integrations"):
+        for table in ("entities", "schemas", "integrations", "user_emails"):
             db.execute(f"DELETE FROM {table} WHERE integration_id = ?", (integration_id,))
         db.execute("COMMIT")
     except BaseException:

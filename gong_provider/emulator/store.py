@@ -4,7 +4,8 @@ Tables: ``integrations``; ``requests`` (uploads and integration deletes with the
 state, checkpoint and errors); ``entities`` (one row per objectId and type: the record as sent, or
 NULL once deleted, plus how many times it was accepted); ``schemas`` (custom fields per type);
 ``upload_counts`` and ``request_log`` (for exactly-once proofs); ``bad_ids`` (objectIds of invalid
-lines of the file being processed, to flag later lines with the same objectId).
+lines of the file being processed, to flag later lines with the same objectId); ``user_emails``
+(the email each business user was created with, see ``gong_provider.emulator.user_emails``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ from typing import Any
 
 import msgspec
 
-SCHEMA_SQL = """
+from gong_provider.emulator import user_emails as _user_emails
+
+SCHEMA_SQL = (
+    """
 CREATE TABLE IF NOT EXISTS integrations (
     integration_id INTEGER PRIMARY KEY,
     owner_email TEXT NOT NULL,
@@ -82,6 +86,8 @@ CREATE TABLE IF NOT EXISTS request_log (
     dropped INTEGER NOT NULL DEFAULT 0
 );
 """
+    + _user_emails.SCHEMA_SQL
+)
 
 TERMINAL_STATES = ("DONE", "FAILED")
 
@@ -271,6 +277,9 @@ class Store:
         rows = self.db.execute(sql + " ORDER BY object_id", params).fetchall()
         return {str(object_id): int(count) for object_id, count in rows}
 
+    def user_emails(self, integration_id: int | None) -> dict[str, str]:
+        return _user_emails.user_emails(self.db, integration_id)
+
     # schemas
 
     def get_schema(self, integration_id: int, object_type: str) -> list[dict[str, Any]]:
@@ -362,6 +371,7 @@ class Store:
                 "schemas",
                 "upload_counts",
                 "request_log",
+                "user_emails",
             ):
                 self.db.execute(f"DELETE FROM {table}")
             self.db.executemany("INSERT INTO integrations VALUES (?, ?, ?)", list(integrations))

@@ -124,6 +124,9 @@ def add_validate_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("source", metavar="FILE", help="path or URL (s3://...), or a query with --conn-id")
     _common_arguments(parser)
+    from gong_provider.staging.cli_references import add_reference_arguments
+
+    add_reference_arguments(parser)
     parser.set_defaults(handler=run_validate)
     return parser
 
@@ -237,11 +240,14 @@ def _verdict(console: Any, object_type: str, rejected: int, read: int, max_rejec
 def run_validate(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from gong_provider.staging.cli_references import run_cross_validate, wants_references
     from gong_provider.staging.pipeline import validate
 
     console, errors = Console(), Console(stderr=True)
     try:
         options = _options(args)
+        if wants_references(args):
+            return run_cross_validate(args, options, _source(args), console, errors)
         with _progress(errors, f"Validating {args.object_type}") as progress:
             report = validate(_source(args), progress=progress, keep_rejects=args.show_rejects, **options)
     except (GongStagingError, ValueError, OSError) as error:

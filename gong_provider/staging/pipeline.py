@@ -7,7 +7,7 @@ import os
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
@@ -34,6 +34,9 @@ from gong_provider.staging.readers import (
 from gong_provider.staging.sql import SqlSource
 from gong_provider.staging.validator import Reason, RecordValidator
 from gong_provider.staging.writer import Origin, PartWriter, Placement
+
+if TYPE_CHECKING:
+    from gong_provider.staging.references import ReferenceCollector
 
 log = logging.getLogger(__name__)
 
@@ -447,8 +450,11 @@ def validate(
     unknown_fields: UnknownFieldsPolicy = DEFAULT_UNKNOWN_FIELDS,
     timezone_name: str | None = None,
     keep_rejects: int = FIRST_REJECTS_KEPT,
+    references: ReferenceCollector | None = None,
 ) -> ValidationReport:
-    """Check a source as :func:`stage` would, writing nothing; never raises for rejected records."""
+    """Check a source as :func:`stage` would, writing nothing; never raises for rejected records.
+
+    ``references`` is shown every valid record (see ``gong_provider.staging.references``)."""
     _check_options(max_reject_ratio, max_file_bytes)
     run = _Run(
         source,
@@ -480,6 +486,8 @@ def validate(
                     if size > max_file_bytes
                 ]
             report.records_valid += len(event.object_ids) - len(rejects)
+            if references is not None:
+                references.add_lines(event.data, event.object_ids, run.sources[-1], event.first_line)
             report.first_rejects += rejects[: keep_rejects - len(report.first_rejects)]
             continue
         item, record, reject, _generation = event
@@ -487,6 +495,8 @@ def validate(
             size = len(encoder.encode(record)) + 1
             if size <= max_file_bytes:
                 report.records_valid += 1
+                if references is not None:
+                    references.add_record(record, item.source, item.line)
                 continue
             reject = run.reject_too_big(
                 item.source, item.line, item.number, record["objectId"], size, max_file_bytes

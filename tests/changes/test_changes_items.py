@@ -32,6 +32,7 @@ def test_2_a_reject_for_an_id_with_spaces_never_deletes_the_record(tmp_path: Pat
     plan, _ = sync.sync(records)
     assert plan.counts.deleted == 0
     assert plan.counts.deletes_withheld == 1  # c5 looks gone: an unusable id withholds every delete
+    assert (plan.withheld_files, plan.guard) == ([], None)  # not the ratio guard: nothing to approve
     assert "isDeleted" not in json.dumps([*ids_of(plan)])
     assert sync.state()["c5"][1] == LIVE
     assert " c5" not in sync.state()

@@ -63,6 +63,7 @@ def test_sync_dag_schedule_and_params(sync_dag: Any) -> None:
     params = sync_dag.params
     expected = {"integration_id", "source", "entity_types", "dry_run", "max_reject_ratio"}
     expected |= {"sync_mode", "reset_state", "max_delete_ratio", "confirm_deletes", "staging_retention_days"}
+    expected |= {"reference_check", "delete_approval_hours", "verify_sample"}
     assert expected <= set(params.keys())
     for name in params:
         param = params.get_param(name)
@@ -152,7 +153,13 @@ def test_each_type_is_a_task_group_of_stage_upload_wait(sync_dag: Any) -> None:
         stage = sync_dag.get_task(f"{group}.stage")
         upload = sync_dag.get_task(f"{group}.upload")
         wait = sync_dag.get_task(f"{group}.wait")
-        assert upload.upstream_task_ids == {stage.task_id}
+        if group == "business_user":  # changed users: deleted first, then the new versions
+            reassociate = sync_dag.get_task(f"{group}.delete_changed_users")
+            assert reassociate.upstream_task_ids == {stage.task_id}
+            assert upload.upstream_task_ids == {stage.task_id, reassociate.task_id}
+        else:
+            assert upload.upstream_task_ids == {stage.task_id}
+            assert f"{group}.delete_changed_users" not in sync_dag.task_dict
         assert wait.upstream_task_ids == {upload.task_id}
         assert type(upload).__name__ == "MappedOperator"
         assert type(wait).__name__ == "MappedOperator"
@@ -161,7 +168,20 @@ def test_each_type_is_a_task_group_of_stage_upload_wait(sync_dag: Any) -> None:
         # the commit waits for every upload of the type, whatever their outcome; the report for it
         commit = sync_dag.get_task(f"{group}.commit")
         assert commit.trigger_rule == "all_done"
-        assert commit.upstream_task_ids == {f"{group}.later_generations"}
+        assert commit.upstream_task_ids == {f"{group}.later_generations", f"{group}.send_approved_deletes"}
+        # withheld mirror deletes: a person approves them, then exactly those files go
+        approve = sync_dag.get_task(f"{group}.approve_deletes")
+        assert type(approve).__name__ == "GongDeleteApprovalOperator"
+        assert approve.upstream_task_ids == {stage.task_id}
+        send = sync_dag.get_task(f"{group}.send_approved_deletes")
+        assert send.upstream_task_ids == {approve.task_id, stage.task_id}
+        # GET /v2/crm/entities returns these four types: a verify task after the commit
+        if group in ("account", "contact", "deal", "lead"):
+            verify = sync_dag.get_task(f"{group}.verify")
+            assert verify.upstream_task_ids == {commit.task_id}
+            assert verify.pool == "gong_api"
+        else:
+            assert f"{group}.verify" not in sync_dag.task_dict
         assert sync_dag.get_task(f"{group}.later_generations").upstream_task_ids >= {wait.task_id}
         assert commit.task_id in sync_dag.get_task("report").upstream_task_ids
         assert upload.partial_kwargs["client_request_id_scope"] == "run"
@@ -179,16 +199,20 @@ def test_every_gong_calling_task_uses_the_pool(dagbag: Any, sync_dag: Any) -> No
 def test_waves_follow_gongs_dependency_order(sync_dag: Any) -> None:
     """A wave waits for the earlier wave's commits (trigger rule all_done), not for its success."""
 
-    def upstream_groups(group: str) -> set[str]:
+    def upstream_groups(group: str, task: str = "commit") -> set[str]:
         upstream = sync_dag.get_task(f"{group}.stage").upstream_task_ids
-        assert all(task.endswith(".commit") for task in upstream), upstream
-        return {task.split(".")[0] for task in upstream}
+        return {name.split(".")[0] for name in upstream if name.endswith(f".{task}")}
 
-    assert upstream_groups("business_user") == set()
-    assert upstream_groups("stage") == set()
+    assert sync_dag.get_task("business_user.stage").upstream_task_ids == set()
+    assert sync_dag.get_task("stage.stage").upstream_task_ids == set()
     assert upstream_groups("account") == {"business_user", "stage"}
     for group in ("contact", "deal", "lead"):
         assert upstream_groups(group) == {"account"}
+    # LEAD's convertedTo* references are checked against this run's CONTACT and DEAL ids
+    assert upstream_groups("lead", "stage") == {"contact", "deal"}
+    assert upstream_groups("contact", "stage") == upstream_groups("deal", "stage") == set()
+    for group in GROUPS:
+        assert sync_dag.get_task(f"{group}.stage").trigger_rule == "all_done"
 
 
 def test_report_and_cleanup_run_whatever_happened_and_follow_every_type(sync_dag: Any) -> None:

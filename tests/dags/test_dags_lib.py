@@ -353,3 +353,15 @@ def test_sample_data_references_hold_together() -> None:
     assert len(deals) > len(deal_ids), "some deals are updated twice (a second generation)"
     schema = json.loads((DATA / "schema.json").read_text())
     assert set(schema) <= {"ACCOUNT", "CONTACT", "DEAL", "LEAD"}
+
+
+def test_the_state_lease_outlives_the_wait_for_a_delete_approval() -> None:
+    """Mirror mode may withhold deletes and wait up to ``delete_approval_hours`` for a person between
+    the plan and the commit: the run's lease must cover that wait, or another run takes the state."""
+    from gong_provider.changes.state import DEFAULT_LEASE_SECONDS
+    from gong_provider.dags.stage import lease_seconds
+
+    assert lease_seconds("mirror", {}) == DEFAULT_LEASE_SECONDS + 24 * 3600
+    assert lease_seconds("mirror", {"delete_approval_hours": 2}) == DEFAULT_LEASE_SECONDS + 2 * 3600
+    assert lease_seconds("mirror", {"delete_approval_hours": 0}) == DEFAULT_LEASE_SECONDS
+    assert lease_seconds("upsert", {"delete_approval_hours": 48}) == DEFAULT_LEASE_SECONDS

@@ -29,6 +29,7 @@ from tests.support.airflow_stack import (
     running_airflow,
     wait_for_run,
 )
+from tests.support.faults import poll
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="playwright is not installed (it is in the test extra)"
@@ -277,3 +278,109 @@ def test_gong_connection_form_is_labelled_as_the_provider_declares(stack: Stack,
     extra = json.loads(saved["extra"])
     assert extra["timeout"] == 30
     assert set(extra) <= set(declared["conn-fields"])
+
+
+# ----------------------------------------------------------------------------- approving mass deletes
+
+APPROVAL_TASK = "contact.approve_deletes"
+KEPT = range(5)
+
+
+def contact_export(folder: Path, numbers: range, mode: str) -> dict[str, Any]:
+    """A CONTACT-only export of ``approval-c<n>`` records, and the conf that syncs it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = (
+        json.dumps(
+            {
+                "objectId": f"approval-c{n}",
+                "modifiedDate": "2026-01-01T00:00:00Z",
+                "emailAddress": f"approval-c{n}@example.com",
+            }
+        )
+        for n in numbers
+    )
+    (folder / "contacts.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return {"source": str(folder), "entity_types": ["CONTACT"], "sync_mode": mode, "max_delete_ratio": 0.01}
+
+
+def trigger(stack: Stack, conf: dict[str, Any]) -> str:
+    run = stack.api.send("POST", f"/dags/{SYNC_DAG_ID}/dagRuns", {"logical_date": None, "conf": conf})
+    return str(run["dag_run_id"])
+
+
+def run_state(stack: Stack, run_id: str) -> str:
+    """The run's final state (success or failed)."""
+
+    def finished() -> str | None:
+        stack.airflow.check_alive()
+        state = str(stack.api.get(f"/dags/{SYNC_DAG_ID}/dagRuns/{run_id}")["state"])
+        return state if state in ("success", "failed") else None
+
+    return str(poll(finished, timeout=RUN_TIMEOUT, interval=1.0, what=f"run {run_id} to finish"))
+
+
+def task_states(stack: Stack, run_id: str) -> dict[str, str]:
+    path = f"/dags/{SYNC_DAG_ID}/dagRuns/{run_id}/taskInstances"
+    return {ti["task_id"]: ti["state"] for ti in stack.api.get(path, limit=500)["task_instances"]}
+
+
+def answer_in_the_ui(stack: Stack, ui: Ui, run_id: str, deletes: int, option: str) -> None:
+    """Wait until the approval asks, check what it shows, then click ``option`` on the task's Required
+    Action page in the browser."""
+    instance = f"/dags/{SYNC_DAG_ID}/dagRuns/{run_id}/taskInstances/{APPROVAL_TASK}"
+
+    def asking() -> bool:
+        stack.airflow.check_alive()
+        state = stack.api.get(instance)["state"]
+        assert state not in ("skipped", "failed", "success"), f"{APPROVAL_TASK} ended {state} unasked"
+        return state in ("awaiting_input", "deferred")
+
+    poll(asking, timeout=RUN_TIMEOUT, interval=1.0, what=f"{APPROVAL_TASK} to ask")
+    page = ui.page
+    page.goto(f"{ui.base_url}/dags/{SYNC_DAG_ID}/runs/{run_id}/tasks/{APPROVAL_TASK}/required_actions")
+    sync_api.expect(
+        page.get_by_text(f"Gong CONTACT: delete {deletes} record(s) gone from the source?").first
+    ).to_be_visible()
+    sync_api.expect(page.get_by_text("First objectIds to delete").first).to_be_visible()
+    ui.screenshot(f"approval_{option.lower()}")
+    with page.expect_response(
+        lambda response: "hitlDetails" in response.url and response.request.method == "PATCH"
+    ) as answered:
+        page.get_by_role("button", name=option, exact=True).click()
+    assert answered.value.ok, answered.value.text()
+
+
+@pytest.fixture
+def contacts_in_gong(stack: Stack, tmp_path: Path) -> tuple[Path, set[str]]:
+    """Ten approval-c* contacts synced and confirmed (upsert); the export folder and every CONTACT
+    objectId Gong then holds (the sample's too, if an earlier test synced it)."""
+    run_id = trigger(stack, contact_export(tmp_path, range(10), "upsert"))
+    wait_for_run(stack.airflow, stack.api, SYNC_DAG_ID, run_id, RUN_TIMEOUT)
+    return tmp_path, set(stack.emulator.client.entities("CONTACT"))
+
+
+def test_rejected_mass_deletes_are_not_sent(
+    stack: Stack, ui: Ui, contacts_in_gong: tuple[Path, set[str]]
+) -> None:
+    folder, before = contacts_in_gong
+    assert {f"approval-c{n}" for n in range(10)} <= before
+    # mirror mode, most contacts gone from the export: above max_delete_ratio, the deletes are withheld
+    run_id = trigger(stack, contact_export(folder, KEPT, "mirror"))
+    answer_in_the_ui(stack, ui, run_id, len(before) - len(KEPT), "Reject")
+    assert run_state(stack, run_id) == "failed"  # the type fails with the guard's message
+    states = task_states(stack, run_id)
+    assert (states["contact.send_approved_deletes"], states["contact.commit"]) == ("skipped", "failed")
+    assert set(stack.emulator.client.entities("CONTACT")) == before  # nothing deleted
+
+
+def test_approved_mass_deletes_reach_gong(
+    stack: Stack, ui: Ui, contacts_in_gong: tuple[Path, set[str]]
+) -> None:
+    folder, before = contacts_in_gong
+    run_id = trigger(stack, contact_export(folder, KEPT, "mirror"))
+    answer_in_the_ui(stack, ui, run_id, len(before) - len(KEPT), "Approve")
+    assert run_state(stack, run_id) == "success", task_states(stack, run_id)
+    assert set(stack.emulator.client.entities("CONTACT")) == {f"approval-c{n}" for n in KEPT}
+    path = f"/dags/{SYNC_DAG_ID}/dagRuns/{run_id}/taskInstances/report/xcomEntries/report"
+    row = stack.api.get(path)["value"]["CONTACT"]
+    assert (row["deleted"], row["deletes_withheld"]) == (len(before) - len(KEPT), 0)

@@ -329,3 +329,31 @@ def test_forced_general_error(gong_api: GongApi, emulator_client: EmulatorClient
     assert (
         gong_api.upload_and_wait("STAGE", "after", ldjson({"objectId": "s", "name": "S"}))["status"] == "DONE"
     )
+
+
+def _user(email: str, **extra: Any) -> dict[str, Any]:
+    return {"objectId": "rep1", "emailAddress": email, "modifiedDate": MODIFIED, **extra}
+
+
+def test_plain_upsert_of_a_business_user_keeps_the_old_email(
+    gong_api: GongApi, emulator_client: EmulatorClient
+) -> None:
+    """Gong ties the email to the user when it is created: a plain upsert does not re-associate."""
+    assert gong_api.upload_and_wait("BUSINESS_USER", "u-1", ldjson(_user("old@acme.com")))["status"] == "DONE"
+    assert emulator_client.user_emails() == {"rep1": "old@acme.com"}
+    assert gong_api.upload_and_wait("BUSINESS_USER", "u-2", ldjson(_user("new@acme.com")))["status"] == "DONE"
+    assert emulator_client.entities("BUSINESS_USER")["rep1"]["emailAddress"] == "new@acme.com"
+    assert emulator_client.user_emails() == {"rep1": "old@acme.com"}
+
+
+def test_delete_then_separate_upsert_re_associates_the_email(
+    gong_api: GongApi, emulator_client: EmulatorClient
+) -> None:
+    gong_api.upload_and_wait("BUSINESS_USER", "u-1", ldjson(_user("old@acme.com")))
+    deleted = {"objectId": "rep1", "modifiedDate": MODIFIED, "isDeleted": True}
+    assert gong_api.upload_and_wait("BUSINESS_USER", "u-2", ldjson(deleted))["status"] == "DONE"
+    assert emulator_client.user_emails() == {}
+    assert gong_api.upload_and_wait("BUSINESS_USER", "u-3", ldjson(_user("new@acme.com")))["status"] == "DONE"
+    assert emulator_client.user_emails() == {"rep1": "new@acme.com"}
+    emulator_client.reset()
+    assert emulator_client.user_emails() == {}

@@ -1,0 +1,22 @@
+"""Reading which objectIds Gong confirmed, for checks outside change capture (reference checks).
+
+Read-only, through change capture's reading API (:func:`~gong_provider.changes.capture.iter_state`,
+one bucket at a time): it writes nothing, takes no claim and leaves any in-flight plan alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from gong_provider.changes.capture import iter_state
+from gong_provider.changes.state import LIVE, StateStore
+from gong_provider.models import ObjectType
+
+
+def confirmed_ids(state_base: Any, integration_id: int | str, object_type: ObjectType | str) -> Iterator[str]:
+    """The objectIds of ``object_type`` Gong confirmed it holds (live keys; not tombstones, not
+    pending ones); nothing when the type was never committed."""
+    for object_id, _digest, flag, _extra in iter_state(StateStore(state_base, integration_id, object_type)):
+        if flag == LIVE:
+            yield object_id
