@@ -56,3 +56,15 @@ def test_the_claim_is_exclusive_on_s3(s3: S3Bucket) -> None:
     assert store.create_file("claim-00000001.json", b"a")
     assert not store.create_file("claim-00000001.json", b"b")
     assert store.read_file("claim-00000001.json") == b"a"
+
+
+def test_a_folder_on_s3_lists_nothing_before_its_first_file_and_then_its_files(s3: S3Bucket) -> None:
+    """A staged run's folder on S3 does not exist before its first file (an object store has no
+    folders): listing it must not raise (it did, NotADirectoryError, and failed every sync on S3)."""
+    from gong_provider.staging.outdir import OutputDir
+
+    folder = OutputDir(s3.url("runs", "gong_crm_sync", "run-1", "CONTACT", "upload"))
+    assert folder.names() == []
+    folder.write_text("contacts.jsonl", "{}\n")
+    assert folder.names() == ["contacts.jsonl"]
+    assert OutputDir(s3.url("runs", "gong_crm_sync", "run-1", "CONTACT")).names() == []  # no file of its own
