@@ -308,12 +308,7 @@ class StateStore:
     def names(self) -> list[str]:
         """The folder's files; none when it does not exist yet (an object store has no folders: a
         listing of a missing prefix may raise NotADirectoryError)."""
-        try:
-            if self.folder.remote is not None:
-                return _fresh_listing(self.folder.remote)
-            return self.folder.names()
-        except (FileNotFoundError, NotADirectoryError):
-            return []
+        return self.folder.names()  # asks the store itself: a marker or a lease written since is seen
 
     # -- the only writes -------------------------------------------------------------------------
 
@@ -551,12 +546,3 @@ def _lease_number(name: str) -> int | None:
         digits = name[len("lease-") : -len(".json")]
         return int(digits) if digits.isdigit() else None
     return None
-
-
-def _fresh_listing(path: Any) -> list[str]:
-    """The files under an object-storage prefix, asked of the store itself: fsspec caches listings
-    (s3fs per filesystem instance), and a marker or a lease written since must be seen."""
-    entries = path.fs.ls(path.path, detail=True, refresh=True)
-    return [
-        str(entry["name"]).rstrip("/").rsplit("/", 1)[-1] for entry in entries if entry.get("type") == "file"
-    ]

@@ -53,12 +53,18 @@ class OutputDir:
             self.remote.mkdir(parents=True, exist_ok=True)
 
     def names(self) -> list[str]:
+        """The folder's files; none when it does not exist yet (an object store has no folders: the
+        listing of a prefix with no object under it raises NotADirectoryError). On object storage
+        the store itself is asked: fsspec caches listings (s3fs per filesystem instance), and a file
+        written since, by this process or another, must be seen."""
         try:
             if self.local is not None:
                 return [p.name for p in self.local.iterdir() if p.is_file()]
-            return [p.name for p in self.remote.iterdir() if p.is_file()]
+            entries = self.remote.fs.ls(self.remote.path, detail=True, refresh=True)
         except (FileNotFoundError, NotADirectoryError):  # object storage: a folder with nothing in it
             return []
+        files = [str(entry["name"]) for entry in entries if entry.get("type") == "file"]
+        return [name.rstrip("/").rsplit("/", 1)[-1] for name in files]
 
     def remove(self, name: str) -> None:
         try:

@@ -68,3 +68,15 @@ def test_staging_and_state_both_on_s3(tmp_path: Path, s3: S3Bucket) -> None:
     assert report.live == 3
     again = _stage(tmp_path, base, "run-2", 3, out_dir=s3.url("runs", "run-2"))
     assert again.files == []
+
+
+def test_a_folder_on_s3_lists_nothing_before_its_first_file_and_then_its_files(s3: S3Bucket) -> None:
+    """A staged run's folder on S3 does not exist before its first file (an object store has no
+    folders): listing it must not raise (it did, NotADirectoryError, and failed every sync on S3)."""
+    from gong_provider.staging.outdir import OutputDir
+
+    folder = OutputDir(s3.url("runs", "gong_crm_sync", "run-1", "CONTACT", "upload"))
+    assert folder.names() == []
+    folder.write_text("contacts.jsonl", "{}\n")
+    assert folder.names() == ["contacts.jsonl"]
+    assert OutputDir(s3.url("runs", "gong_crm_sync", "run-1", "CONTACT")).names() == []  # no file of its own

@@ -6,7 +6,9 @@ against the emulator, run after run on one change-capture state, CONTACT only an
   nothing); 500 and 429 on the upload and 429 on request-status during a run;
 - a FAILED file with line errors: only those records stay pending and go again next run; a corrupt
   state file fails clearly and sends nothing, and ``reset_state`` recovers;
-- a worker killed after its upload and before its commit: the next run sends the in-flight keys again;
+- a worker killed after its upload and before its commit: its run, cleared (the same run id, as a
+  user's "Clear" or the task's own retry), takes its lease over and sends the in-flight keys again
+  (another run is refused while the dead run's lease lasts: tests/dags/test_sync_state_dag.py);
 - the SQL source (a real PostgreSQL through an Airflow connection): an unchanged rerun uploads nothing.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,7 @@ from tests.support.faults import (
     pycache,
     run_sync_dag,
     sync_env,
+    sync_run_at,
     sync_template,
 )
 
@@ -69,8 +73,11 @@ class Sync:
     def run(self, **values: Any) -> subprocess.CompletedProcess[str]:
         return run_sync_dag(self.home, self.pycache, self.emulator, self.conf(**values))
 
-    def command(self, env: dict[str, str], **values: Any) -> tuple[list[str], dict[str, str]]:
-        """``airflow dags test`` with more environment (an SQL connection) than run_sync_dag gives."""
+    def command(
+        self, env: dict[str, str], run_at: str | None = None, **values: Any
+    ) -> tuple[list[str], dict[str, str]]:
+        """``airflow dags test`` with more environment (an SQL connection) than run_sync_dag gives;
+        with ``run_at``, a run of that fixed run id (run again: the run cleared)."""
         airflow = str(Path(sys.executable).with_name("airflow"))
         conf = {"integration_id": str(self.emulator.integration_id), **self.conf(**values)}
         environment = sync_env(
@@ -80,10 +87,14 @@ class Sync:
             GONG_INTEGRATION_ID=str(self.emulator.integration_id),
             **env,
         )
+        if run_at:
+            return sync_run_at(environment, run_at, conf), environment
         return [airflow, "dags", "test", SYNC_DAG_ID, "--conf", json.dumps(conf)], environment
 
-    def run_with(self, env: dict[str, str], **values: Any) -> subprocess.CompletedProcess[str]:
-        args, environment = self.command(env, **values)
+    def run_with(
+        self, env: dict[str, str], run_at: str | None = None, **values: Any
+    ) -> subprocess.CompletedProcess[str]:
+        args, environment = self.command(env, run_at, **values)
         return subprocess.run(args, env=environment, capture_output=True, text=True, timeout=600, check=False)
 
     def runs(self) -> list[dict[str, Any]]:
@@ -256,7 +267,8 @@ def test_sql_source_failed_lines_corrupt_state_reset_and_a_worker_killed_before_
     sql(database, "UPDATE contacts SET \"firstName\" = 'v1' WHERE \"objectId\" = 'c0'")
     gong.inject_fault("delay", seconds=120, count=100, path=REQUEST_STATUS, method="GET")
     uploads_before = len(gong.upload_counts())
-    args, environment = sync.command(env, **source)
+    killed_run = datetime.now(timezone.utc).isoformat()  # its run id sorts after the earlier runs'
+    args, environment = sync.command(env, killed_run, **source)
     with (tmp_path / "killed.log").open("wb") as log:
         worker = subprocess.Popen(
             args, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -272,14 +284,19 @@ def test_sql_source_failed_lines_corrupt_state_reset_and_a_worker_killed_before_
     gong.clear_faults()
     assert gong.entities("CONTACT")["c0"]["firstName"] == "v1"
     assert list(sync.state_folder().glob("plan-*.json"))  # the in-flight marker is left behind
-    # the next run sends c0 again (Gong has it, the state never learnt it), and only c0
-    resumed = sync.run_with(env, **source)
+    # the dead run holds the state's lease (another run is refused until it expires); the run is
+    # cleared: it takes its own lease over and sends c0 again (Gong has it, the state never learnt it),
+    # and only c0
+    resumed = sync.run_with(env, killed_run, **source)
     assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-5000:]
-    counts = gong.record_counts("CONTACT")
-    assert counts == {"c0": 4, "c1": 2, "c2": 2, "c3": 2}  # fixed, reset, killed run, its resend
+    assert f"RUN manual__{killed_run} " in resumed.stdout  # the same run, cleared
+    # c0: fixed, reset, the killed attempt; the cleared run's resend is the same request (the same
+    # run id: the same run-scoped clientRequestId), which Gong answers without storing it twice
+    assert gong.record_counts("CONTACT") == {"c0": 3, "c1": 2, "c2": 2, "c3": 2}
+    assert gong.entities("CONTACT")["c0"]["firstName"] == "v1"
 
     runs = sync.runs()
-    assert [run["state"] for run in runs] == ["failed", "success", "failed", "success", "running", "success"]
+    assert [run["state"] for run in runs] == ["failed", "success", "failed", "success", "success"]
     rows = [run["row"] for run in runs]
     assert rows[0]["outcome"] == "failed"
     assert rows[0]["state_generation"] == 1  # c0 and c3 committed, c1 and c2 pending
@@ -288,5 +305,5 @@ def test_sql_source_failed_lines_corrupt_state_reset_and_a_worker_killed_before_
     assert rows[2]["outcome"] == "failed"
     assert rows[2]["state_generation"] is None
     assert changes(rows[3])["new"] == 4
-    assert changes(rows[5]) == {**dict.fromkeys(changes(rows[5]), 0), "pending_retried": 1, "unchanged": 3}
-    assert rows[5]["records_uploaded"] == 1
+    assert changes(rows[4]) == {**dict.fromkeys(changes(rows[4]), 0), "pending_retried": 1, "unchanged": 3}
+    assert rows[4]["records_uploaded"] == 1

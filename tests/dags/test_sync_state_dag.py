@@ -3,13 +3,14 @@ on a real S3 endpoint (moto's server, through the amazon provider's ObjectStorag
 cleared and re-staged once its upload reached Gong, and with two runs on one state at once.
 
 Each test asserts what a user must be able to rely on: after the runs complete, Gong holds what the
-export holds, and an unchanged export sends nothing more. The change-capture fixes these need are
-made on branch i17-state (gong_provider/changes); until they are merged, the tests are strict xfails.
+export holds, and an unchanged export sends nothing more.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -32,14 +33,13 @@ from tests.support.faults import (
     pycache,
     stop_group,
     sync_env,
+    sync_run_at,
     sync_template,
 )
 
 __all__ = ["gong", "pycache", "sync_template"]  # fixtures used here
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
-
-NEEDS_STATE_FIXES = "needs issue 17 change-capture fixes (branch i17-state)"
 
 
 def contact(object_id: str, version: int = 0) -> dict[str, Any]:
@@ -63,24 +63,6 @@ def entity_posts(client: EmulatorClient) -> int:
     return len([c for c in client.requests_log() if c["path"] == ENTITIES and c["method"] == "POST"])
 
 
-RUN_AT = """
-import json, sys
-from datetime import datetime
-from pathlib import Path
-from airflow.dag_processing.dagbag import BundleDagBag
-
-dags = Path(sys.argv[1])
-dag = BundleDagBag(dag_folder=str(dags), bundle_path=dags).dags[sys.argv[2]]
-moment = datetime.fromisoformat(sys.argv[3])
-run = dag.test(run_after=moment, logical_date=moment, run_conf=json.loads(sys.argv[4]))
-print("RUN", run.run_id, run.state)
-sys.exit(0 if str(run.state) == "success" else 1)
-"""
-"""``dag.test()`` with a fixed ``run_after``: the run id is the same each time, and the earlier run of that
-id is replaced by a fresh one, as a user's "Clear" of the whole run re-runs it (``airflow dags test``
-always derives a new run id from the current time)."""
-
-
 class Airflow:
     """``airflow dags test gong_crm_sync`` on one Airflow home, for CONTACT from one export."""
 
@@ -102,15 +84,7 @@ class Airflow:
             **self.env,
         )
         if run_at:
-            return [
-                sys.executable,
-                "-c",
-                RUN_AT,
-                environment["AIRFLOW__CORE__DAGS_FOLDER"],
-                SYNC_DAG_ID,
-                run_at,
-                json.dumps(values),
-            ], environment
+            return sync_run_at(environment, run_at, values), environment
         args = [str(Path(sys.executable).with_name("airflow")), "dags", "test", SYNC_DAG_ID]
         return [*args, "--conf", json.dumps(values)], environment
 
@@ -132,7 +106,6 @@ def succeeded(result: subprocess.CompletedProcess[str]) -> None:
     assert result.returncode == 0, "\n".join([*errors[:30], output[-3000:]])
 
 
-@pytest.mark.xfail(strict=True, reason=NEEDS_STATE_FIXES)
 def test_on_s3_a_second_run_sends_only_the_changes(
     gong: EmulatorClient,
     emulator: EmulatorProcess,
@@ -167,7 +140,6 @@ def test_on_s3_a_second_run_sends_only_the_changes(
     assert first_names(gong)["c0"] == "c0-v1"
 
 
-@pytest.mark.xfail(strict=True, reason=NEEDS_STATE_FIXES)
 def test_a_run_cleared_and_restaged_after_its_upload_heals(
     gong: EmulatorClient, emulator: EmulatorProcess, sync_template: Path, pycache: Path, tmp_path: Path
 ) -> None:
@@ -209,18 +181,17 @@ def test_a_run_cleared_and_restaged_after_its_upload_heals(
     assert entity_posts(gong) == posts
 
 
-@pytest.mark.xfail(strict=True, reason=NEEDS_STATE_FIXES)
 def test_two_runs_on_one_state_cannot_leave_gong_stale(
     gong: EmulatorClient, emulator: EmulatorProcess, sync_template: Path, pycache: Path, tmp_path: Path
 ) -> None:
     """Issue 17 item 5 through the DAG: two Airflows (say, a second deployment) on one state. Run A
-    stages v1 and its upload is held (a 429 with Retry-After); run B stages v2 meanwhile and uploads
-    first, so A's older upload lands last. Whatever each run reports, the next run must leave Gong
-    with v2, the export's content."""
+    uploads v1 and is held between its upload and its commit (its process stopped); run B, on v2
+    meanwhile, is refused at once (A holds the state's lease: overlap is excluded) and sends nothing.
+    A then commits, and the next run brings Gong to v2, the export's content."""
     source = tmp_path / "export"
     source.mkdir()
     contacts = source / "contacts.jsonl"
-    contacts.write_text(export_text([contact("c0")]))
+    contacts.write_text(export_text([contact("c0", 1)]))
     state = str(tmp_path / "shared-state")
 
     def deployment(name: str) -> Airflow:
@@ -234,19 +205,26 @@ def test_two_runs_on_one_state_cannot_leave_gong_stale(
         )
 
     first, second = deployment("a"), deployment("b")
-    succeeded(first.run())
-    contacts.write_text(export_text([contact("c0", 1)]))
-    gong.inject_fault("status", status=429, retry_after=90, count=1, path=ENTITIES, method="POST")
+    # A's first status check answers late: A cannot commit before it is stopped below
+    gong.inject_fault("delay", seconds=30, count=1, path=REQUEST_STATUS, method="GET")
+    posts = entity_posts(gong)
     run_a = first.start(tmp_path / "a.log")
     try:
-        poll(lambda: gong.faults() == [], what="run A's upload to meet the 429", timeout=300)
+        poll(lambda: entity_posts(gong) == posts + 1, what="run A's upload to reach Gong", timeout=300)
+        os.killpg(run_a.pid, signal.SIGSTOP)  # A holds the lease, its plan in flight
         contacts.write_text(export_text([contact("c0", 2)]))
-        second.run()  # B's upload goes while A waits out its Retry-After
-        run_a.wait(timeout=600)
+        refused = second.run()
+        output = refused.stdout + refused.stderr
+        assert refused.returncode != 0, output[-3000:]
+        assert "two syncs of one integration and type must not run at once" in output
+        assert entity_posts(gong) == posts + 1  # B sent nothing
+        os.killpg(run_a.pid, signal.SIGCONT)
+        assert run_a.wait(timeout=600) == 0, (tmp_path / "a.log").read_text()[-3000:]
     finally:
         stop_group(run_a)
-    first.run()  # whatever A and B reported: the next run heals
+    assert first_names(gong) == {"c0": "c0-v1"}  # what A staged and committed
+    succeeded(second.run())  # the next run (either deployment) heals
     assert first_names(gong) == {"c0": "c0-v2"}
-    posts = entity_posts(gong)
-    succeeded(second.run())
-    assert entity_posts(gong) == posts
+    assert entity_posts(gong) == posts + 2
+    succeeded(first.run())  # unchanged: nothing more to send
+    assert entity_posts(gong) == posts + 2

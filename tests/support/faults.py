@@ -411,6 +411,29 @@ def run_sync_dag(
     )
 
 
+RUN_AT = """
+import json, sys
+from datetime import datetime
+from pathlib import Path
+from airflow.dag_processing.dagbag import BundleDagBag
+
+dags = Path(sys.argv[1])
+dag = BundleDagBag(dag_folder=str(dags), bundle_path=dags).dags[sys.argv[2]]
+moment = datetime.fromisoformat(sys.argv[3])
+run = dag.test(run_after=moment, logical_date=moment, run_conf=json.loads(sys.argv[4]))
+print("RUN", run.run_id, run.state)
+sys.exit(0 if str(run.state) == "success" else 1)
+"""
+
+
+def sync_run_at(environment: dict[str, str], run_at: str, conf: dict[str, Any]) -> list[str]:
+    """The command of a ``gong_crm_sync`` run at a fixed ``run_after`` (``dag.test()``): its run id is
+    the same each time, and the earlier run of that id is replaced by a fresh one, as a user's "Clear"
+    of the whole run re-runs it (``airflow dags test`` always derives a new run id from the clock)."""
+    dags = environment["AIRFLOW__CORE__DAGS_FOLDER"]
+    return [sys.executable, "-c", RUN_AT, dags, SYNC_DAG_ID, run_at, json.dumps(conf)]
+
+
 INSPECT_SYNC_DB = """
 import json
 from airflow.models.dagrun import DagRun
