@@ -2,7 +2,7 @@
 
 One run holds every failure at once, so the run count stays small:
 
-- a line Gong refuses in ACCOUNT (the emulator's schema says NUMBER) does not keep the next wave
+- a line Gong refuses in ACCOUNT (a PERCENT of 150 in the emulator's schema) does not keep the next wave
   (CONTACT) from Gong: waves wait for the earlier wave's commits, not for their success;
 - a bad CONTACT row does not hold its type: the valid rows go, the reject is reported with its file;
 - two DEAL files fail DEAL's own stage, at once (no retry), and nothing else;
@@ -76,13 +76,13 @@ def test_a_refused_account_a_bad_contact_row_and_two_deal_files_fail_only_their_
     from gong_provider.hooks.gong import GongCrmHook
     from gong_provider.models import CustomField
 
-    with GongCrmHook("gong_default") as hook:  # Gong refuses a non-number score; staging cannot know
-        hook.set_entity_schema(emulator.integration_id, "ACCOUNT", [CustomField("score", "Score", "NUMBER")])
+    with GongCrmHook("gong_default") as hook:  # Gong refuses a percent over 100; staging checks its type only
+        hook.set_entity_schema(emulator.integration_id, "ACCOUNT", [CustomField("score", "Score", "PERCENT")])
     home = new_sync_home(sync_template, tmp_path / "airflow_home")
     export = tmp_path / "export"
     export.mkdir()
     jsonl(export / "stages.jsonl", [{"objectId": "s1", "name": "S1", "isActive": True, "sortOrder": 1}])
-    jsonl(export / "accounts.jsonl", [account("a0"), account("a1", score="high"), account("a2")])
+    jsonl(export / "accounts.jsonl", [account("a0"), account("a1", score=150), account("a2")])
     jsonl(export / "contacts.jsonl", [contact("c0"), contact("c1", email="not an email"), contact("c2")])
     jsonl(export / "deals.jsonl", [deal("d0")])
     jsonl(export / "deals-old.jsonl", [deal("d0")])
@@ -127,7 +127,7 @@ def test_a_refused_account_a_bad_contact_row_and_two_deal_files_fail_only_their_
         assert report[unselected]["outcome"] == "not selected"
 
     # fixed: only the refused account, the rejected contact and the deal go; the run succeeds
-    jsonl(export / "accounts.jsonl", [account("a0"), account("a1", score=7), account("a2")])
+    jsonl(export / "accounts.jsonl", [account("a0"), account("a1", score=50), account("a2")])
     jsonl(export / "contacts.jsonl", [contact("c0"), contact("c1"), contact("c2")])
     (export / "deals-old.jsonl").unlink()
     second = run_sync_dag(home, pycache, emulator, conf)
