@@ -30,6 +30,6 @@ def test_the_figures_from_tests_are_kept_as_they_are(
     assert run_all.figures_from_tests() == f"\n{kept}"
 
 
-def test_benchmarks_md_keeps_the_celery_budget_figures_below_the_line(run_all: ModuleType) -> None:
+def test_benchmarks_md_keeps_the_several_machines_budget_figures_below_the_line(run_all: ModuleType) -> None:
     text = (ROOT / "BENCHMARKS.md").read_text(encoding="utf-8")
-    assert text.index(run_all.FROM_TESTS) < text.index("## Gong budget on CeleryExecutor")
+    assert text.index(run_all.FROM_TESTS) < text.index("## Gong budget on several machines")
