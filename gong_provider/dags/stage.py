@@ -116,8 +116,8 @@ def stage_entity(
     files, the plan (``ChangePlan.to_dict()``, None in a dry run: nothing is planned or sent) and the
     withheld deletes to approve (``withheld_request``; None when none were withheld) and, for
     BUSINESS_USER, the deletes of changed users to send before the uploads (``reassociate_files``).
-    ``run_time`` (the run's data interval end; default now) is the ``modifiedDate`` of mirror
-    deletes: a retry of the run must pass the same, to write the same bytes.
+    ``run_time`` (the run's data interval end; default now) is the ``modifiedDate`` of the changed
+    business users' deletes; mirror deletes are dated by change capture when planned (docs/state.md).
     """
     from gong_provider.dags.references import ReferenceRun
     from gong_provider.staging import load_manifest, stage
@@ -213,7 +213,6 @@ def stage_entity(
         plan = stage_changes(
             source,
             run_key=run_id,
-            run_time=run_time or datetime.now(timezone.utc),
             lease_seconds=lease_seconds(mode, params),
             **options,
         )
