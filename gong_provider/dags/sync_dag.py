@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import astuple, dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -80,6 +82,18 @@ def run_time(context: Any) -> Any:
     return context.get("data_interval_end") or context.get("logical_date") or context["dag_run"].run_after
 
 
+@dataclass(frozen=True)
+class _TypeOptions:
+    """What every task of one type's group is built with."""
+
+    object_type: str
+    conn_id: str
+    pool: str
+    poll_interval: float
+    staging_base: str | None
+    state_base: str | None
+
+
 def _entity_group(
     object_type: str,
     *,
@@ -89,204 +103,262 @@ def _entity_group(
     staging_base: str | None,
     state_base: str | None,
 ) -> TaskGroup:
-    # the provider's operator modules (requests, aiohttp) load only when a sync DAG is built
-    from gong_provider.operators.gong import GongUploadEntitiesOperator
-    from gong_provider.sensors.gong import GongRequestStatusSensor
-
+    """One type's task group, in the steps of SYNC_DOC_MD: stage, upload and wait, the uploads that
+    wait for an earlier one, commit, verify and summarize."""
+    options = _TypeOptions(object_type, conn_id, pool, poll_interval, staging_base, state_base)
     with TaskGroup(
         group_id=object_type.lower(), tooltip=f"Stage, upload and wait for {object_type}"
     ) as group:
-        # in a later wave, it starts once the earlier wave's commits are done, whatever their outcome
-        @task(task_id="stage", trigger_rule="all_done")
-        def stage(**context: Any) -> list[dict[str, Any]]:
-            from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
-
-            from gong_provider.dags.stage import (
-                SkipType,
-                retry_cannot_help,
-                stage_entity,
-                summary_after_failure,
-            )
-            from gong_provider.staging.references import GongReferenceError
-
-            ti = context["ti"]
-            try:
-                result = stage_entity(
-                    object_type,
-                    context["params"],
-                    dag_id=ti.dag_id,
-                    run_id=ti.run_id,
-                    render=lambda text: context["task"].render_template(text, context),
-                    staging_base=staging_base,
-                    state_base=state_base,
-                    run_time=run_time(context),
-                    gong_conn_id=conn_id,
-                )
-            except SkipType as reason:
-                raise AirflowSkipException(str(reason))
-            except GongReferenceError as error:  # reference_check=fail: the report shows the findings
-                ti.xcom_push(key="summary", value=error.summary)
-                raise AirflowFailException(f"{object_type}: {error}") from error
-            except Exception as error:
-                # what staging wrote before the failure (read, staged, rejected, the rejects file)
-                partial = summary_after_failure(object_type, ti.dag_id, ti.run_id, staging_base)
-                if partial:
-                    ti.xcom_push(key="summary", value=partial)
-                if retry_cannot_help(error):  # no source, a bad Param or input, a corrupt state, a guard
-                    raise AirflowFailException(f"{object_type}: {error}") from error
-                raise
-            ti.xcom_push(key="summary", value=result["summary"])
-            ti.xcom_push(key="later_files", value=result["later_files"])
-            ti.xcom_push(key="plan", value=result["plan"])
-            ti.xcom_push(key="withheld", value=result["withheld"])
-            ti.xcom_push(key="withheld_files", value=(result["withheld"] or {}).get("files", []))
-            ti.xcom_push(key="reassociate_files", value=result.get("reassociate_files") or [])
-            uploads: list[dict[str, Any]] = result["uploads"]
-            return uploads
-
-        staged = stage()
+        staged = _stage(options)
         stage_task_id: str = staged_operator(staged).task_id
-        upload = GongUploadEntitiesOperator.partial(
-            task_id="upload",
-            integration_id=INTEGRATION_ID,
-            object_type=object_type,
-            gong_conn_id=conn_id,
-            client_request_id_scope="run",  # a pending record goes again next run: under a new id
-            pool=pool,
-        ).expand_kwargs(staged)
-        wait = GongRequestStatusSensor.partial(
-            task_id="wait",
-            integration_id=INTEGRATION_ID,
-            gong_conn_id=conn_id,
-            deferrable=True,
-            poke_interval=poll_interval,
-            timeout=WAIT_TIMEOUT.total_seconds(),
-            pool=pool,
-        ).expand_kwargs(upload.output.map(_sensor_kwargs))
-
-        def waited_upload(task_id: str, file: Any) -> Any:
-            """Upload files one after another and wait for each (an empty list is a no-op)."""
-            return GongUploadEntitiesOperator(
-                task_id=task_id,
-                integration_id=INTEGRATION_ID,
-                object_type=object_type,
-                file=file,
-                gong_conn_id=conn_id,
-                client_request_id_scope="run",
-                wait_for_completion=True,
-                deferrable=True,
-                poll_interval=poll_interval,
-                timeout=WAIT_TIMEOUT,
-                allow_empty_file_list=True,
-                pool=pool,
-            )
+        upload, wait = _upload_and_wait(options, staged)
 
         # Generation n+1 of an objectId's updates goes up only once generation n is DONE (Gong applies
         # files in no guaranteed order); usually there is none, and the empty list is a no-op.
-        later = waited_upload("later_generations", _xcom(staged, "later_files"))
+        later = _waited_upload(options, "later_generations", _xcom(staged, "later_files"))
 
         if object_type == "BUSINESS_USER":
             # Gong's way to change a user: a delete, DONE, then the new version in its own request
             # (gong_provider.changes.user_updates); nothing to send is a no-op
-            reassociate = waited_upload("delete_changed_users", _xcom(staged, "reassociate_files"))
+            reassociate = _waited_upload(options, "delete_changed_users", _xcom(staged, "reassociate_files"))
             staged >> reassociate >> upload
 
-        # mirror deletes the guard withheld: a person approves them (gong_provider.dags.approval)
-        from gong_provider.dags.approval import GongDeleteApprovalOperator
-
-        approve = GongDeleteApprovalOperator(task_id="approve_deletes", stage_task_id=stage_task_id)
-        send_approved = waited_upload("send_approved_deletes", _xcom(staged, "withheld_files"))
-        staged >> approve >> send_approved
-
-        @task(
-            task_id="summarize",
-            outlets=[AssetAlias(settings.asset_alias_name(object_type))],
-            multiple_outputs=False,  # one XCom, read whole by the report
-        )
-        def summarize(
-            stage_summary: dict[str, Any], uploads: Any, statuses: Any, later_generations: Any, **context: Any
-        ) -> dict[str, Any]:
-            from gong_provider.dags.summary import summarize_entity
-
-            return summarize_entity(
-                object_type,
-                params=context["params"],
-                stage_summary=stage_summary,
-                uploads=uploads,
-                statuses=statuses,
-                later_generations=later_generations,
-                outlet_events=context["outlet_events"],
-            )
-
-        # after every upload of the type is finished, whatever its outcome: what Gong confirmed advances
-        # the state, the rest stays pending for the next run (see gong_provider.dags.commit)
-        @task(task_id="commit", trigger_rule="all_done", pool=pool, multiple_outputs=False)
-        def commit(**context: Any) -> dict[str, Any]:
-            from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
-
-            from gong_provider.changes import GongChangeCaptureError
-            from gong_provider.dags.commit import commit_entity, upload_rows
-
-            ti = context["ti"]
-            plan = ti.xcom_pull(task_ids=stage_task_id, key="plan")
-            if not plan:
-                raise AirflowSkipException("nothing was planned (dry run, skipped or failed stage)")
-            pulled = {
-                task_id: upload_rows(ti.xcom_pull(task_ids=task_id))
-                for task_id in (upload.task_id, wait.task_id, later.task_id, send_approved.task_id)
-            }
-            approved = pulled[send_approved.task_id]  # the withheld deletes, once approved and sent
-            try:
-                report, gong = commit_entity(
-                    plan,
-                    uploads=[*pulled[upload.task_id], *pulled[later.task_id], *approved],
-                    finished=[*pulled[wait.task_id], *pulled[later.task_id], *approved],
-                    conn_id=conn_id,
-                )
-                result: dict[str, Any] = {**report.to_dict(), "gong": gong}
-                ti.xcom_push(key="report", value=result)
-                report.raise_for_guard()  # deletes withheld: the type fails, its upserts committed
-            except GongChangeCaptureError as error:
-                raise AirflowFailException(str(error)) from error
-            return result
-
+        send_approved = _approved_deletes(options, staged, stage_task_id)
+        uploads = _UploadTasks(upload.task_id, wait.task_id, later.task_id, send_approved.task_id)
+        committed = _commit(options, stage_task_id, uploads)
         if object_type in VERIFY_TYPES:
-            # a sample of what Gong reported DONE, fetched back and compared (Param verify_sample)
-            @task(task_id="verify", multiple_outputs=False, pool=pool)
-            def verify(**context: Any) -> dict[str, Any] | None:
-                from airflow.sdk.exceptions import AirflowSkipException
-
-                from gong_provider.dags.commit import upload_rows
-                from gong_provider.dags.params import integration_id_from
-                from gong_provider.dags.verify import verify_entity
-
-                ti, params = context["ti"], context["params"]
-                pulled = {
-                    task_id: upload_rows(ti.xcom_pull(task_ids=task_id))
-                    for task_id in (upload.task_id, wait.task_id, later.task_id)
-                }
-                result = verify_entity(
-                    object_type,
-                    sample=int(params.get("verify_sample") or 0),
-                    integration_id=integration_id_from(params),
-                    plan=ti.xcom_pull(task_ids=stage_task_id, key="plan"),
-                    uploads=[*pulled[upload.task_id], *pulled[later.task_id]],
-                    finished=[*pulled[wait.task_id], *pulled[later.task_id]],
-                    conn_id=conn_id,
-                )
-                if result is None:
-                    raise AirflowSkipException("verify_sample is 0: nothing verified")
-                return result
-
+            committed >> _verify(options, stage_task_id, uploads)
         wait >> later
-        committed = commit()
-        if object_type in VERIFY_TYPES:
-            committed >> verify()
         later >> committed
         send_approved >> committed
-        summary = summarize(_xcom(staged, "summary"), upload.output, wait.output, later.output)
+        summary = _summarize(options)(_xcom(staged, "summary"), upload.output, wait.output, later.output)
         committed >> summary
     return group
+
+
+def _stage(options: _TypeOptions) -> Any:
+    """The ``stage`` task (gong_provider.dags.stage): its return value maps the uploads, its other
+    XComs feed the waited uploads, the approval, commit and the report."""
+
+    # in a later wave, it starts once the earlier wave's commits are done, whatever their outcome
+    @task(task_id="stage", trigger_rule="all_done")
+    def stage(**context: Any) -> list[dict[str, Any]]:
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+        from gong_provider.dags.stage import (
+            SkipType,
+            retry_cannot_help,
+            stage_entity,
+            summary_after_failure,
+        )
+        from gong_provider.staging.references import GongReferenceError
+
+        object_type = options.object_type
+        ti = context["ti"]
+        try:
+            result = stage_entity(
+                object_type,
+                context["params"],
+                dag_id=ti.dag_id,
+                run_id=ti.run_id,
+                render=lambda text: context["task"].render_template(text, context),
+                staging_base=options.staging_base,
+                state_base=options.state_base,
+                run_time=run_time(context),
+                gong_conn_id=options.conn_id,
+            )
+        except SkipType as reason:
+            raise AirflowSkipException(str(reason))
+        except GongReferenceError as error:  # reference_check=fail: the report shows the findings
+            ti.xcom_push(key="summary", value=error.summary)
+            raise AirflowFailException(f"{object_type}: {error}") from error
+        except Exception as error:
+            # what staging wrote before the failure (read, staged, rejected, the rejects file)
+            partial = summary_after_failure(object_type, ti.dag_id, ti.run_id, options.staging_base)
+            if partial:
+                ti.xcom_push(key="summary", value=partial)
+            if retry_cannot_help(error):  # no source, a bad Param or input, a corrupt state, a guard
+                raise AirflowFailException(f"{object_type}: {error}") from error
+            raise
+        _push_stage_result(ti, result)
+        uploads: list[dict[str, Any]] = result["uploads"]
+        return uploads
+
+    return stage()
+
+
+def _push_stage_result(ti: Any, result: dict[str, Any]) -> None:
+    """The stage task's XComs besides its return value (the uploads)."""
+    ti.xcom_push(key="summary", value=result["summary"])
+    ti.xcom_push(key="later_files", value=result["later_files"])
+    ti.xcom_push(key="plan", value=result["plan"])
+    ti.xcom_push(key="withheld", value=result["withheld"])
+    ti.xcom_push(key="withheld_files", value=(result["withheld"] or {}).get("files", []))
+    ti.xcom_push(key="reassociate_files", value=result.get("reassociate_files") or [])
+
+
+def _upload_and_wait(options: _TypeOptions, staged: Any) -> tuple[Any, Any]:
+    """``upload``, one mapped task per staged file, and ``wait``, one deferrable sensor per upload."""
+    # the provider's operator modules (requests, aiohttp) load only when a sync DAG is built
+    from gong_provider.operators.gong import GongUploadEntitiesOperator
+    from gong_provider.sensors.gong import GongRequestStatusSensor
+
+    upload = GongUploadEntitiesOperator.partial(
+        task_id="upload",
+        integration_id=INTEGRATION_ID,
+        object_type=options.object_type,
+        gong_conn_id=options.conn_id,
+        client_request_id_scope="run",  # a pending record goes again next run: under a new id
+        pool=options.pool,
+    ).expand_kwargs(staged)
+    wait = GongRequestStatusSensor.partial(
+        task_id="wait",
+        integration_id=INTEGRATION_ID,
+        gong_conn_id=options.conn_id,
+        deferrable=True,
+        poke_interval=options.poll_interval,
+        timeout=WAIT_TIMEOUT.total_seconds(),
+        pool=options.pool,
+    ).expand_kwargs(upload.output.map(_sensor_kwargs))
+    return upload, wait
+
+
+def _waited_upload(options: _TypeOptions, task_id: str, file: Any) -> Any:
+    """Upload files one after another and wait for each (an empty list is a no-op)."""
+    from gong_provider.operators.gong import GongUploadEntitiesOperator
+
+    return GongUploadEntitiesOperator(
+        task_id=task_id,
+        integration_id=INTEGRATION_ID,
+        object_type=options.object_type,
+        file=file,
+        gong_conn_id=options.conn_id,
+        client_request_id_scope="run",
+        wait_for_completion=True,
+        deferrable=True,
+        poll_interval=options.poll_interval,
+        timeout=WAIT_TIMEOUT,
+        allow_empty_file_list=True,
+        pool=options.pool,
+    )
+
+
+def _approved_deletes(options: _TypeOptions, staged: Any, stage_task_id: str) -> Any:
+    """Mirror deletes the guard withheld: a person approves them (gong_provider.dags.approval), then
+    ``send_approved_deletes`` sends exactly those; it returns that task."""
+    from gong_provider.dags.approval import GongDeleteApprovalOperator
+
+    approve = GongDeleteApprovalOperator(task_id="approve_deletes", stage_task_id=stage_task_id)
+    send_approved = _waited_upload(options, "send_approved_deletes", _xcom(staged, "withheld_files"))
+    staged >> approve >> send_approved
+    return send_approved
+
+
+@dataclass(frozen=True)
+class _UploadTasks:
+    """The ids of a group's tasks that return upload rows, for commit and verify to pull."""
+
+    upload: str
+    wait: str
+    later: str
+    send_approved: str
+
+
+def _pull_upload_rows(ti: Any, task_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+    """Each task's upload rows, by task id."""
+    from gong_provider.dags.commit import upload_rows
+
+    return {task_id: upload_rows(ti.xcom_pull(task_ids=task_id)) for task_id in task_ids}
+
+
+def _commit(options: _TypeOptions, stage_task_id: str, uploads: _UploadTasks) -> Any:
+    """The ``commit`` task: after every upload of the type is finished, whatever its outcome, what
+    Gong confirmed advances the state, the rest stays pending for the next run (see
+    gong_provider.dags.commit)."""
+
+    @task(task_id="commit", trigger_rule="all_done", pool=options.pool, multiple_outputs=False)
+    def commit(**context: Any) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+        from gong_provider.changes import GongChangeCaptureError
+        from gong_provider.dags.commit import commit_entity
+
+        ti = context["ti"]
+        plan = ti.xcom_pull(task_ids=stage_task_id, key="plan")
+        if not plan:
+            raise AirflowSkipException("nothing was planned (dry run, skipped or failed stage)")
+        pulled = _pull_upload_rows(ti, astuple(uploads))
+        approved = pulled[uploads.send_approved]  # the withheld deletes, once approved and sent
+        try:
+            report, gong = commit_entity(
+                plan,
+                uploads=[*pulled[uploads.upload], *pulled[uploads.later], *approved],
+                finished=[*pulled[uploads.wait], *pulled[uploads.later], *approved],
+                conn_id=options.conn_id,
+            )
+            result: dict[str, Any] = {**report.to_dict(), "gong": gong}
+            ti.xcom_push(key="report", value=result)
+            report.raise_for_guard()  # deletes withheld: the type fails, its upserts committed
+        except GongChangeCaptureError as error:
+            raise AirflowFailException(str(error)) from error
+        return result
+
+    return commit()
+
+
+def _verify(options: _TypeOptions, stage_task_id: str, uploads: _UploadTasks) -> Any:
+    """The ``verify`` task: a sample of what Gong reported DONE, fetched back and compared (Param
+    verify_sample)."""
+
+    @task(task_id="verify", multiple_outputs=False, pool=options.pool)
+    def verify(**context: Any) -> dict[str, Any] | None:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from gong_provider.dags.params import integration_id_from
+        from gong_provider.dags.verify import verify_entity
+
+        ti, params = context["ti"], context["params"]
+        pulled = _pull_upload_rows(ti, (uploads.upload, uploads.wait, uploads.later))
+        result = verify_entity(
+            options.object_type,
+            sample=int(params.get("verify_sample") or 0),
+            integration_id=integration_id_from(params),
+            plan=ti.xcom_pull(task_ids=stage_task_id, key="plan"),
+            uploads=[*pulled[uploads.upload], *pulled[uploads.later]],
+            finished=[*pulled[uploads.wait], *pulled[uploads.later]],
+            conn_id=options.conn_id,
+        )
+        if result is None:
+            raise AirflowSkipException("verify_sample is 0: nothing verified")
+        return result
+
+    return verify()
+
+
+def _summarize(options: _TypeOptions) -> Any:
+    """The ``summarize`` task (gong_provider.dags.summary): the type's counts and its Asset event."""
+
+    @task(
+        task_id="summarize",
+        outlets=[AssetAlias(settings.asset_alias_name(options.object_type))],
+        multiple_outputs=False,  # one XCom, read whole by the report
+    )
+    def summarize(
+        stage_summary: dict[str, Any], uploads: Any, statuses: Any, later_generations: Any, **context: Any
+    ) -> dict[str, Any]:
+        from gong_provider.dags.summary import summarize_entity
+
+        return summarize_entity(
+            options.object_type,
+            params=context["params"],
+            stage_summary=stage_summary,
+            uploads=uploads,
+            statuses=statuses,
+            later_generations=later_generations,
+            outlet_events=context["outlet_events"],
+        )
+
+    return summarize
 
 
 @task(task_id="report", trigger_rule="all_done", multiple_outputs=False)
@@ -371,18 +443,7 @@ def gong_crm_sync_dag(
     )
     conn_id = gong_conn_id or settings.conn_id()
     interval = poll_interval if poll_interval is not None else settings.poll_interval()
-    options: dict[str, Any] = {
-        "dag_display_name": "Gong CRM sync",
-        "description": "Stage CRM records and upload them to Gong's CRM API exactly once",
-        "schedule": settings.schedule() if schedule is FROM_ENVIRONMENT else schedule,
-        "start_date": START_DATE,
-        "catchup": False,
-        "max_active_runs": 1,
-        "default_args": {"retries": 2, "retry_delay": timedelta(seconds=30)},
-        "tags": ["gong", "crm"],
-        "doc_md": SYNC_DOC_MD,
-        **dag_kwargs,
-    }
+    options = _dag_options(schedule, dag_kwargs)
     with DAG(
         dag_id=dag_id,
         schedule=options.pop("schedule"),
@@ -403,17 +464,8 @@ def gong_crm_sync_dag(
             ]
             for wave in UPLOAD_WAVES
         ]
-        commits = [[dag.get_task(f"{group.group_id}.commit") for group in wave] for wave in waves]
-        for earlier_commits, later_wave in zip(commits[:-1], waves[1:], strict=True):
-            # a wave goes once the earlier wave's uploads are finished (its commits done), whatever
-            # their outcome: a type Gong refused fails the run at its end, not the types after it
-            for group in later_wave:
-                earlier_commits >> dag.get_task(f"{group.group_id}.stage")
-        # LEAD's convertedTo* references are checked against this run's CONTACT and DEAL ids, which
-        # their stage tasks publish: LEAD stages after them (all_done: their failure never blocks it)
-        staged_types = {group.group_id: dag.get_task(f"{group.group_id}.stage") for group in waves[-1]}
-        if "lead" in staged_types:
-            [staged_types[g] for g in ("contact", "deal") if g in staged_types] >> staged_types["lead"]
+        commits = _chain_waves(dag, waves)
+        _stage_lead_after_contact_and_deal(dag, waves[-1])
         groups = [group for wave in waves for group in wave]
         every_commit = [commit for wave in commits for commit in wave]
         report = _report()
@@ -421,3 +473,38 @@ def gong_crm_sync_dag(
         every_commit >> report  # summarize fails as soon as a wait fails; the report waits for the commit
         every_commit >> _cleanup(staging_base, state_base)
     return dag
+
+
+def _dag_options(schedule: Any, dag_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The sync DAG's keyword arguments: the provider's defaults, then the caller's ``dag_kwargs``."""
+    return {
+        "dag_display_name": "Gong CRM sync",
+        "description": "Stage CRM records and upload them to Gong's CRM API exactly once",
+        "schedule": settings.schedule() if schedule is FROM_ENVIRONMENT else schedule,
+        "start_date": START_DATE,
+        "catchup": False,
+        "max_active_runs": 1,
+        "default_args": {"retries": 2, "retry_delay": timedelta(seconds=30)},
+        "tags": ["gong", "crm"],
+        "doc_md": SYNC_DOC_MD,
+        **dag_kwargs,
+    }
+
+
+def _chain_waves(dag: DAG, waves: list[list[TaskGroup]]) -> list[list[Any]]:
+    """Each wave's stage tasks follow the earlier wave's commits; returns the commits, wave by wave."""
+    commits = [[dag.get_task(f"{group.group_id}.commit") for group in wave] for wave in waves]
+    for earlier_commits, later_wave in zip(commits[:-1], waves[1:], strict=True):
+        # a wave goes once the earlier wave's uploads are finished (its commits done), whatever
+        # their outcome: a type Gong refused fails the run at its end, not the types after it
+        for group in later_wave:
+            earlier_commits >> dag.get_task(f"{group.group_id}.stage")
+    return commits
+
+
+def _stage_lead_after_contact_and_deal(dag: DAG, last_wave: list[TaskGroup]) -> None:
+    """LEAD's convertedTo* references are checked against this run's CONTACT and DEAL ids, which
+    their stage tasks publish: LEAD stages after them (all_done: their failure never blocks it)."""
+    staged_types = {group.group_id: dag.get_task(f"{group.group_id}.stage") for group in last_wave}
+    if "lead" in staged_types:
+        [staged_types[g] for g in ("contact", "deal") if g in staged_types] >> staged_types["lead"]

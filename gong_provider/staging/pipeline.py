@@ -17,7 +17,7 @@ from gong_provider.staging.fastpath import FastBlock, FastChecker, iter_blocks
 from gong_provider.staging.field_names import DEFAULT_UNKNOWN_FIELDS, UnknownFieldsPolicy
 from gong_provider.staging.generations import Generations
 from gong_provider.staging.location import is_object_storage_path, resolve_location
-from gong_provider.staging.manifest import MANIFEST_NAME, StagingManifest
+from gong_provider.staging.manifest import MANIFEST_NAME, StagedFile, StagingManifest
 from gong_provider.staging.outdir import OutputDir
 from gong_provider.staging.readers import (
     DEFAULT_MAX_LINE_BYTES,
@@ -290,6 +290,51 @@ def _check_options(max_reject_ratio: float, max_file_bytes: int) -> None:
         )
 
 
+def _start_run(
+    source: StagingSource,
+    object_type: ObjectType | str,
+    *,
+    mapping: Mapping[str, str] | None,
+    timezone: str | None,
+    timezone_name: str | None,
+    max_reject_ratio: float,
+    max_file_bytes: int,
+    custom_fields: Sequence[CustomField] | None,
+    max_line_bytes: int,
+    progress: ProgressCallback | None,
+    unknown_fields: UnknownFieldsPolicy,
+) -> _Run:
+    """The options :func:`stage` and :func:`validate` share, checked, and the pass they start."""
+    _check_options(max_reject_ratio, max_file_bytes)
+    return _Run(
+        source,
+        object_type,
+        mapping=mapping,
+        timezone=timezone_argument(timezone, timezone_name),
+        custom_fields=custom_fields,
+        max_line_bytes=max_line_bytes,
+        progress=progress,
+        unknown_fields=unknown_fields,
+    )
+
+
+class _RejectsFile:
+    """``rejects.ldjson`` while staging: every reject a line, the first few kept for the error."""
+
+    def __init__(self, folder: OutputDir, encoder: msgspec.json.Encoder, tap: StagingTap | None) -> None:
+        self.file = folder.open_write(REJECTS_NAME)
+        self.encoder = encoder
+        self.tap = tap
+        self.first: list[Reject] = []
+
+    def write(self, reject: Reject) -> None:
+        self.file.write(self.encoder.encode(reject.to_dict()) + b"\n")
+        if len(self.first) < FIRST_REJECTS_KEPT:
+            self.first.append(reject)
+        if self.tap is not None:
+            self.tap.reject(reject.object_id)
+
+
 def stage(
     source: StagingSource,
     *,
@@ -318,12 +363,14 @@ def stage(
     :class:`~gong_provider.staging.pipeline.StagingTap`) is shown every staged line and reject as it
     is written.
     """
-    _check_options(max_reject_ratio, max_file_bytes)
-    run = _Run(
+    run = _start_run(
         source,
         object_type,
         mapping=mapping,
-        timezone=timezone_argument(timezone, timezone_name),
+        timezone=timezone,
+        timezone_name=timezone_name,
+        max_reject_ratio=max_reject_ratio,
+        max_file_bytes=max_file_bytes,
         custom_fields=custom_fields,
         max_line_bytes=max_line_bytes,
         progress=progress,
@@ -334,53 +381,15 @@ def stage(
     folder.mkdir()
     folder.remove(MANIFEST_NAME)  # un-commit the previous run before touching its files
     writer = PartWriter(folder, kind, max_file_bytes)
-    rejects = folder.open_write(REJECTS_NAME)
     encoder = msgspec.json.Encoder()
-    first_rejects: list[Reject] = []
+    rejects = _RejectsFile(folder, encoder, tap)
     staged = 0
-
-    def write_reject(reject: Reject) -> None:
-        rejects.write(encoder.encode(reject.to_dict()) + b"\n")
-        if len(first_rejects) < FIRST_REJECTS_KEPT:
-            first_rejects.append(reject)
-        if tap is not None:
-            tap.reject(reject.object_id)
-
     try:
         for event in run:
             if isinstance(event, FastBlock):
-                source = run.sources[-1]
-                count = len(event.object_ids)
-                if event.generations is None and len(event.data) <= writer.room(0):
-                    placement = writer.add_block(
-                        0, event.data, count, Origin(source, event.first_line, event.first_record)
-                    )
-                    if tap is not None:
-                        tap.block(0, placement, event.data, event.object_ids)
-                    staged += count
-                    continue
-                generations = event.generations or [0] * count
-                rows = zip(event.lines(), event.object_ids, generations, strict=True)
-                for offset, (data, object_id, number) in enumerate(rows):
-                    if len(data) <= max_file_bytes:
-                        origin = Origin(
-                            source, event.first_line + offset, event.first_record + offset, object_id
-                        )
-                        placement = writer.add(number, data, origin)
-                        if tap is not None:
-                            tap.record(number, placement, data, object_id)
-                        staged += 1
-                        continue
-                    too_big = run.reject_too_big(
-                        source,
-                        event.first_line + offset,
-                        event.first_record + offset,
-                        object_id,
-                        len(data),
-                        max_file_bytes,
-                    )
-                    write_reject(too_big)
+                staged += _stage_block(event, run, writer, rejects, tap, max_file_bytes)
                 continue
+            # one record: kept inline, as this loop runs once per record off the fast path
             item, record, reject, generation = event
             if record is not None:
                 line = encoder.encode(record) + b"\n"
@@ -395,16 +404,76 @@ def stage(
                     item.source, item.line, item.number, record["objectId"], len(line), max_file_bytes
                 )
             assert reject is not None
-            write_reject(reject)
+            rejects.write(reject)
         files = writer.close()
     except BaseException:
         writer.abort()
-        rejects.abort()
+        rejects.file.abort()
         raise
+    manifest = _publish_manifest(folder, run, files, staged, rejects)
+    if rejects_exceed(run.rejected, run.read, max_reject_ratio):
+        raise GongRejectLimitError(
+            object_type=kind,
+            records_read=run.read,
+            records_rejected=run.rejected,
+            max_reject_ratio=max_reject_ratio,
+            rejects_path=manifest.rejects_path,
+            first_rejects=[str(r) for r in rejects.first[:5]],
+        )
+    return manifest
+
+
+def _stage_block(
+    event: FastBlock,
+    run: _Run,
+    writer: PartWriter,
+    rejects: _RejectsFile,
+    tap: StagingTap | None,
+    max_file_bytes: int,
+) -> int:
+    """Write a block of valid lines (the fast path): whole when it fits its part and is all of
+    generation 0, else line by line; returns how many lines were staged."""
+    source = run.sources[-1]
+    count = len(event.object_ids)
+    if event.generations is None and len(event.data) <= writer.room(0):
+        placement = writer.add_block(
+            0, event.data, count, Origin(source, event.first_line, event.first_record)
+        )
+        if tap is not None:
+            tap.block(0, placement, event.data, event.object_ids)
+        return count
+    staged = 0
+    generations = event.generations or [0] * count
+    rows = zip(event.lines(), event.object_ids, generations, strict=True)
+    for offset, (data, object_id, number) in enumerate(rows):
+        if len(data) <= max_file_bytes:
+            origin = Origin(source, event.first_line + offset, event.first_record + offset, object_id)
+            placement = writer.add(number, data, origin)
+            if tap is not None:
+                tap.record(number, placement, data, object_id)
+            staged += 1
+            continue
+        too_big = run.reject_too_big(
+            source,
+            event.first_line + offset,
+            event.first_record + offset,
+            object_id,
+            len(data),
+            max_file_bytes,
+        )
+        rejects.write(too_big)
+    return staged
+
+
+def _publish_manifest(
+    folder: OutputDir, run: _Run, files: list[StagedFile], staged: int, rejects: _RejectsFile
+) -> StagingManifest:
+    """Keep the rejects file when there were rejects, then commit the run by writing its manifest."""
     if run.rejected:
-        rejects.commit()
+        rejects.file.commit()
     else:
-        rejects.abort()
+        rejects.file.abort()
+    kind = run.object_type.value
     manifest = StagingManifest(
         object_type=kind,
         files=files,
@@ -424,15 +493,6 @@ def stage(
         len(files),
         len(manifest.generations),
     )
-    if rejects_exceed(run.rejected, run.read, max_reject_ratio):
-        raise GongRejectLimitError(
-            object_type=kind,
-            records_read=run.read,
-            records_rejected=run.rejected,
-            max_reject_ratio=max_reject_ratio,
-            rejects_path=manifest.rejects_path,
-            first_rejects=[str(r) for r in first_rejects[:5]],
-        )
     return manifest
 
 
@@ -455,12 +515,14 @@ def validate(
     """Check a source as :func:`stage` would, writing nothing; never raises for rejected records.
 
     ``references`` is shown every valid record (see ``gong_provider.staging.references``)."""
-    _check_options(max_reject_ratio, max_file_bytes)
-    run = _Run(
+    run = _start_run(
         source,
         object_type,
         mapping=mapping,
-        timezone=timezone_argument(timezone, timezone_name),
+        timezone=timezone,
+        timezone_name=timezone_name,
+        max_reject_ratio=max_reject_ratio,
+        max_file_bytes=max_file_bytes,
         custom_fields=custom_fields,
         max_line_bytes=max_line_bytes,
         progress=progress,
@@ -470,21 +532,7 @@ def validate(
     encoder = msgspec.json.Encoder()
     for event in run:
         if isinstance(event, FastBlock):
-            rejects = []
-            if len(event.data) > max_file_bytes:  # else no line of the block can be too big
-                sizes = map(len, event.lines())
-                rejects = [
-                    run.reject_too_big(
-                        run.sources[-1],
-                        event.first_line + offset,
-                        event.first_record + offset,
-                        event.object_ids[offset],
-                        size,
-                        max_file_bytes,
-                    )
-                    for offset, size in enumerate(sizes)
-                    if size > max_file_bytes
-                ]
+            rejects = _too_big_in_block(event, run, max_file_bytes)
             report.records_valid += len(event.object_ids) - len(rejects)
             if references is not None:
                 references.add_lines(event.data, event.object_ids, run.sources[-1], event.first_line)
@@ -507,6 +555,25 @@ def validate(
     report.records_rejected = run.rejected
     report.generations = run.generations.count
     return report
+
+
+def _too_big_in_block(event: FastBlock, run: _Run, max_file_bytes: int) -> list[Reject]:
+    """The lines of a fast-path block that would not fit in a file, rejected."""
+    if len(event.data) <= max_file_bytes:  # no line of the block can be too big
+        return []
+    sizes = map(len, event.lines())
+    return [
+        run.reject_too_big(
+            run.sources[-1],
+            event.first_line + offset,
+            event.first_record + offset,
+            event.object_ids[offset],
+            size,
+            max_file_bytes,
+        )
+        for offset, size in enumerate(sizes)
+        if size > max_file_bytes
+    ]
 
 
 def load_manifest(path: str | os.PathLike[str] | Any) -> StagingManifest:
