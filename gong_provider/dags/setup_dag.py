@@ -64,50 +64,63 @@ def gong_crm_setup_dag(
         params=setup_params(schema_file=schema_default),
         **options,
     ) as dag:
-
-        @task(pool=pool)
-        def register(**context: Any) -> str:
-            """The integration id, as a string so that no JSON consumer rounds the 64-bit value."""
-            from gong_provider.hooks.gong import GongCrmHook
-
-            params = context["params"]
-            integration_id = GongCrmHook(conn_id).register_integration(
-                params["integration_name"], params["owner_email"]
-            )
-            return str(integration_id)
-
-        @task(pool=pool, multiple_outputs=False)
-        def write_schema(integration_id: str, **context: Any) -> dict[str, int]:
-            import json
-            import logging
-
-            from gong_provider.hooks.gong import GongCrmHook
-
-            path = context["params"].get("schema_file")
-            if not path:
-                return {}
-            with open(path, encoding="utf-8") as handle:
-                schema: dict[str, list[dict[str, Any]]] = json.load(handle)
-            hook = GongCrmHook(conn_id)
-            written: dict[str, int] = {}
-            for object_type, fields in schema.items():
-                hook.set_entity_schema(int(integration_id), object_type, fields)
-                written[object_type] = len(fields)
-                logging.getLogger(__name__).info("%s: %s custom field(s) written", object_type, len(fields))
-            return written
-
-        @task
-        def announce(integration_id: str, schema: dict[str, int]) -> str:
-            message = (
-                f"Gong integration id: {integration_id}\n"
-                f"Custom fields written: {schema or 'none'}\n"
-                f"Use it as {settings.ENV_INTEGRATION_ID}={integration_id} or in gong_crm_sync's "
-                "integration_id Param."
-            )
-            print(message)
-            return integration_id
-
-        integration: Any = register()
-        schema: Any = write_schema(integration)
-        announce(integration, schema)
+        integration: Any = _register(conn_id, pool)()
+        schema: Any = _write_schema(conn_id, pool)(integration)
+        _announce(integration, schema)
     return dag
+
+
+def _register(conn_id: str, pool: str) -> Any:
+    """The ``register`` task: ``PUT /v2/crm/integrations`` (the existing integration on a 409)."""
+
+    @task(pool=pool)
+    def register(**context: Any) -> str:
+        """The integration id, as a string so that no JSON consumer rounds the 64-bit value."""
+        from gong_provider.hooks.gong import GongCrmHook
+
+        params = context["params"]
+        integration_id = GongCrmHook(conn_id).register_integration(
+            params["integration_name"], params["owner_email"]
+        )
+        return str(integration_id)
+
+    return register
+
+
+def _write_schema(conn_id: str, pool: str) -> Any:
+    """The ``write_schema`` task: each type's custom fields of the ``schema_file`` Param, written whole."""
+
+    @task(pool=pool, multiple_outputs=False)
+    def write_schema(integration_id: str, **context: Any) -> dict[str, int]:
+        import json
+        import logging
+
+        from gong_provider.hooks.gong import GongCrmHook
+
+        path = context["params"].get("schema_file")
+        if not path:
+            return {}
+        with open(path, encoding="utf-8") as handle:
+            schema: dict[str, list[dict[str, Any]]] = json.load(handle)
+        hook = GongCrmHook(conn_id)
+        written: dict[str, int] = {}
+        for object_type, fields in schema.items():
+            hook.set_entity_schema(int(integration_id), object_type, fields)
+            written[object_type] = len(fields)
+            logging.getLogger(__name__).info("%s: %s custom field(s) written", object_type, len(fields))
+        return written
+
+    return write_schema
+
+
+# the id to put in GONG_INTEGRATION_ID or the sync DAG's Param (no docstring: it would become doc_md)
+@task(task_id="announce")
+def _announce(integration_id: str, schema: dict[str, int]) -> str:
+    message = (
+        f"Gong integration id: {integration_id}\n"
+        f"Custom fields written: {schema or 'none'}\n"
+        f"Use it as {settings.ENV_INTEGRATION_ID}={integration_id} or in gong_crm_sync's "
+        "integration_id Param."
+    )
+    print(message)
+    return integration_id

@@ -36,7 +36,10 @@ def _env_flag(name: str) -> bool:
 
 
 def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
-    """Every option also reads ``GONG_EMULATOR_<OPTION>`` (e.g. GONG_EMULATOR_PORT) as its default."""
+    """Every option also reads ``GONG_EMULATOR_<OPTION>`` (e.g. GONG_EMULATOR_PORT) as its default.
+
+    Here: where it listens and keeps its state, the credentials it accepts, the integration it
+    starts with; then how it answers."""
     parser.add_argument(
         "--host", default=_env("host", "127.0.0.1"), help="address to bind (default 127.0.0.1)"
     )
@@ -69,6 +72,11 @@ def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
         default=_env_flag("no_integration"),
         help="start with no registered integration",
     )
+    _add_behaviour_arguments(parser)
+
+
+def _add_behaviour_arguments(parser: argparse.ArgumentParser) -> None:
+    """How the emulator answers: its processing delays, Gong's rate limits, its log level."""
     parser.add_argument(
         "--processing-delay",
         type=float,

@@ -391,7 +391,10 @@ _STRING_TOKEN = re.compile(rb'["\\]')
 def read_json_array(
     stream: IO[bytes], name: str, *, max_item_bytes: int = DEFAULT_MAX_LINE_BYTES
 ) -> Iterator[SourceRecord]:
-    """A top-level JSON array of objects, split into items without loading the whole file."""
+    """A top-level JSON array of objects, split into items without loading the whole file.
+
+    One scanner over the bytes (depth, inside a string or not, the item being captured); it stays a
+    single loop because it runs once per token of the file."""
     depth = 0
     in_string = escaped = closed = False
     item = bytearray()
@@ -405,10 +408,7 @@ def read_json_array(
             break
         if first_block:
             first_block = False
-            if block.startswith(BOM):
-                block = block[3:]
-            if block.lstrip()[:1] != b"[":
-                raise GongSourceError(f"{name}: not a JSON array (expected '[' at the start)")
+            block = _array_start(block, name)
         pos = 0
         counted = 0
         capture_from = 0 if depth >= 1 else -1
@@ -481,16 +481,28 @@ def read_json_array(
     if first_block:
         return
     if not closed:
-        number += 1
-        partial = bytes(item)
-        yield SourceRecord(
-            name,
-            item_line + partial[: len(partial) - len(partial.lstrip())].count(b"\n"),
-            number,
-            None,
-            "the JSON array is not closed with ']' (the file is cut off?)",
-            object_id_hint(partial),
-        )
+        yield _unclosed_array(name, bytes(item), item_line, number + 1)
+
+
+def _array_start(block: bytes, name: str) -> bytes:
+    """The first block of a JSON array file, without its BOM; anything but '[' first is refused."""
+    if block.startswith(BOM):
+        block = block[3:]
+    if block.lstrip()[:1] != b"[":
+        raise GongSourceError(f"{name}: not a JSON array (expected '[' at the start)")
+    return block
+
+
+def _unclosed_array(name: str, partial: bytes, item_line: int, number: int) -> SourceRecord:
+    """The reject for a file that ends inside the array: its last, partial item."""
+    return SourceRecord(
+        name,
+        item_line + partial[: len(partial) - len(partial.lstrip())].count(b"\n"),
+        number,
+        None,
+        "the JSON array is not closed with ']' (the file is cut off?)",
+        object_id_hint(partial),
+    )
 
 
 def _append(item: bytearray, block: bytes, start: int, end: int, limit: int, too_big: bool) -> bool:
