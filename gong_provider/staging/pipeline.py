@@ -507,15 +507,3 @@ def validate(
     report.records_rejected = run.rejected
     report.generations = run.generations.count
     return report
-
-
-def load_manifest(path: str | os.PathLike[str] | Any) -> StagingManifest:
-    """Read a manifest: the ``manifest.json`` file itself, or the ``<OBJECT_TYPE>`` folder holding it."""
-    text = os.fspath(path) if isinstance(path, os.PathLike) else str(path)
-    if text.rstrip("/").endswith(".json"):
-        folder_text, _, name = text.rstrip("/").rpartition("/")
-        parent: Any = getattr(path, "parent", None) if is_object_storage_path(path) else None
-        folder = OutputDir(parent if parent is not None else (folder_text or "."))
-    else:
-        folder, name = OutputDir(path), MANIFEST_NAME
-    return StagingManifest.from_json(folder.read_text(name))
