@@ -17,6 +17,7 @@ LAYERS: dict[str, int] = {
     # 0: Gong's own rules and the package's vocabulary; only airflow_compat imports Airflow
     "gong_provider": 0,
     "gong_provider.models": 0,
+    "gong_provider.limits": 0,
     "gong_provider.exceptions": 0,
     "gong_provider.ids": 0,
     "gong_provider.utf8": 0,
@@ -40,9 +41,16 @@ LAYERS: dict[str, int] = {
     "gong_provider.cli": 7,
 }
 EMULATOR = "gong_provider.emulator"
-EMULATOR_MAY_IMPORT = {"gong_provider", "gong_provider.utf8"}
-"""The emulator is Gong, not the provider: it shares only the Airflow-free UTF-8 check."""
-AIRFLOW_FREE = {"gong_provider.models", "gong_provider.ids", "gong_provider.utf8", "gong_provider.exceptions"}
+EMULATOR_MAY_IMPORT = {"gong_provider", "gong_provider.utf8", "gong_provider.limits"}
+"""The emulator is Gong, not the provider: it shares only the Airflow-free UTF-8 check and Gong's
+upload size limit."""
+AIRFLOW_FREE = {
+    "gong_provider.models",
+    "gong_provider.limits",
+    "gong_provider.ids",
+    "gong_provider.utf8",
+    "gong_provider.exceptions",
+}
 AIRFLOW_FREE_PACKAGES = ("gong_provider.staging", "gong_provider.changes", EMULATOR)
 
 

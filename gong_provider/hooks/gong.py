@@ -504,7 +504,7 @@ class GongCrmAsyncHook(_GongHookBase):
     _session: aiohttp.ClientSession | None = None
 
     async def get_config(self) -> GongConnectionConfig:
-        """Read the connection without blocking the loop (``utils.airflow_compat``)."""
+        """Read the connection without blocking the loop (``gong_provider.airflow_compat``)."""
         if self._config is None:
             conn = await aget_connection(self, self.gong_conn_id)
             extra = await aget_extra_dejson(conn)
