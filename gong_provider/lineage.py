@@ -4,20 +4,21 @@ The inputs are the sources the staging manifest records (the export files or obj
 behind the staged files: the manifest named as ``file``, or the one beside a staged file); a file
 that no manifest describes is its own input. The output is the Gong dataset of the integration and
 object type (:mod:`gong_provider.assets`). Imported only when OpenLineage asks, with its provider
-installed.
+installed. It reads manifests through staging and is given the uploaded paths by the operator, so it
+imports nothing above it (the operator imports it, never the other way).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 from gong_provider.assets import OPENLINEAGE_NAMESPACE, openlineage_name
-from gong_provider.operators.upload_files import UploadFile, _load_manifest, resolve_files
 from gong_provider.staging.location import local_path, location_exists
-from gong_provider.staging.manifest import MANIFEST_NAME, StagingManifest
+from gong_provider.staging.manifest import StagingManifest, load_manifest, manifest_beside
 
 log = logging.getLogger(__name__)
 
@@ -36,39 +37,36 @@ def location_dataset_id(location: str) -> tuple[str, str]:
     return f"{parts.scheme}://{parts.netloc}", parts.path.lstrip("/")
 
 
-def _manifest_beside(path: str) -> StagingManifest | None:
-    """The manifest staging wrote next to a staged file, when there is one."""
-    folder, _, _ = path.rpartition("/")
-    candidate = f"{folder}/{MANIFEST_NAME}"
+def _manifest_at(candidate: str) -> StagingManifest | None:
+    """The manifest staging wrote at ``candidate``, when there is one."""
     try:
-        return _load_manifest(candidate) if location_exists(candidate) else None
+        return load_manifest(candidate) if location_exists(candidate) else None
     except (OSError, ValueError) as error:
         log.warning("Lineage: cannot read %s: %s", candidate, error)
         return None
 
 
-def source_locations(files: list[UploadFile]) -> list[str]:
+def source_locations(paths: Sequence[str]) -> list[str]:
     """The sources behind the uploaded files, each once, in order (SQL sources left out)."""
     found: list[str] = []
-    manifests: dict[str, StagingManifest | None] = {}  # per folder: read each manifest once
-    for upload in files:
-        folder = upload.path.rpartition("/")[0]
-        if folder not in manifests:
-            manifests[folder] = _manifest_beside(upload.path)
-        manifest = manifests[folder]
-        names = manifest.sources if manifest is not None else [upload.path]
+    manifests: dict[str, StagingManifest | None] = {}  # per manifest: read each once
+    for path in paths:
+        candidate = manifest_beside(path)
+        if candidate not in manifests:
+            manifests[candidate] = _manifest_at(candidate)
+        manifest = manifests[candidate]
+        names = manifest.sources if manifest is not None else [path]
         found.extend(name for name in names if not name.startswith(SQL_SOURCE_PREFIX))
     return list(dict.fromkeys(found))
 
 
-def upload_lineage(file: Any, integration_id: int | str, object_type: str) -> Any:
-    """``OperatorLineage`` of an upload of ``file`` (as the operator's ``file`` argument takes it)."""
+def upload_lineage(paths: Sequence[str], integration_id: int | str, object_type: str) -> Any:
+    """``OperatorLineage`` of an upload of the staged files at ``paths`` (in upload order)."""
     from airflow.providers.common.compat.openlineage.facet import Dataset
     from airflow.providers.openlineage.extractors import OperatorLineage
 
-    files = resolve_files(file)[0] if file else []
-    if not files:  # nothing was uploaded (allow_empty_file_list)
+    if not paths:  # nothing was uploaded (allow_empty_file_list)
         return OperatorLineage()
-    inputs = [Dataset(*location_dataset_id(location)) for location in source_locations(files)]
+    inputs = [Dataset(*location_dataset_id(location)) for location in source_locations(paths)]
     output = Dataset(namespace=OPENLINEAGE_NAMESPACE, name=openlineage_name(integration_id, object_type))
     return OperatorLineage(inputs=inputs, outputs=[output])

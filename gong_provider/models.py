@@ -6,9 +6,6 @@ import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-MAX_UPLOAD_BYTES = 200 * 1024 * 1024
-"""Gong refuses a ``dataFile`` larger than 200 MB."""
-
 MAX_OBJECT_IDS_PER_GET = 100
 """``GET /v2/crm/entities`` takes at most 100 ids per call."""
 

@@ -17,6 +17,7 @@ LAYERS: dict[str, int] = {
     # 0: Gong's own rules and the package's vocabulary; only airflow_compat imports Airflow
     "gong_provider": 0,
     "gong_provider.models": 0,
+    "gong_provider.limits": 0,
     "gong_provider.exceptions": 0,
     "gong_provider.ids": 0,
     "gong_provider.utf8": 0,
@@ -24,9 +25,10 @@ LAYERS: dict[str, int] = {
     # 1, 2: the Airflow-free libraries
     "gong_provider.staging": 1,
     "gong_provider.changes": 2,
-    # 3: talking to Gong
+    # 3: talking to Gong, and naming what it holds (assets; lineage reads manifests through staging)
     "gong_provider.hooks": 3,
     "gong_provider.assets": 3,
+    "gong_provider.lineage": 3,
     # 4: waiting for Gong, the contract between the trigger and the worker
     "gong_provider.waiting": 4,
     # 5: the trigger
@@ -34,15 +36,21 @@ LAYERS: dict[str, int] = {
     # 6: the tasks
     "gong_provider.operators": 6,
     "gong_provider.sensors": 6,
-    "gong_provider.lineage": 6,
     # 7: what users run
     "gong_provider.dags": 7,
     "gong_provider.cli": 7,
 }
 EMULATOR = "gong_provider.emulator"
-EMULATOR_MAY_IMPORT = {"gong_provider", "gong_provider.utf8"}
-"""The emulator is Gong, not the provider: it shares only the Airflow-free UTF-8 check."""
-AIRFLOW_FREE = {"gong_provider.models", "gong_provider.ids", "gong_provider.utf8", "gong_provider.exceptions"}
+EMULATOR_MAY_IMPORT = {"gong_provider", "gong_provider.utf8", "gong_provider.limits"}
+"""The emulator is Gong, not the provider: it shares only the Airflow-free UTF-8 check and Gong's
+upload size limit."""
+AIRFLOW_FREE = {
+    "gong_provider.models",
+    "gong_provider.limits",
+    "gong_provider.ids",
+    "gong_provider.utf8",
+    "gong_provider.exceptions",
+}
 AIRFLOW_FREE_PACKAGES = ("gong_provider.staging", "gong_provider.changes", EMULATOR)
 
 
@@ -74,14 +82,20 @@ def _imports(module: str, *, top_level_only: bool = False) -> set[str]:
     return found
 
 
-def _layer(module: str) -> int | None:
-    """The layer of ``module``: its own entry, else its closest package's."""
+def _unit(module: str) -> str | None:
+    """The entry of ``LAYERS`` that ``module`` belongs to: its own, else its closest package's."""
     name = module
     while name:
         if name in LAYERS:
-            return LAYERS[name]
+            return name
         name = name.rpartition(".")[0]
     return None
+
+
+def _layer(module: str) -> int | None:
+    """The layer of ``module``: its own entry, else its closest package's."""
+    unit = _unit(module)
+    return None if unit is None else LAYERS[unit]
 
 
 PROVIDER_MODULES = sorted(m for m in MODULES if not (m == EMULATOR or m.startswith(EMULATOR + ".")))
@@ -104,6 +118,49 @@ def test_no_module_imports_from_a_layer_above_its_own(module: str) -> None:
     emulator = {i for i in _imports(module) if i == EMULATOR or i.startswith(EMULATOR + ".")}
     assert above == {}, f"{module} (layer {own}) imports from above"
     assert module == "gong_provider.cli" or emulator == set(), f"{module} imports the emulator"
+
+
+def _unit_imports() -> dict[str, set[str]]:
+    """Which other entries of ``LAYERS`` each entry imports from (the emulator left out)."""
+    graph: dict[str, set[str]] = {}
+    for module in PROVIDER_MODULES:
+        unit = _unit(module)
+        assert unit is not None
+        for imported in _imports(module):
+            target = _unit(imported) if imported.split(".")[0] == "gong_provider" else None
+            if target is not None and target != unit:
+                graph.setdefault(unit, set()).add(target)
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Each import cycle found by a depth-first walk, as the path that closes it."""
+    found: list[list[str]] = []
+    done: set[str] = set()
+
+    def walk(node: str, path: list[str]) -> None:
+        for target in sorted(graph.get(node, ())):
+            if target in path:
+                found.append([*path[path.index(target) :], target])
+            elif target not in done:
+                walk(target, [*path, target])
+        done.add(node)
+
+    for start in sorted(graph):
+        if start not in done:
+            walk(start, [start])
+    return found
+
+
+def test_no_two_parts_import_each_other() -> None:
+    """Within one layer too, the arrows go one way: the upload operator imports lineage, and lineage
+    (which reads manifests through staging) never imports the operators back."""
+    assert _cycles(_unit_imports()) == []
+
+
+def test_the_cycle_check_sees_a_cycle() -> None:
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
 
 
 @pytest.mark.parametrize("module", EMULATOR_MODULES)

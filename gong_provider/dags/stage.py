@@ -15,6 +15,7 @@ from gong_provider.dags.params import integration_id_from
 from gong_provider.dags.sources import resolve_source
 from gong_provider.exceptions import GongApiError, GongError, is_transient
 from gong_provider.models import ObjectType
+from gong_provider.staging.manifest import manifest_path
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,7 @@ def stage_entity(
     ``run_time`` (the run's data interval end; default now) is the ``modifiedDate`` of the changed
     business users' deletes; mirror deletes are dated by change capture when planned (docs/state.md).
     """
+    from gong_provider.changes.capture import UPLOAD_FOLDER
     from gong_provider.dags.references import ReferenceRun
     from gong_provider.staging import load_manifest, stage
     from gong_provider.staging.references import GongReferenceError
@@ -222,7 +224,7 @@ def stage_entity(
     uploads = [{"file": staged.path} for staged in generations[0]] if generations else []
     later = [asdict(staged) for generation in generations[1:] for staged in generation]
     summary = stage_summary(kind, source, out_dir, manifest, max_reject_ratio, dry_run=dry_run)
-    summary["manifest"] = f"{out_dir}/{kind.value}/upload/manifest.json"
+    summary["manifest"] = manifest_path(f"{out_dir}/{kind.value}/{UPLOAD_FOLDER}")
     summary["records_staged"] = manifest.records_read - manifest.records_rejected
     summary["records_to_upload"] = plan.counts.records_uploaded
     summary.update(change_counts(asdict(plan.counts)))
@@ -300,7 +302,7 @@ def summary_after_failure(
     kind = ObjectType(object_type)
     out_dir = staging_dir(dag_id, run_id, staging_base)
     try:
-        manifest = load_manifest(f"{out_dir}/{kind.value}/manifest.json")
+        manifest = load_manifest(manifest_path(f"{out_dir}/{kind.value}"))
     except Exception:  # no manifest (the failure came first) or an unreadable one: nothing to show
         return None
     return stage_summary(kind, "", out_dir, manifest, None, dry_run=False)
@@ -316,7 +318,7 @@ def stage_summary(
     dry_run: bool,
 ) -> dict[str, Any]:
     """The stage's counts for the report; ``rejects_over_limit`` says why the run must fail for them."""
-    summary = _summary(kind, source, f"{out_dir}/{kind.value}/manifest.json", manifest, dry_run=dry_run)
+    summary = _summary(kind, source, manifest_path(f"{out_dir}/{kind.value}"), manifest, dry_run=dry_run)
     if max_reject_ratio is not None:
         summary["max_reject_ratio"] = max_reject_ratio
         verdict = reject_verdict(

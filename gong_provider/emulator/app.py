@@ -33,11 +33,10 @@ from gong_provider.emulator.rules import (
     schema_field_for_get,
 )
 from gong_provider.emulator.store import TERMINAL_STATES, Store
+from gong_provider.limits import MAX_UPLOAD_FILE_BYTES
 
 log = logging.getLogger(__name__)
 
-MAX_UPLOAD_BYTES = 200 * 1024 * 1024
-"""Gong's documented maximum payload: 200 megabytes."""
 MULTIPART_ENVELOPE_ALLOWANCE = 1024 * 1024
 """A request whose Content-Length exceeds the limit by more than this cannot hold a valid dataFile."""
 CHUNK_BYTES = 1024 * 1024
@@ -346,7 +345,7 @@ async def upload_entities(request: web.Request) -> web.Response:
     if emulator.store.client_request_id_used(client_request_id):  # a retry learns it was accepted
         raise ApiError(409, "Client request id has already been used")
     known_integration(emulator, integration_id)
-    if (request.content_length or 0) > MAX_UPLOAD_BYTES + MULTIPART_ENVELOPE_ALLOWANCE:
+    if (request.content_length or 0) > MAX_UPLOAD_FILE_BYTES + MULTIPART_ENVELOPE_ALLOWANCE:
         raise ApiError(400, "Maximum payload size exceeded: the dataFile may be at most 200 MB")
     if request.content_type != "multipart/form-data":
         raise ApiError(400, "Content-Type should be multipart/form-data")
@@ -400,7 +399,7 @@ async def _receive_data_file(request: web.Request, target: Path) -> tuple[int, i
             with open(target, "wb") as stream:
                 while chunk := await part.read_chunk(CHUNK_BYTES):
                     size += len(chunk)
-                    if size > MAX_UPLOAD_BYTES:
+                    if size > MAX_UPLOAD_FILE_BYTES:
                         too_large = True
                         await part.release()
                         break

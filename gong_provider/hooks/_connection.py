@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 from urllib.parse import urlsplit
 
 from gong_provider.exceptions import GongConfigurationError
@@ -44,6 +44,16 @@ class ConnectionLike(Protocol):
     login: str | None
     password: str | None
     port: int | None
+
+
+class HookArguments(TypedDict, total=False):
+    """The keyword options of a hook's constructor, as :class:`HookOptions` keeps them."""
+
+    timeout: float | None
+    max_retries: int | None
+    calls_per_second: float | None
+    retry_wait_base: float | None
+    retry_wait_max: float | None
 
 
 @dataclass(frozen=True)

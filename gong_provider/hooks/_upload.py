@@ -23,7 +23,7 @@ from typing import IO, Any
 from requests_toolbelt import MultipartEncoder
 
 from gong_provider.exceptions import GongContentMismatchError, GongPayloadTooLargeError
-from gong_provider.models import MAX_UPLOAD_BYTES
+from gong_provider.limits import MAX_UPLOAD_FILE_BYTES
 from gong_provider.staging.location import is_object_storage_path
 
 DATA_FILE_PART = "dataFile"
@@ -221,9 +221,9 @@ def upload_source(
         raise GongContentMismatchError(
             f"{source.filename}: {source.size} bytes where staging recorded {expected.bytes}; not sent"
         )
-    if source.size > MAX_UPLOAD_BYTES:
+    if source.size > MAX_UPLOAD_FILE_BYTES:
         raise GongPayloadTooLargeError(
-            f"{source.filename} is {source.size} bytes; Gong accepts at most {MAX_UPLOAD_BYTES} bytes "
+            f"{source.filename} is {source.size} bytes; Gong accepts at most {MAX_UPLOAD_FILE_BYTES} bytes "
             "(200 MB) per upload, so it was not sent. Stage it into smaller files"
         )
     return source

@@ -1,13 +1,18 @@
 """Hooks for Gong's CRM API (``/v2/crm``): GongCrmHook (the http provider's HttpHook) and GongCrmAsyncHook.
 
-``GongCrmHook`` is an ``HttpHook``, as Apache's ``DbtCloudHook`` is. It inherits the session set-up
-(the TCP keep-alive adapter), joining the base URL and endpoint, sending a prepared request
-(``run_and_check``) and, for Gong endpoints it does not wrap, ``run`` and ``run_with_advanced_retry``.
-It overrides what Gong needs done differently:
+``GongCrmHook`` is an ``HttpHook``, as Apache's ``DbtCloudHook`` is, standing on its public ground
+only: it overrides public methods and sets the public attributes HttpHook's constructor sets
+(``method``, ``http_conn_id``, ``base_url``); it inherits the TCP keep-alive adapter, sending a
+prepared request (``run_and_check``) and, for Gong endpoints it does not wrap, ``run`` and
+``run_with_advanced_retry``. ``tests/hooks/test_hook_http_contract.py`` pins what it relies on, so
+that a new http provider release that changes it fails there. It overrides what Gong needs done
+differently:
 
 - ``get_conn``: one session per hook whose only credential is the Authorization header of the
   connection rules (``_connection.py``); connection extras are Gong settings, never headers
   (HttpHook would send ``access_token`` as a header of that name).
+- ``url_from_endpoint``: the base URL by the Gong connection rules (``https`` unless the connection
+  says ``http``, no trailing ``/v2``), where HttpHook's would default to ``http``.
 - ``run_and_check``: every request, wrapped or raw ``run``, spends the company's rate budget
   (``_ratelimit.py``) and a request without an answer raises ``GongConnectionError``.
 - ``check_response``: a 4xx/5xx raises its typed error (``gong_provider.exceptions``) with Gong's
@@ -38,7 +43,12 @@ from gong_provider import __version__
 from gong_provider.airflow_compat import aget_connection, aget_extra_dejson
 from gong_provider.exceptions import GongConflictError, GongError
 from gong_provider.hooks._auth import HeaderAuth, amask_secrets, mask_secrets
-from gong_provider.hooks._connection import GongConnectionConfig, HookOptions, config_from_connection
+from gong_provider.hooks._connection import (
+    GongConnectionConfig,
+    HookArguments,
+    HookOptions,
+    config_from_connection,
+)
 from gong_provider.hooks._params import (
     client_request_id_param,
     field_json,
@@ -69,6 +79,7 @@ from gong_provider.models import (
 if TYPE_CHECKING:
     import aiohttp
     from airflow.sdk import ObjectStoragePath
+    from typing_extensions import Unpack
 
 __all__ = ["GongCrmAsyncHook", "GongCrmHook"]
 
@@ -103,7 +114,7 @@ class _GongHookBase(BaseHook):
         retry_wait_base: float | None = None,
         retry_wait_max: float | None = None,
     ) -> None:
-        super().__init__(**self._base_hook_kwargs(gong_conn_id))
+        super().__init__()  # the next base with its own defaults (GongCrmHook then sets HttpHook's)
         self.gong_conn_id = gong_conn_id
         self._options = HookOptions(
             timeout=timeout,
@@ -112,10 +123,6 @@ class _GongHookBase(BaseHook):
             retry_wait_base=retry_wait_base,
             retry_wait_max=retry_wait_max,
         )
-
-    def _base_hook_kwargs(self, gong_conn_id: str) -> dict[str, Any]:
-        """Arguments for the constructor of the next base class (``HttpHook`` wants its conn id)."""
-        return {}
 
 
 class GongCrmHook(_GongHookBase, HttpHook):
@@ -145,8 +152,14 @@ class GongCrmHook(_GongHookBase, HttpHook):
 
     _session: requests.Session | None = None
 
-    def _base_hook_kwargs(self, gong_conn_id: str) -> dict[str, Any]:
-        return {"method": "GET", "http_conn_id": gong_conn_id}
+    def __init__(
+        self, gong_conn_id: str = _GongHookBase.default_conn_name, **options: Unpack[HookArguments]
+    ) -> None:
+        super().__init__(gong_conn_id, **options)
+        # HttpHook's public attributes, as its constructor would set them: a raw ``run`` is a GET
+        # (set ``method`` for another verb) on the Gong connection
+        self.method = "GET"
+        self.http_conn_id = gong_conn_id
 
     # -- connection -------------------------------------------------------------------------
 
@@ -169,20 +182,26 @@ class GongCrmHook(_GongHookBase, HttpHook):
         """
         config = self.config
         if self._session is None:
-            self._set_base_url(None)
+            self.base_url = config.base_url
             session = requests.Session()
             session.auth = HeaderAuth(config.authorization)
             session.verify = config.verify_ssl
             session.headers.update(self.default_headers)
-            self._session = self._configure_session_from_mount_adapters(session)
+            if self.keep_alive_adapter is not None:  # HttpHook's TCP keep-alive, built by its constructor
+                session.mount("https://", self.keep_alive_adapter)
+                session.mount("http://", self.keep_alive_adapter)
+            self._session = session
+        # what HttpHook's ``run`` hands to ``run_and_check`` (its own ``get_conn`` sets it too)
         self.merged_extra = {**self._request_options, **(extra_options or {})}
         return self._session
 
-    def _set_base_url(self, connection: Any) -> None:
-        """The base URL by the Gong connection rules (``https`` unless the connection says ``http``);
-        HttpHook's would default to ``http`` and keep a trailing ``/v2``."""
-        self.base_url = self.config.base_url
-        self._base_url_initialized = True
+    def url_from_endpoint(self, endpoint: str | None) -> str:
+        """The base URL by the Gong connection rules (``https`` unless the connection says ``http``)
+        joined with ``endpoint``; HttpHook's would default to ``http`` and keep a trailing ``/v2``."""
+        base_url = self.config.base_url
+        if base_url and not base_url.endswith("/") and endpoint and not endpoint.startswith("/"):
+            return f"{base_url}/{endpoint}"
+        return base_url + (endpoint or "")
 
     def close(self) -> None:
         """Close the session; the hook opens a new one if it is used again."""
@@ -398,7 +417,7 @@ class GongCrmHook(_GongHookBase, HttpHook):
     def _endpoint_of(self, url: str | None) -> str:
         """A request URL's path after the base URL's, without the query: what logs and errors name."""
         path = urlsplit(url or "").path
-        base_path = urlsplit(self.base_url).path
+        base_path = urlsplit(self.config.base_url).path
         return path[len(base_path) :] if base_path and path.startswith(base_path) else path
 
     def _redact(self, text: str) -> str:
@@ -485,7 +504,7 @@ class GongCrmAsyncHook(_GongHookBase):
     _session: aiohttp.ClientSession | None = None
 
     async def get_config(self) -> GongConnectionConfig:
-        """Read the connection without blocking the loop (``utils.airflow_compat``)."""
+        """Read the connection without blocking the loop (``gong_provider.airflow_compat``)."""
         if self._config is None:
             conn = await aget_connection(self, self.gong_conn_id)
             extra = await aget_extra_dejson(conn)

@@ -145,7 +145,8 @@ class GongUploadEntitiesOperator(BaseOperator):
         and object type (``gong://crm/<id>/<TYPE>``) out. Called by the OpenLineage provider."""
         from gong_provider.lineage import upload_lineage
 
-        return upload_lineage(self.file, self.integration_id, str(self.object_type))
+        paths = [upload.path for upload in resolve_files(self.file)[0]] if self.file else []
+        return upload_lineage(paths, self.integration_id, str(self.object_type))
 
     # -- steps ----------------------------------------------------------------------------
 

@@ -16,10 +16,15 @@ from gong_provider.staging.location import (
     open_location,
     resolve_location,
 )
-from gong_provider.staging.manifest import MANIFEST_NAME, StagedFile, StagingManifest
+from gong_provider.staging.manifest import (
+    StagedFile,
+    StagingManifest,
+    is_manifest_path,
+    load_manifest,
+    sidecar_path,
+)
 
 _BLOCK = 1024 * 1024
-SOURCES_SUFFIX = ".sources.ldjson"
 
 
 @dataclass(frozen=True)
@@ -53,22 +58,12 @@ def upload_target(path: str) -> Any:
     return resolve_location(path)
 
 
-def _load_manifest(path: str) -> StagingManifest:
-    from gong_provider.staging.pipeline import load_manifest  # lazy: the operator module loads at DAG parse
-
-    return load_manifest(path)
-
-
 def _from_manifest(manifest: StagingManifest) -> list[UploadFile]:
     return [
         UploadFile(path=staged.path, generation=staged.generation, staged=staged, from_manifest=True)
         for group in manifest.generations
         for staged in group
     ]
-
-
-def _is_manifest_path(path: str) -> bool:
-    return path.rstrip("/").rsplit("/", 1)[-1] == MANIFEST_NAME
 
 
 def _resolve_one(item: Any) -> list[UploadFile]:
@@ -87,8 +82,8 @@ def _resolve_one(item: Any) -> list[UploadFile]:
         path = location_text(item)
         if not path:
             raise ValueError("file is empty: give a path, an ObjectStoragePath URL or a staging manifest")
-        if _is_manifest_path(path):
-            return _from_manifest(_load_manifest(path))
+        if is_manifest_path(path):
+            return _from_manifest(load_manifest(path))
         return [UploadFile(path=str(path), generation=0)]
     raise TypeError(f"file: unsupported value of type {type(item).__name__}")
 
@@ -107,7 +102,7 @@ def resolve_files(file: Any) -> tuple[list[UploadFile], bool]:
         return files, True
     files = _resolve_one(file)
     several = isinstance(file, (Mapping, StagingManifest)) and not isinstance(file, StagedFile)
-    if isinstance(file, (str, os.PathLike)) and _is_manifest_path(str(file)):
+    if isinstance(file, (str, os.PathLike)) and is_manifest_path(str(file)):
         several = True
     return files, several
 
@@ -130,8 +125,7 @@ def file_facts(upload: UploadFile) -> ContentFacts:
 
 def staged_file_for(path: str, object_type: str) -> StagedFile:
     """A StagedFile for a bare path, using its ``.sources.ldjson`` sidecar when staging left one."""
-    stem = path[: -len(".ldjson")] if path.endswith(".ldjson") else path
-    sidecar = stem + SOURCES_SUFFIX
+    sidecar = sidecar_path(path)
     try:
         sources = sidecar if location_exists(sidecar) else None
     except Exception:  # a storage backend that cannot tell: fall back to the file's own objectIds

@@ -14,14 +14,13 @@ from gong_provider.lazy_exports import lazy_exports
 if TYPE_CHECKING:
     from gong_provider.staging.errors import GongRejectLimitError, GongSourceError
     from gong_provider.staging.locate import RecordLocation, locate_lines
-    from gong_provider.staging.manifest import StagedFile, StagingManifest
+    from gong_provider.staging.manifest import StagedFile, StagingManifest, load_manifest
     from gong_provider.staging.pipeline import (
         DEFAULT_MAX_FILE_BYTES,
         REJECTS_NAME,
         Reject,
         StagingSource,
         ValidationReport,
-        load_manifest,
         stage,
         validate,
     )
@@ -45,7 +44,7 @@ _HOMES = {
     "Reject": "pipeline",
     "StagingSource": "pipeline",
     "ValidationReport": "pipeline",
-    "load_manifest": "pipeline",
+    "load_manifest": "manifest",
     "stage": "pipeline",
     "validate": "pipeline",
 }

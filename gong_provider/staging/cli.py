@@ -272,7 +272,8 @@ def run_stage(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from gong_provider.staging.errors import GongRejectLimitError
-    from gong_provider.staging.pipeline import load_manifest, stage
+    from gong_provider.staging.manifest import load_manifest, manifest_path
+    from gong_provider.staging.pipeline import stage
 
     console, errors = Console(), Console(stderr=True)
     out = str(args.out)
@@ -282,7 +283,7 @@ def run_stage(args: argparse.Namespace) -> int:
             try:
                 manifest = stage(_source(args), out_dir=args.out, progress=progress, **options)
             except GongRejectLimitError:  # the files and the manifest are written: show them
-                manifest = load_manifest(f"{out.rstrip('/')}/{args.object_type}/manifest.json")
+                manifest = load_manifest(manifest_path(f"{out.rstrip('/')}/{args.object_type}"))
     except (GongStagingError, ValueError, OSError) as error:
         return _fail(errors, error)
     _summary(
@@ -295,7 +296,7 @@ def run_stage(args: argparse.Namespace) -> int:
             "files": len(manifest.files),
             "generations": len(manifest.generations),
             "bytes": sum(f.bytes for f in manifest.files),
-            "manifest": f"{out.rstrip('/')}/{manifest.object_type}/manifest.json",
+            "manifest": manifest_path(f"{out.rstrip('/')}/{manifest.object_type}"),
         },
     )
     if manifest.records_rejected:

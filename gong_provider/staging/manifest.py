@@ -5,6 +5,11 @@ type, generation (successive updates of one objectId go to successive generation
 another), record count, size and sha256, and the rejects. Each staged file has a sidecar
 ``<file>.sources.ldjson`` saying where its staged lines came from (as run-length entries), so that
 Gong's line errors can be mapped back to the user's source rows.
+
+The naming rules live here, one function each, for staging, change capture, the operators, lineage,
+the DAGs and the CLI: :func:`manifest_path` (the manifest of a folder), :func:`is_manifest_path`,
+:func:`manifest_beside` (the manifest next to a staged file), :func:`sidecar_path` and
+:func:`load_manifest`.
 """
 
 from __future__ import annotations
@@ -15,11 +20,39 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from gong_provider.staging.location import is_object_storage_path
+
 if TYPE_CHECKING:
     from gong_provider.staging.outdir import OutputDir
 
 MANIFEST_NAME = "manifest.json"
+"""The manifest's file name in each type's folder; a path is a manifest when its name is this."""
 MANIFEST_VERSION = 1
+STAGED_SUFFIX = ".ldjson"
+SIDECAR_SUFFIX = ".sources.ldjson"
+"""A staged file ``<stem>.ldjson`` has its sidecar at ``<stem>.sources.ldjson``."""
+
+
+def manifest_path(folder: str) -> str:
+    """The manifest of a staging folder (``<out>/<OBJECT_TYPE>``, or its ``upload`` folder)."""
+    return f"{folder.rstrip('/')}/{MANIFEST_NAME}"
+
+
+def is_manifest_path(path: str) -> bool:
+    """Whether ``path`` (a local path or a URL) names a manifest: by its file name, not its suffix,
+    so that a user's other ``.json`` file is never read as one."""
+    return path.rstrip("/").rsplit("/", 1)[-1] == MANIFEST_NAME
+
+
+def manifest_beside(staged_path: str) -> str:
+    """Where staging put the manifest describing ``staged_path``: in the same folder."""
+    return manifest_path(staged_path.rpartition("/")[0])
+
+
+def sidecar_path(staged_path: str) -> str:
+    """The ``.sources.ldjson`` sidecar of a staged file (a path, a URL or a bare file name)."""
+    stem = staged_path[: -len(STAGED_SUFFIX)] if staged_path.endswith(STAGED_SUFFIX) else staged_path
+    return stem + SIDECAR_SUFFIX
 
 
 @dataclass(frozen=True)
@@ -98,3 +131,18 @@ class StagingManifest:
     def from_json(cls, text: str) -> StagingManifest:
         """Inverse of :meth:`to_json`."""
         return cls.from_dict(json.loads(text))
+
+
+def load_manifest(path: str | os.PathLike[str] | Any) -> StagingManifest:
+    """Read a manifest: the ``manifest.json`` file itself, or the ``<OBJECT_TYPE>`` folder holding it
+    (a local path, a URL or an ObjectStoragePath)."""
+    from gong_provider.staging.outdir import OutputDir  # lazy: the operators load this module at DAG parse
+
+    text = os.fspath(path) if isinstance(path, os.PathLike) else str(path)
+    if is_manifest_path(text):
+        folder_text = text.rstrip("/").rpartition("/")[0]
+        parent: Any = getattr(path, "parent", None) if is_object_storage_path(path) else None
+        folder = OutputDir(parent if parent is not None else (folder_text or "."))
+    else:
+        folder = OutputDir(path)
+    return StagingManifest.from_json(folder.read_text(MANIFEST_NAME))

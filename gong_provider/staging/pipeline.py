@@ -11,7 +11,8 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
-from gong_provider.models import MAX_UPLOAD_BYTES, CustomField, ObjectType
+from gong_provider.limits import MAX_UPLOAD_FILE_BYTES
+from gong_provider.models import CustomField, ObjectType
 from gong_provider.staging.errors import GongRejectLimitError, GongSourceError, rejects_exceed
 from gong_provider.staging.fastpath import FastBlock, FastChecker, iter_blocks
 from gong_provider.staging.field_names import DEFAULT_UNKNOWN_FIELDS, UnknownFieldsPolicy
@@ -41,9 +42,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MULTIPART_ENVELOPE_MARGIN = 1_000_000
-DEFAULT_MAX_FILE_BYTES = 199_000_000
-"""Gong accepts a ``dataFile`` of at most 200 MB; 200,000,000 (the smaller reading of "200 MB")
-minus a 1 MB margin for the multipart envelope (boundary, headers) the upload adds."""
+DEFAULT_MAX_FILE_BYTES = MAX_UPLOAD_FILE_BYTES - MULTIPART_ENVELOPE_MARGIN
+"""199,000,000: Gong's limit (``MAX_UPLOAD_FILE_BYTES``) minus a 1 MB margin for the multipart
+envelope (boundary, headers) the upload adds."""
 REJECTS_NAME = "rejects.ldjson"
 """The rejects file in each type's folder: one line per rejected record."""
 FIRST_REJECTS_KEPT = 20
@@ -283,9 +284,9 @@ def timezone_argument(timezone: str | None, timezone_name: str | None) -> str:
 def _check_options(max_reject_ratio: float, max_file_bytes: int) -> None:
     if not 0.0 <= max_reject_ratio <= 1.0:
         raise ValueError(f"max_reject_ratio must be between 0 and 1, got {max_reject_ratio}")
-    if not 0 < max_file_bytes <= MAX_UPLOAD_BYTES - MULTIPART_ENVELOPE_MARGIN:
+    if not 0 < max_file_bytes <= DEFAULT_MAX_FILE_BYTES:
         raise ValueError(
-            f"max_file_bytes must be between 1 and {MAX_UPLOAD_BYTES - MULTIPART_ENVELOPE_MARGIN} "
+            f"max_file_bytes must be between 1 and {DEFAULT_MAX_FILE_BYTES} "
             f"(Gong's 200 MB limit minus the multipart envelope), got {max_file_bytes}"
         )
 
@@ -574,15 +575,3 @@ def _too_big_in_block(event: FastBlock, run: _Run, max_file_bytes: int) -> list[
         for offset, size in enumerate(sizes)
         if size > max_file_bytes
     ]
-
-
-def load_manifest(path: str | os.PathLike[str] | Any) -> StagingManifest:
-    """Read a manifest: the ``manifest.json`` file itself, or the ``<OBJECT_TYPE>`` folder holding it."""
-    text = os.fspath(path) if isinstance(path, os.PathLike) else str(path)
-    if text.rstrip("/").endswith(".json"):
-        folder_text, _, name = text.rstrip("/").rpartition("/")
-        parent: Any = getattr(path, "parent", None) if is_object_storage_path(path) else None
-        folder = OutputDir(parent if parent is not None else (folder_text or "."))
-    else:
-        folder, name = OutputDir(path), MANIFEST_NAME
-    return StagingManifest.from_json(folder.read_text(name))

@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from gong_provider.staging.manifest import StagedFile
+from gong_provider.staging.manifest import STAGED_SUFFIX, StagedFile, sidecar_path
 from gong_provider.staging.outdir import AtomicFile, OutputDir
 
 FLUSH_BYTES = 1 << 20
@@ -44,11 +44,11 @@ class Origin:
 
 
 def part_name(object_type: str, generation: int, part: int) -> str:
-    return f"{object_type.lower()}-g{generation}-p{part}.ldjson"
+    return f"{object_type.lower()}-g{generation}-p{part}{STAGED_SUFFIX}"
 
 
 def sources_name(object_type: str, generation: int, part: int) -> str:
-    return f"{object_type.lower()}-g{generation}-p{part}.sources.ldjson"
+    return sidecar_path(part_name(object_type, generation, part))
 
 
 @dataclass

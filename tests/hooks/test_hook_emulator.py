@@ -147,3 +147,52 @@ def test_default_rate_limit_keeps_under_gongs_3_per_second(
         entry["status"] for entry in emulator_client.requests_log() if entry["path"] == "/v2/crm/integrations"
     ]
     assert statuses == [200] * 7
+
+
+@pytest.mark.slow  # streams 200 MB twice over loopback
+def test_the_hook_and_the_emulator_agree_on_the_upload_limit(
+    hook: GongCrmHook, emulator: EmulatorProcess, emulator_client: EmulatorClient, tmp_path: Path
+) -> None:
+    """Exactly MAX_UPLOAD_FILE_BYTES goes through the hook and the emulator accepts it; one byte
+    more is refused by the hook before sending, and by the emulator when sent anyway."""
+    import requests
+    from requests_toolbelt import MultipartEncoder
+
+    from gong_provider.exceptions import GongPayloadTooLargeError
+    from gong_provider.limits import MAX_UPLOAD_FILE_BYTES
+
+    at_limit, over = tmp_path / "at-limit.ldjson", tmp_path / "over.ldjson"
+    for path, size in ((at_limit, MAX_UPLOAD_FILE_BYTES), (over, MAX_UPLOAD_FILE_BYTES + 1)):
+        with path.open("wb") as handle:
+            handle.truncate(size)  # sparse: no disk space used
+    # processed as FAILED without reading it: the test is about the size, not the zeros
+    emulator_client.inject_fault("fail_next_request", description="size test")
+
+    accepted = hook.upload_entities(emulator.integration_id, "ACCOUNT", "at-limit", at_limit)
+    with pytest.raises(GongPayloadTooLargeError):
+        hook.upload_entities(emulator.integration_id, "ACCOUNT", "over-limit", over)
+    with over.open("rb") as handle:
+        body = MultipartEncoder({"dataFile": ("over.ldjson", handle, "application/x-ndjson")})
+        refused = requests.post(
+            f"{emulator.url}/v2/crm/entities",
+            params={
+                "integrationId": str(emulator.integration_id),
+                "objectType": "ACCOUNT",
+                "clientRequestId": "over-limit",
+            },
+            data=body,
+            headers={"Content-Type": body.content_type},
+            auth=emulator.basic_auth,
+            timeout=120,
+        )
+
+    assert accepted.request_id
+    assert not accepted.already_accepted
+    assert refused.status_code == 400, refused.text
+    assert "200 MB" in refused.text
+    uploads = [
+        (entry["clientRequestId"], entry["status"])
+        for entry in emulator_client.requests_log()
+        if entry["method"] == "POST" and entry["path"] == "/v2/crm/entities"
+    ]
+    assert uploads == [("at-limit", 201), ("over-limit", 400)]  # the hook sent nothing over the limit

@@ -22,7 +22,7 @@ import pytest
 
 from gong_provider.exceptions import GongPayloadTooLargeError
 from gong_provider.hooks.gong import GongCrmHook
-from gong_provider.models import MAX_UPLOAD_BYTES
+from gong_provider.limits import MAX_UPLOAD_FILE_BYTES
 from tests.support.hooks import FAST, INTEGRATION_ID, basic_connection
 
 FILE_BYTES = 64 * 1024 * 1024
@@ -203,14 +203,14 @@ def test_a_file_over_200_mb_is_refused_before_sending(
     url, received = sink
     path = tmp_path / "too-big.ldjson"
     with path.open("wb") as handle:
-        handle.truncate(MAX_UPLOAD_BYTES + 1)  # sparse: no disk space used
+        handle.truncate(MAX_UPLOAD_FILE_BYTES + 1)  # sparse: no disk space used
     basic_connection(monkeypatch, url, "gong_sink")
 
     with pytest.raises(GongPayloadTooLargeError) as caught:
         GongCrmHook("gong_sink", **FAST).upload_entities(INTEGRATION_ID, "CONTACT", "big-2", path)
 
     assert "too-big.ldjson" in str(caught.value)
-    assert str(MAX_UPLOAD_BYTES) in str(caught.value)
+    assert str(MAX_UPLOAD_FILE_BYTES) in str(caught.value)
     assert "HTTP 413" not in str(caught.value)  # nothing was sent, so no status is claimed
     assert caught.value.sent is False
     assert list(received.iterdir()) == []
@@ -221,6 +221,6 @@ def test_a_file_of_exactly_200_mb_is_not_refused_locally(tmp_path: Path) -> None
 
     path = tmp_path / "limit.ldjson"
     with path.open("wb") as handle:
-        handle.truncate(MAX_UPLOAD_BYTES)
+        handle.truncate(MAX_UPLOAD_FILE_BYTES)
 
-    assert upload_source(path, fallback_name="x").size == MAX_UPLOAD_BYTES
+    assert upload_source(path, fallback_name="x").size == MAX_UPLOAD_FILE_BYTES

@@ -130,3 +130,22 @@ def test_sync_dag_reports_the_lineage_of_every_upload(
             outputs = [(d["namespace"], d["name"]) for d in event["outputs"]]
             assert inputs == [("file", str(SAMPLE_DATA / file_name))], job
             assert outputs == [("gong://crm", f"{INTEGRATION_ID}/{object_type}")], job
+
+
+def test_upload_lineage_reads_the_sources_from_the_manifest_beside_each_file(tmp_path: Path) -> None:
+    """Without a DAG run: the operator resolves its ``file`` and gives lineage the paths; lineage
+    finds each file's manifest through staging's rules (a loose file is its own input)."""
+    from gong_provider.operators.gong import GongUploadEntitiesOperator
+    from gong_provider.staging import stage
+
+    source = Path(__file__).parents[1] / "data" / "staging" / "deals.jsonl"
+    manifest = stage(str(source), object_type="DEAL", out_dir=tmp_path / "out", max_reject_ratio=0.5)
+    loose = tmp_path / "loose.ldjson"
+    loose.write_text('{"objectId": "a"}\n')
+    named = [str(tmp_path / "out" / "DEAL" / "manifest.json"), manifest.files[0].path, str(loose)]
+    upload = GongUploadEntitiesOperator(task_id="upload", integration_id="42", object_type="DEAL", file=named)
+
+    lineage = upload.get_openlineage_facets_on_complete(None)
+
+    assert [(d.namespace, d.name) for d in lineage.inputs] == [("file", str(source)), ("file", str(loose))]
+    assert [(d.namespace, d.name) for d in lineage.outputs] == [("gong://crm", "42/DEAL")]

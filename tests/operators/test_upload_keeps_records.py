@@ -359,7 +359,7 @@ def test_a_task_deferred_by_the_earlier_release_resumes_from_its_carry(
         str(updates(tmp_path, "contacts", ["A", "B"])), object_type="CONTACT", out_dir=str(tmp_path / "out")
     )
     manifest_path = tmp_path / "out" / "CONTACT" / "manifest.json"
-    from gong_provider.staging.pipeline import load_manifest
+    from gong_provider.staging.manifest import load_manifest
 
     manifest = load_manifest(str(manifest_path))
     g0, g1 = (generation[0] for generation in manifest.generations)

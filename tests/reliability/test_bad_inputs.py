@@ -29,7 +29,8 @@ import pytest
 from gong_provider.emulator.client import EmulatorClient
 from gong_provider.emulator.process import EmulatorProcess
 from gong_provider.exceptions import GongApiError, GongError, GongPayloadTooLargeError, GongStagingError
-from gong_provider.models import MAX_UPLOAD_BYTES, CustomField, RequestState
+from gong_provider.limits import MAX_UPLOAD_FILE_BYTES
+from gong_provider.models import CustomField, RequestState
 from tests.support.gong_tasks import as_utc
 
 CORPUS = Path(__file__).parents[1] / "data" / "bad_inputs"
@@ -445,7 +446,7 @@ def test_a_250_mb_file_is_split_by_staging_and_refused_whole_by_the_hook(
 
     big = tmp_path / "accounts.jsonl"
     records = write_big_file(big)
-    assert big.stat().st_size > MAX_UPLOAD_BYTES
+    assert big.stat().st_size > MAX_UPLOAD_FILE_BYTES
 
     with pytest.raises(GongPayloadTooLargeError) as raised:
         hook.upload_entities(emulator.integration_id, "ACCOUNT", "too-big-1", big)
@@ -458,7 +459,7 @@ def test_a_250_mb_file_is_split_by_staging_and_refused_whole_by_the_hook(
     assert manifest.records_staged == records
     assert manifest.records_rejected == 0
     assert len(manifest.files) >= 2
-    assert DEFAULT_MAX_FILE_BYTES < MAX_UPLOAD_BYTES
+    assert DEFAULT_MAX_FILE_BYTES < MAX_UPLOAD_FILE_BYTES
     for staged in manifest.files:
         size = Path(staged.path).stat().st_size
         assert size == staged.bytes
