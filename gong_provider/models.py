@@ -6,6 +6,8 @@ import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from gong_provider.ids import IntegrationId, parse_integration_id
+
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 """Gong refuses a ``dataFile`` larger than 200 MB."""
 
@@ -59,7 +61,7 @@ class RequestState(str, enum.Enum):
 class Integration:
     """A generic CRM integration, as Gong lists it."""
 
-    integration_id: int
+    integration_id: IntegrationId
     owner_email: str
     name: str
 
@@ -67,7 +69,7 @@ class Integration:
     def from_json(cls, data: dict[str, Any]) -> Integration:
         """Build from an item of Gong's integration list."""
         return cls(
-            integration_id=int(data["integrationId"]),
+            integration_id=parse_integration_id(data["integrationId"]),
             owner_email=str(data.get("ownerEmail", "")),
             name=str(data.get("name", "")),
         )

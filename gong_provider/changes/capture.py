@@ -69,6 +69,7 @@ from gong_provider.changes.state import (
     utcnow,
 )
 from gong_provider.changes.state import hash64 as _hash
+from gong_provider.ids import IntegrationId
 from gong_provider.models import CustomField, ObjectType
 from gong_provider.staging.fastpath import iter_blocks
 from gong_provider.staging.field_names import DEFAULT_UNKNOWN_FIELDS, UnknownFieldsPolicy
@@ -753,7 +754,7 @@ def stage_changes(
     object_type: ObjectType | str,
     out_dir: Any,
     state_base: Any,
-    integration_id: int | str,
+    integration_id: IntegrationId,
     run_key: str,
     run_time: datetime | str | None = None,
     mode: SyncMode | str = "upsert",
@@ -836,7 +837,7 @@ def preview_changes(
     object_type: ObjectType | str,
     out_dir: Any,
     state_base: Any,
-    integration_id: int | str,
+    integration_id: IntegrationId,
     mode: SyncMode | str = "upsert",
     reset_state: bool = False,
     max_delete_ratio: float = DEFAULT_MAX_DELETE_RATIO,
