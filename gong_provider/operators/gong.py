@@ -160,7 +160,7 @@ class GongUploadEntitiesOperator(BaseOperator):
             self.log.info("No %s file to upload (file is empty): nothing to do", self.object_type)
             return []
         progress = UploadProgress.plan(sources, several=several, deadline=deadline)
-        return self._upload_and_wait(context, progress)
+        return self._upload_and_wait(context, progress, *self._rendered_arguments())
 
     def execute_complete(self, context: Context, event: Any = None) -> Any:
         """Resume after the trigger: accept the statuses of the files it waited for, then go on.
@@ -169,16 +169,22 @@ class GongUploadEntitiesOperator(BaseOperator):
         kept: ``dag.test()`` and ``airflow dags test`` resume a task with the event alone.
         """
         progress = UploadProgress.from_event(event)
+        integration_id, object_type = self._rendered_arguments()
         waited_for = [u.client_request_id for u in progress.awaiting_processing() if u.client_request_id]
         statuses = statuses_from_event(event, client_request_ids=waited_for)
-        self._accept_statuses(progress, statuses, object_type_param(str(self.object_type)))
-        return self._upload_and_wait(context, progress)
+        self._accept_statuses(progress, statuses, object_type)
+        return self._upload_and_wait(context, progress, integration_id, object_type)
 
-    def _upload_and_wait(self, context: Context, progress: UploadProgress) -> Any:
+    def _rendered_arguments(self) -> tuple[IntegrationId, str]:
+        """The door of the templated arguments: parsed once per entry (``execute``, or the resumed
+        ``execute_complete``), after templating, and passed down as they are."""
+        return parse_integration_id(self.integration_id), object_type_param(str(self.object_type))
+
+    def _upload_and_wait(
+        self, context: Context, progress: UploadProgress, integration_id: IntegrationId, object_type: str
+    ) -> Any:
         """Upload the files not uploaded yet, in order; before a later generation, and at the end with
         ``wait_for_completion``, wait until Gong has processed what it accepted."""
-        integration_id = parse_integration_id(self.integration_id)  # the door: templated, now rendered
-        object_type = object_type_param(str(self.object_type))
         from gong_provider.hooks.gong import GongCrmHook  # lazy: keeps DAG parsing fast
 
         with GongCrmHook(self.gong_conn_id) as hook:
