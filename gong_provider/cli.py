@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from gong_provider.ids import IntegrationId, parse_integration_id
 from gong_provider.models import ObjectType
 
 
@@ -35,6 +36,7 @@ def _add_registered_schema_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--integration-id",
         metavar="ID",
+        type=_integration_id_argument,
         help="check custom fields against the entity schema registered in Gong for this integration",
     )
     parser.add_argument(
@@ -46,14 +48,22 @@ def _add_registered_schema_options(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=_with_registered_schema(parser.get_default("handler")))
 
 
+def _integration_id_argument(text: str) -> IntegrationId:
+    """The door of ``--integration-id``: parsed here, a usage error (exit 2) when it is not an id."""
+    try:
+        return parse_integration_id(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _with_registered_schema(
     handler: Callable[[argparse.Namespace], int],
 ) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        if args.integration_id and args.schema:
+        if args.integration_id is not None and args.schema:
             print("error: give --schema or --integration-id, not both", file=sys.stderr)
             return 2
-        if args.integration_id:
+        if args.integration_id is not None:
             try:
                 args.registered_fields = _registered_fields(args)
             except Exception as error:  # no connection, no such integration: one line, no traceback
@@ -67,11 +77,10 @@ def _with_registered_schema(
 def _registered_fields(args: argparse.Namespace) -> list[Any]:
     from gong_provider.airflow_compat import expose_stored_connection
     from gong_provider.hooks.gong import GongCrmHook
-    from gong_provider.ids import parse_integration_id
 
     expose_stored_connection(args.gong_conn_id)
     with GongCrmHook(args.gong_conn_id) as hook:
-        return hook.get_entity_schema(parse_integration_id(args.integration_id), args.object_type)
+        return hook.get_entity_schema(args.integration_id, args.object_type)
 
 
 def _print_fields(args: argparse.Namespace) -> int:

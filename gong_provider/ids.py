@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Literal
+from typing import Literal, NewType
 
 # -- integration ids ----------------------------------------------------------------------
 
@@ -40,8 +40,20 @@ INTEGRATION_ID_PATTERN = _decimal_pattern_up_to(MAX_INTEGRATION_ID)
 or empty (no id)."""
 
 
-def parse_integration_id(value: object) -> int:
-    """The exact integer of an id given as an int or its decimal digits (surrounding spaces allowed).
+IntegrationId = NewType("IntegrationId", int)
+"""A Gong integration id, checked: an ``int`` of 0 .. 2^63-1, exact (never through a float).
+
+Made only by :func:`parse_integration_id` where a value enters (the DAGs' Params and ``conf``, an
+operator's or sensor's argument once templated, the trigger's kwargs, the CLI, Gong's answer, a stored
+plan) and carried as is: mypy refuses a bare ``int`` or ``str`` where one is expected, so nothing
+inside parses it again; the HTTP layer writes its digits. A plain ``int`` at run time: it serializes
+anywhere; where only text may go (XCom rows, trigger kwargs, query strings) it travels as ``str(id)``.
+"""
+
+
+def parse_integration_id(value: object) -> IntegrationId:
+    """The one constructor of ``IntegrationId``: an id given as an int or its decimal digits
+    (surrounding spaces allowed).
 
     ``TypeError`` for a float, bool, None or any other type; ``ValueError`` for text that is not
     1 to 19 ASCII digits, or a number outside 0 .. 2^63-1.
@@ -57,7 +69,7 @@ def parse_integration_id(value: object) -> int:
             f"integration_id {value!r} is not a Gong integration id: 1 to 19 digits below 2^63, "
             "as gong_crm_setup prints it"
         )
-    return int(text)
+    return IntegrationId(int(text))
 
 
 # -- clientRequestIds --------------------------------------------------------------------
@@ -173,7 +185,7 @@ def legacy_client_request_id(
     task_id: str,
     run_id: str,
     map_index: int | None,
-    integration_id: int,
+    integration_id: IntegrationId,
     object_type: str,
     content_sha256: str,
 ) -> str:
@@ -199,7 +211,7 @@ CLIENT_REQUEST_ID_SCOPES: tuple[str, ...] = ("run", "content")
 
 
 def content_client_request_id(
-    integration_id: int | str,
+    integration_id: IntegrationId,
     object_type: str,
     content_sha256: str,
     position: FilePosition | None = None,

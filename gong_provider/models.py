@@ -6,6 +6,8 @@ import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from gong_provider.ids import IntegrationId, parse_integration_id
+
 MAX_OBJECT_IDS_PER_GET = 100
 """``GET /v2/crm/entities`` takes at most 100 ids per call."""
 
@@ -56,7 +58,7 @@ class RequestState(str, enum.Enum):
 class Integration:
     """A generic CRM integration, as Gong lists it."""
 
-    integration_id: int
+    integration_id: IntegrationId
     owner_email: str
     name: str
 
@@ -64,7 +66,7 @@ class Integration:
     def from_json(cls, data: dict[str, Any]) -> Integration:
         """Build from an item of Gong's integration list."""
         return cls(
-            integration_id=int(data["integrationId"]),
+            integration_id=parse_integration_id(data["integrationId"]),
             owner_email=str(data.get("ownerEmail", "")),
             name=str(data.get("name", "")),
         )

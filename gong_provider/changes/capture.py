@@ -69,6 +69,7 @@ from gong_provider.changes.state import (
     utcnow,
 )
 from gong_provider.changes.state import hash64 as _hash
+from gong_provider.ids import IntegrationId, parse_integration_id
 from gong_provider.models import CustomField, ObjectType
 from gong_provider.staging.fastpath import iter_blocks
 from gong_provider.staging.field_names import DEFAULT_UNKNOWN_FIELDS, UnknownFieldsPolicy
@@ -753,7 +754,7 @@ def stage_changes(
     object_type: ObjectType | str,
     out_dir: Any,
     state_base: Any,
-    integration_id: int | str,
+    integration_id: IntegrationId | int | str,
     run_key: str,
     run_time: datetime | str | None = None,
     mode: SyncMode | str = "upsert",
@@ -804,7 +805,7 @@ def stage_changes(
         fingerprint_extra,
         unknown_fields,
     )
-    store = StateStore(state_base, integration_id, options.kind)
+    store = StateStore(state_base, parse_integration_id(integration_id), options.kind)  # a library door
     token = attempt_token(run_key)
     store.acquire_lease(token, run_key, lease_seconds)
     scratch = tempfile.mkdtemp(prefix="gong-changes-")
@@ -836,7 +837,7 @@ def preview_changes(
     object_type: ObjectType | str,
     out_dir: Any,
     state_base: Any,
-    integration_id: int | str,
+    integration_id: IntegrationId | int | str,
     mode: SyncMode | str = "upsert",
     reset_state: bool = False,
     max_delete_ratio: float = DEFAULT_MAX_DELETE_RATIO,
@@ -871,7 +872,7 @@ def preview_changes(
         fingerprint_extra,
         unknown_fields,
     )
-    store = StateStore(state_base, integration_id, options.kind)
+    store = StateStore(state_base, parse_integration_id(integration_id), options.kind)  # a library door
     scratch = tempfile.mkdtemp(prefix="gong-changes-")
     try:
         planned = _compute(

@@ -13,12 +13,15 @@ from typing import Any
 from gong_provider.changes.capture import iter_state
 from gong_provider.changes.errors import GongStateCorruptError
 from gong_provider.changes.state import LIVE, StateStore
+from gong_provider.ids import IntegrationId
 from gong_provider.models import ObjectType
 
 log = logging.getLogger(__name__)
 
 
-def confirmed_ids(state_base: Any, integration_id: int | str, object_type: ObjectType | str) -> Iterator[str]:
+def confirmed_ids(
+    state_base: Any, integration_id: IntegrationId, object_type: ObjectType | str
+) -> Iterator[str]:
     """The objectIds of ``object_type`` Gong confirmed it holds (live keys; not tombstones, not
     pending ones); nothing when the type was never committed, or when its state is unusable (a
     reference check must not fail a run that change capture itself handles: the run of that type

@@ -18,6 +18,7 @@ import msgspec
 
 from gong_provider.changes.errors import GongStateCorruptError
 from gong_provider.changes.state import BUCKET_MASK, BUCKETS, StateStore, digest_of, key_of
+from gong_provider.ids import IntegrationId, parse_integration_id
 from gong_provider.staging.manifest import StagedFile, StagingManifest
 
 SENT_UPSERT = 0
@@ -56,7 +57,8 @@ class ChangePlan:
     """What one run of one type sends, and what its commit applies (JSON-ready for XCom)."""
 
     object_type: str
-    integration_id: str
+    integration_id: IntegrationId
+    """Kept as its digits in the JSON (64-bit: no JSON reader rounds it); parsed back by ``from_dict``."""
     state_base: str
     run_token: str
     """This attempt's token (the run's, plus a nonce): a retried or cleared run plans anew."""
@@ -90,12 +92,14 @@ class ChangePlan:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["manifest"] = self.manifest.to_dict()
+        data["integration_id"] = str(self.integration_id)
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ChangePlan:
         values = dict(data)
         values["manifest"] = StagingManifest.from_dict(dict(values["manifest"]))
+        values["integration_id"] = parse_integration_id(values["integration_id"])  # the door: XCom, a file
         values["counts"] = ChangeCounts(**values.get("counts") or {})
         return cls(**values)
 

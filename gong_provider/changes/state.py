@@ -42,7 +42,7 @@ import msgspec
 import xxhash
 
 from gong_provider.changes.errors import GongStateConflictError, GongStateCorruptError
-from gong_provider.ids import parse_integration_id
+from gong_provider.ids import IntegrationId
 from gong_provider.models import CustomField, ObjectType
 from gong_provider.staging.outdir import OutputDir
 from gong_provider.staging.specs import spec_for
@@ -269,10 +269,10 @@ class Lease:
 class StateStore:
     """Reads and writes the state of one (integration id, object type) under ``base``."""
 
-    def __init__(self, base: Any, integration_id: int | str, object_type: ObjectType | str) -> None:
+    def __init__(self, base: Any, integration_id: IntegrationId, object_type: ObjectType | str) -> None:
         self.object_type = ObjectType(str(object_type))
-        self.integration_id = str(parse_integration_id(integration_id))
-        self.folder = OutputDir(base).child(self.integration_id).child(self.object_type.value)
+        self.integration_id = integration_id
+        self.folder = OutputDir(base).child(str(integration_id)).child(self.object_type.value)
         self.delete_fields = delete_fields(self.object_type)
         self.label = self.folder.location("")
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from gong_provider.changes.commit import status_of_row
+from gong_provider.ids import IntegrationId
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def final_statuses(
     return statuses
 
 
-def ask_gong(hook: Any, integration_id: int, client_request_id: str) -> Any:
+def ask_gong(hook: Any, integration_id: IntegrationId, client_request_id: str) -> Any:
     """Gong's terminal status of an upload, or None (unknown to Gong, still processing, or unreachable
     now): then its records stay pending and the next run sends them again."""
     from gong_provider.exceptions import GongError
@@ -86,7 +87,7 @@ def commit_entity(
     from gong_provider.hooks.gong import GongCrmHook
 
     change_plan = ChangePlan.from_dict(plan)
-    integration_id = int(change_plan.integration_id)
+    integration_id = change_plan.integration_id
     uploads = list(uploads)
     with GongCrmHook(conn_id) as hook:
         statuses = final_statuses(

@@ -17,6 +17,7 @@ from gong_provider.dags.rule_params import rule_params
 from gong_provider.ids import (
     INTEGRATION_ID_PATTERN,
     MAX_INTEGRATION_ID,
+    IntegrationId,
     parse_integration_id,
 )
 from gong_provider.models import ObjectType
@@ -24,8 +25,9 @@ from gong_provider.models import ObjectType
 ENTITY_TYPES = [object_type.value for object_type in ObjectType]
 
 
-def integration_id_param(default: str | None) -> Param:
-    """A string of digits in the form, an exact JSON integer or digits in ``conf``, or None (dry runs).
+def integration_id_form_param(default: str | None) -> Param:
+    """The ``integration_id`` Param of the trigger form and ``conf`` (:func:`integration_id_from`
+    parses its value): digits in the form, an exact JSON integer or digits in ``conf``, or None (dry runs).
 
     The form keeps a text field ("string" first, and ``examples`` set): the form's multi-type field
     would parse the digits as a JavaScript number and round 2271307570613351879 to ...936.
@@ -47,7 +49,7 @@ def integration_id_param(default: str | None) -> Param:
 
 def sync_params(*, integration_id: str | None, source: str | None) -> dict[str, Param]:
     return {
-        "integration_id": integration_id_param(integration_id),
+        "integration_id": integration_id_form_param(integration_id),
         "source": Param(
             source,
             type=["null", "string"],
@@ -181,8 +183,9 @@ def setup_params(*, schema_file: str | None) -> dict[str, Param]:
     }
 
 
-def integration_id_from(params: Any) -> int:
-    """The run's integration id, exact, or an error that says where to set it."""
+def integration_id_from(params: Any) -> IntegrationId:
+    """The run's integration id, exact, or an error that says where to set it: the door of the id
+    typed in the form or ``conf`` (the tasks that read Params call this, and carry what it returns)."""
     value = params.get("integration_id")
     if value is None or value == "":
         raise ValueError(

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Container, Iterable, Mapping
 from typing import Any
 
+from gong_provider.ids import IntegrationId
 from gong_provider.models import UPLOAD_WAVES, ObjectType
 from gong_provider.staging.idset import IdSet
 from gong_provider.staging.references import (
@@ -48,7 +49,7 @@ class ReferenceRun:
         *,
         run_dir: str,
         state_base: Any | None,
-        integration_id: int | None,
+        integration_id: IntegrationId | None,
         selected: Container[str],
     ) -> None:
         self.object_type = object_type
@@ -78,7 +79,7 @@ class ReferenceRun:
         *,
         run_dir: str,
         state_base: Any | None,
-        integration_id: int | None,
+        integration_id: IntegrationId | None,
     ) -> ReferenceRun:
         selected = params.get("entity_types") or [t.value for t in ObjectType]
         return cls(

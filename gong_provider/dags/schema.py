@@ -14,13 +14,14 @@ from __future__ import annotations
 import logging
 
 from gong_provider.dags import settings
+from gong_provider.ids import IntegrationId
 from gong_provider.models import SCHEMA_OBJECT_TYPES, CustomField, ObjectType
 
 log = logging.getLogger(__name__)
 
 
 def registered_custom_fields(
-    object_type: ObjectType, *, integration_id: int | None, gong_conn_id: str | None = None
+    object_type: ObjectType, *, integration_id: IntegrationId | None, gong_conn_id: str | None = None
 ) -> list[CustomField] | None:
     """The type's registered custom fields ([] when it can have none), or None when unknown."""
     if object_type not in SCHEMA_OBJECT_TYPES:

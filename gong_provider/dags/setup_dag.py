@@ -96,16 +96,18 @@ def _write_schema(conn_id: str, pool: str) -> Any:
         import logging
 
         from gong_provider.hooks.gong import GongCrmHook
+        from gong_provider.ids import parse_integration_id
 
         path = context["params"].get("schema_file")
         if not path:
             return {}
+        iid = parse_integration_id(integration_id)  # the door: register's XCom holds the digits
         with open(path, encoding="utf-8") as handle:
             schema: dict[str, list[dict[str, Any]]] = json.load(handle)
         hook = GongCrmHook(conn_id)
         written: dict[str, int] = {}
         for object_type, fields in schema.items():
-            hook.set_entity_schema(int(integration_id), object_type, fields)
+            hook.set_entity_schema(iid, object_type, fields)
             written[object_type] = len(fields)
             logging.getLogger(__name__).info("%s: %s custom field(s) written", object_type, len(fields))
         return written

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from gong_provider.dags.commit import final_statuses
+from gong_provider.ids import IntegrationId
 from gong_provider.models import ObjectType
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ def verify_entity(
     object_type: str,
     *,
     sample: int,
-    integration_id: int,
+    integration_id: IntegrationId,
     plan: Mapping[str, Any] | None,
     uploads: Iterable[Mapping[str, Any]],
     finished: Iterable[Mapping[str, Any]],

@@ -8,12 +8,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gong_provider.ids import check_client_request_id, parse_integration_id
+from gong_provider.ids import IntegrationId, check_client_request_id, parse_integration_id
 from gong_provider.models import CustomField, ObjectType
 
 
-def integration_id_param(integration_id: int | str) -> str:
-    """The exact decimal digits of a 64-bit id, as Gong's query strings and bodies take it."""
+def integration_id_http_value(integration_id: IntegrationId) -> str:
+    """The exact decimal digits of a 64-bit id, as Gong's query strings and bodies take it.
+
+    The provider's own callers hand over an ``IntegrationId`` (parsed where it entered; mypy holds
+    them to it). The hook's public methods are also a door for untyped Python code, so the value is
+    checked by the one rule on the way out: a float or a rounded id never leaves the process."""
     return str(parse_integration_id(integration_id))
 
 

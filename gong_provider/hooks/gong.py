@@ -52,7 +52,7 @@ from gong_provider.hooks._connection import (
 from gong_provider.hooks._params import (
     client_request_id_param,
     field_json,
-    integration_id_param,
+    integration_id_http_value,
     object_type_param,
     unique_ids,
 )
@@ -67,6 +67,7 @@ from gong_provider.hooks._responses import (
 )
 from gong_provider.hooks._retry import RetryPolicy, read_seconds_left
 from gong_provider.hooks._upload import ContentFacts, UploadSource, upload_source
+from gong_provider.ids import IntegrationId, parse_integration_id
 from gong_provider.models import (
     MAX_OBJECT_IDS_PER_GET,
     CustomField,
@@ -219,7 +220,7 @@ class GongCrmHook(_GongHookBase, HttpHook):
 
     # -- the API ----------------------------------------------------------------------------
 
-    def register_integration(self, name: str, owner_email: str) -> int:
+    def register_integration(self, name: str, owner_email: str) -> IntegrationId:
         """Register the generic CRM integration; idempotent (a 409 returns the existing one's id)."""
         try:
             data = self._call("PUT", INTEGRATIONS_PATH, json_body={"ownerEmail": owner_email, "name": name})
@@ -232,39 +233,41 @@ class GongCrmHook(_GongHookBase, HttpHook):
                     )
                     return integration.integration_id
             raise conflict_without_match(conflict, name, [i.name for i in integrations])
-        return int(data["integrationId"])
+        return parse_integration_id(data["integrationId"])  # Gong's answer: a door
 
     def list_integrations(self) -> list[Integration]:
         """The CRM integrations these credentials can see."""
         data = self._call("GET", INTEGRATIONS_PATH)
         return [Integration.from_json(item) for item in data.get("integrations") or []]
 
-    def delete_integration(self, integration_id: int, client_request_id: str) -> str | None:
+    def delete_integration(self, integration_id: IntegrationId, client_request_id: str) -> str | None:
         """Ask Gong to delete an integration (asynchronous there: poll ``get_request_status``)."""
         params = {
-            "integrationId": integration_id_param(integration_id),
+            "integrationId": integration_id_http_value(integration_id),
             "clientRequestId": client_request_id_param(client_request_id),
         }
         data = self._call("DELETE", INTEGRATIONS_PATH, params=params)
         return request_id_of(data)
 
-    def get_entity_schema(self, integration_id: int, object_type: ObjectType | str) -> list[CustomField]:
+    def get_entity_schema(
+        self, integration_id: IntegrationId, object_type: ObjectType | str
+    ) -> list[CustomField]:
         """The custom fields declared for ``object_type``."""
         type_name = object_type_param(object_type)
-        params = {"integrationId": integration_id_param(integration_id), "objectType": type_name}
+        params = {"integrationId": integration_id_http_value(integration_id), "objectType": type_name}
         data = self._call("GET", ENTITY_SCHEMA_PATH, params=params)
         selected = data.get("objectTypeToSelectedFields") or {}
         return [CustomField.from_json(item) for item in selected.get(type_name) or []]
 
     def set_entity_schema(
         self,
-        integration_id: int,
+        integration_id: IntegrationId,
         object_type: ObjectType | str,
         fields: Sequence[CustomField | Mapping[str, Any]],
     ) -> str | None:
         """Replace the custom fields of ``object_type``: send ALL of them (``is_deleted`` removes one)."""
         params = {
-            "integrationId": integration_id_param(integration_id),
+            "integrationId": integration_id_http_value(integration_id),
             "objectType": object_type_param(object_type),
         }
         body = [field_json(field) for field in fields]
@@ -273,7 +276,7 @@ class GongCrmHook(_GongHookBase, HttpHook):
 
     def upload_entities(
         self,
-        integration_id: int,
+        integration_id: IntegrationId,
         object_type: ObjectType | str,
         client_request_id: str,
         data_file: str | os.PathLike[str] | IO[bytes] | ObjectStoragePath,
@@ -290,7 +293,7 @@ class GongCrmHook(_GongHookBase, HttpHook):
         """
         type_name = object_type_param(object_type)
         params = {
-            "integrationId": integration_id_param(integration_id),
+            "integrationId": integration_id_http_value(integration_id),
             "objectType": type_name,
             "clientRequestId": client_request_id_param(client_request_id),
         }
@@ -320,7 +323,7 @@ class GongCrmHook(_GongHookBase, HttpHook):
         )
 
     def get_request_status(
-        self, integration_id: int, client_request_id: str, *, deadline: float | None = None
+        self, integration_id: IntegrationId, client_request_id: str, *, deadline: float | None = None
     ) -> RequestStatus:
         """Gong's processing state of an upload or delete, with its counts and line errors.
 
@@ -328,7 +331,7 @@ class GongCrmHook(_GongHookBase, HttpHook):
         past it and no attempt reads for longer. Ids of earlier releases (up to 64 characters) are
         accepted here: Gong still knows them."""
         params = {
-            "integrationId": integration_id_param(integration_id),
+            "integrationId": integration_id_http_value(integration_id),
             "clientRequestId": client_request_id_param(client_request_id, stored=True),
         }
         return RequestStatus.from_json(
@@ -336,14 +339,14 @@ class GongCrmHook(_GongHookBase, HttpHook):
         )
 
     def get_entities(
-        self, integration_id: int, object_type: ObjectType | str, object_ids: Sequence[str]
+        self, integration_id: IntegrationId, object_type: ObjectType | str, object_ids: Sequence[str]
     ) -> dict[str, dict[str, Any] | None]:
         """Stored objects by objectId (None when Gong has none); one call per 100 ids.
 
         Gong documents this call for development only (to check that uploads were processed).
         """
         params = {
-            "integrationId": integration_id_param(integration_id),
+            "integrationId": integration_id_http_value(integration_id),
             "objectType": object_type_param(object_type),
         }
         ids = unique_ids(object_ids)
@@ -543,11 +546,11 @@ class GongCrmAsyncHook(_GongHookBase):
         await self.close()
 
     async def get_request_status(
-        self, integration_id: int, client_request_id: str, *, deadline: float | None = None
+        self, integration_id: IntegrationId, client_request_id: str, *, deadline: float | None = None
     ) -> RequestStatus:
         """As :meth:`GongCrmHook.get_request_status`, without blocking the event loop."""
         params = {
-            "integrationId": integration_id_param(integration_id),
+            "integrationId": integration_id_http_value(integration_id),
             "clientRequestId": client_request_id_param(client_request_id, stored=True),
         }
         data = await self._call("GET", REQUEST_STATUS_PATH, params=params, deadline=deadline)

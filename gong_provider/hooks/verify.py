@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from gong_provider.ids import IntegrationId
 from gong_provider.models import ObjectType
 from gong_provider.staging.outdir import open_location
 
@@ -107,7 +108,7 @@ def differing_fields(sent: Mapping[str, Any], stored: Mapping[str, Any]) -> list
 
 
 def verify_sample(
-    hook: Any, integration_id: int, object_type: ObjectType | str, paths: Iterable[str], n: int
+    hook: Any, integration_id: IntegrationId, object_type: ObjectType | str, paths: Iterable[str], n: int
 ) -> VerifyReport:
     """Compare up to ``n`` uploaded records of ``paths`` with what Gong returns for them."""
     kind = ObjectType(str(object_type))

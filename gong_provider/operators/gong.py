@@ -12,6 +12,7 @@ from airflow.sdk.configuration import conf
 from gong_provider.exceptions import GongBadRequestError, GongError, is_transient
 from gong_provider.hooks._params import object_type_param
 from gong_provider.ids import (
+    IntegrationId,
     check_client_request_id_prefix,
     check_client_request_id_scope,
     content_client_request_id,
@@ -160,7 +161,7 @@ class GongUploadEntitiesOperator(BaseOperator):
             self.log.info("No %s file to upload (file is empty): nothing to do", self.object_type)
             return []
         progress = UploadProgress.plan(sources, several=several, deadline=deadline)
-        return self._upload_and_wait(context, progress)
+        return self._upload_and_wait(context, progress, *self._rendered_arguments())
 
     def execute_complete(self, context: Context, event: Any = None) -> Any:
         """Resume after the trigger: accept the statuses of the files it waited for, then go on.
@@ -169,16 +170,22 @@ class GongUploadEntitiesOperator(BaseOperator):
         kept: ``dag.test()`` and ``airflow dags test`` resume a task with the event alone.
         """
         progress = UploadProgress.from_event(event)
+        integration_id, object_type = self._rendered_arguments()
         waited_for = [u.client_request_id for u in progress.awaiting_processing() if u.client_request_id]
         statuses = statuses_from_event(event, client_request_ids=waited_for)
-        self._accept_statuses(progress, statuses, object_type_param(str(self.object_type)))
-        return self._upload_and_wait(context, progress)
+        self._accept_statuses(progress, statuses, object_type)
+        return self._upload_and_wait(context, progress, integration_id, object_type)
 
-    def _upload_and_wait(self, context: Context, progress: UploadProgress) -> Any:
+    def _rendered_arguments(self) -> tuple[IntegrationId, str]:
+        """The door of the templated arguments: parsed once per entry (``execute``, or the resumed
+        ``execute_complete``), after templating, and passed down as they are."""
+        return parse_integration_id(self.integration_id), object_type_param(str(self.object_type))
+
+    def _upload_and_wait(
+        self, context: Context, progress: UploadProgress, integration_id: IntegrationId, object_type: str
+    ) -> Any:
         """Upload the files not uploaded yet, in order; before a later generation, and at the end with
         ``wait_for_completion``, wait until Gong has processed what it accepted."""
-        integration_id = parse_integration_id(self.integration_id)
-        object_type = object_type_param(str(self.object_type))
         from gong_provider.hooks.gong import GongCrmHook  # lazy: keeps DAG parsing fast
 
         with GongCrmHook(self.gong_conn_id) as hook:
@@ -195,7 +202,10 @@ class GongUploadEntitiesOperator(BaseOperator):
                     context,
                     hook,
                     integration_id,
-                    [client_request_id, self._legacy_id(context, index, progress, facts, object_type)],
+                    [
+                        client_request_id,
+                        self._legacy_id(context, index, progress, facts, integration_id, object_type),
+                    ],
                 )
                 if result is None:
                     result = hook.upload_entities(
@@ -234,7 +244,7 @@ class GongUploadEntitiesOperator(BaseOperator):
         context: Context,
         source: UploadFile,
         facts: FileFacts,
-        integration_id: int,
+        integration_id: IntegrationId,
         object_type: str,
     ) -> str:
         """The file's clientRequestId: derived in the operator's scope from its content and position,
@@ -255,7 +265,13 @@ class GongUploadEntitiesOperator(BaseOperator):
         )
 
     def _legacy_id(
-        self, context: Context, index: int, progress: UploadProgress, facts: FileFacts, object_type: str
+        self,
+        context: Context,
+        index: int,
+        progress: UploadProgress,
+        facts: FileFacts,
+        integration_id: IntegrationId,
+        object_type: str,
     ) -> str:
         """The id the earlier release sent for this file (asked on a retry across the upgrade)."""
         return legacy_client_request_id(
@@ -264,13 +280,13 @@ class GongUploadEntitiesOperator(BaseOperator):
             count=len(progress.files),
             scope=self.client_request_id_scope,
             **self._run_scope(context),
-            integration_id=parse_integration_id(self.integration_id),
+            integration_id=integration_id,
             object_type=object_type,
             content_sha256=facts.sha256,
         )
 
     def _accepted_by_an_earlier_try(
-        self, context: Context, hook: GongCrmHook, integration_id: int, candidates: list[str]
+        self, context: Context, hook: GongCrmHook, integration_id: IntegrationId, candidates: list[str]
     ) -> UploadResult | None:
         """On a retry, ask Gong whether it already has this file's id (or the id an earlier release
         gave it): if so, do not send the file again."""
@@ -295,7 +311,7 @@ class GongUploadEntitiesOperator(BaseOperator):
         return None
 
     def _wait_until_processed(
-        self, hook: GongCrmHook, progress: UploadProgress, integration_id: int, object_type: str
+        self, hook: GongCrmHook, progress: UploadProgress, integration_id: IntegrationId, object_type: str
     ) -> None:
         """Until every accepted file is DONE (or FAILED, which fails the task), by the one wait policy.
 
@@ -321,7 +337,7 @@ class GongUploadEntitiesOperator(BaseOperator):
         self._accept_statuses(progress, statuses, object_type)
 
     def _defer_until_processed(
-        self, client_request_ids: list[str], integration_id: int, progress: UploadProgress
+        self, client_request_ids: list[str], integration_id: IntegrationId, progress: UploadProgress
     ) -> None:
         """Hand the wait to the triggerer; the progress rides in the trigger's ``carry``."""
         self.log.info(

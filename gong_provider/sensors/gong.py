@@ -12,7 +12,7 @@ from airflow.sdk.configuration import conf
 
 from gong_provider.airflow_compat import AirflowSensorTimeout
 from gong_provider.exceptions import GongWaitTimeout
-from gong_provider.ids import check_client_request_id, parse_integration_id
+from gong_provider.ids import IntegrationId, check_client_request_id, parse_integration_id
 from gong_provider.models import RequestStatus
 from gong_provider.operators.upload_files import resolve_files, staged_file_for
 from gong_provider.staging.manifest import StagedFile
@@ -95,6 +95,12 @@ class GongRequestStatusSensor(BaseSensorOperator):
 
         return GongCrmHook(self.gong_conn_id)
 
+    @cached_property
+    def parsed_integration_id(self) -> IntegrationId:
+        """``integration_id`` parsed once, on first use in ``poke``/``execute``: after templating
+        (before it, a templated field is the template's text)."""
+        return parse_integration_id(self.integration_id)
+
     def _staged(self) -> StagedFile | None:
         """The staged file the request uploaded, for mapping Gong's line errors back to records."""
         if not self.file:
@@ -120,7 +126,7 @@ class GongRequestStatusSensor(BaseSensorOperator):
         )
         return {
             "client_request_id": self.client_request_id,
-            "integration_id": str(parse_integration_id(self.integration_id)),
+            "integration_id": str(self.parsed_integration_id),
             **status_summary(status),
         }
 
@@ -140,7 +146,7 @@ class GongRequestStatusSensor(BaseSensorOperator):
         # one check by the wait policy: finished, not yet, or failed (quota, a non-transient error)
         check_client_request_id(self.client_request_id, stored=True)
         with self.hook as hook:
-            decision = check_round(hook, parse_integration_id(self.integration_id), self._status_wait())
+            decision = check_round(hook, self.parsed_integration_id, self._status_wait())
         if isinstance(decision, Finished):
             status = finished_statuses(decision)[self.client_request_id]
             return PokeReturnValue(is_done=True, xcom_value=self._result(status))
@@ -166,7 +172,7 @@ class GongRequestStatusSensor(BaseSensorOperator):
         self.log.info("Deferring the wait for Gong request %s to the triggerer", self.client_request_id)
         self.defer(
             trigger=GongRequestStatusTrigger(
-                integration_id=str(parse_integration_id(self.integration_id)),
+                integration_id=str(self.parsed_integration_id),
                 client_request_id=self.client_request_id,
                 end_time=deadline,
                 gong_conn_id=self.gong_conn_id,

@@ -74,7 +74,7 @@ class GongRequestStatusTrigger(BaseTrigger):
         client_request_ids: list[str] | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
-        self.integration_id = parse_integration_id(integration_id)
+        self.integration_id = parse_integration_id(integration_id)  # the door: kwargs hold digits
         self.client_request_ids = list(
             client_request_ids or ([client_request_id] if client_request_id else [])
         )

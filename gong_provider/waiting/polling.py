@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING
 
 from gong_provider.exceptions import GongError
+from gong_provider.ids import IntegrationId
 from gong_provider.models import RequestStatus
 from gong_provider.waiting.events import raise_stopped
 from gong_provider.waiting.policy import ERROR, CheckAfter, Decision, Finished, StatusWait, Stopped
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def check_round(hook: GongCrmHook, integration_id: int, wait: StatusWait) -> Decision:
+def check_round(hook: GongCrmHook, integration_id: IntegrationId, wait: StatusWait) -> Decision:
     """Check every pending request once (each call bounded by the wait's deadline) and decide.
 
     A non-transient error (401, an unknown request, an untrusted certificate) is raised as it is."""
@@ -46,7 +47,9 @@ def finished_statuses(decision: Decision) -> dict[str, RequestStatus]:
     return decision.statuses
 
 
-def wait_until_finished(hook: GongCrmHook, integration_id: int, wait: StatusWait) -> dict[str, RequestStatus]:
+def wait_until_finished(
+    hook: GongCrmHook, integration_id: IntegrationId, wait: StatusWait
+) -> dict[str, RequestStatus]:
     """Wait (holding the worker slot) until every request is DONE or FAILED; raise
     :class:`~gong_provider.exceptions.GongWaitTimeout` (or ``GongQuotaExhausted``) when it cannot."""
     decision: Decision = wait.start()

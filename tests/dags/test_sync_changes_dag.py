@@ -143,10 +143,18 @@ def test_second_run_sends_only_changes_mirror_deletes_and_the_delete_guards(
     for status in (500, 429):
         gong.inject_fault("status", status=status, retry_after=1, path=ENTITIES, method="POST")
     gong.inject_fault("status", status=429, retry_after=1, count=2, path=REQUEST_STATUS, method="GET")
-    first = sync.run()
+    exact_id = sync.emulator.integration_id  # 19 digits: a float would round it to ...936
+    assert int(float(exact_id)) != exact_id
+    first = sync.run(integration_id=exact_id)  # a JSON integer in conf, as the REST API may send it
     assert first.returncode == 0, (first.stdout + first.stderr)[-5000:]
     assert gong.faults() == []  # every fault was met, and the run went on
     assert gong.record_counts("CONTACT") == dict.fromkeys(ids, 1)
+    # through every task (stage, upload, wait, commit, summarize) the id reached the HTTP layer exact:
+    # Gong (the emulator) recorded each upload under it, and refused no call for an unknown integration
+    assert {row["integrationId"] for row in gong.requests()} == {exact_id}
+    assert [c for c in gong.requests_log() if c["status"] == 400] == []
+    assert gong.record_counts("CONTACT", integration_id=exact_id) == dict.fromkeys(ids, 1)
+    assert sync.state_folder().is_dir()  # the commit's state sits under the id's exact digits
 
     # c0 and c1 change, c5 is gone, c6 is new: mirror sends exactly those (the delete under 20%)
     sync.export([contact("c0", 1), contact("c1", 1), *(contact(i) for i in ids[2:5]), contact("c6")])

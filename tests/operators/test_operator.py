@@ -14,6 +14,7 @@ from gong_provider.ids import is_valid_client_request_id
 from gong_provider.operators.gong import GongUploadEntitiesOperator
 from gong_provider.staging import stage
 from gong_provider.waiting.events import GongUploadFailed, GongWaitTimeout
+from tests.support.faults import poll
 from tests.support.gong_tasks import connect, contact, run_task, task_context, write_ldjson
 
 ENTITIES = "/v2/crm/entities"
@@ -170,7 +171,8 @@ def test_the_run_scope_sends_the_same_bytes_again_in_a_later_run_the_content_sco
     ]
     assert by_content[0]["client_request_id"] == by_content[1]["client_request_id"]
     assert [r["already_accepted"] for r in by_content] == [False, True]
-    assert emulator_client.record_counts("CONTACT") == {"c-1": 3}
+    # Gong processes asynchronously (the operator did not wait): three stores, once processed
+    poll(lambda: emulator_client.record_counts("CONTACT") == {"c-1": 3}, what="three stores of c-1")
     with pytest.raises(ValueError, match="client_request_id_scope must be one of run, content"):
         operator(emulator, str(path), client_request_id_scope="file")
 

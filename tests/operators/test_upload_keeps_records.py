@@ -17,6 +17,7 @@ from gong_provider.hooks._upload import ContentFacts, upload_source
 from gong_provider.hooks.gong import GongCrmHook
 from gong_provider.operators.gong import GongUploadEntitiesOperator
 from gong_provider.staging import stage
+from tests.support.faults import poll
 from tests.support.gong_tasks import contact, run_task, run_trigger, task_context, write_ldjson
 
 ENTITIES = "/v2/crm/entities"
@@ -365,8 +366,13 @@ def test_a_task_deferred_by_the_earlier_release_resumes_from_its_carry(
     g0, g1 = (generation[0] for generation in manifest.generations)
     old_id = "gong-contact-" + "a" * 40  # 53 characters, as the earlier release derived them
     send_as_the_earlier_release(emulator, g0.path, old_id)
-    with GongCrmHook() as hook:
-        done = hook.get_request_status(emulator.integration_id, old_id)
+    with GongCrmHook() as hook:  # Gong processes asynchronously: its answer is DONE within the bound
+
+        def finished() -> RequestStatus | None:
+            answer = hook.get_request_status(emulator.integration_id, old_id)
+            return answer if answer.status.value != "IN_PROGRESS" else None
+
+        done = poll(finished, what=f"{old_id} processed")
     assert done.status.value == "DONE"
 
     def old_file(staged: Any, crid: str | None) -> dict[str, Any]:
