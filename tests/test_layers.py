@@ -20,6 +20,7 @@ LAYERS: dict[str, int] = {
     "gong_provider.exceptions": 0,
     "gong_provider.ids": 0,
     "gong_provider.utf8": 0,
+    "gong_provider.rows": 0,
     "gong_provider.airflow_compat": 0,
     # 1, 2: the Airflow-free libraries
     "gong_provider.staging": 1,
@@ -42,7 +43,13 @@ LAYERS: dict[str, int] = {
 EMULATOR = "gong_provider.emulator"
 EMULATOR_MAY_IMPORT = {"gong_provider", "gong_provider.utf8"}
 """The emulator is Gong, not the provider: it shares only the Airflow-free UTF-8 check."""
-AIRFLOW_FREE = {"gong_provider.models", "gong_provider.ids", "gong_provider.utf8", "gong_provider.exceptions"}
+AIRFLOW_FREE = {
+    "gong_provider.models",
+    "gong_provider.ids",
+    "gong_provider.utf8",
+    "gong_provider.exceptions",
+    "gong_provider.rows",
+}
 AIRFLOW_FREE_PACKAGES = ("gong_provider.staging", "gong_provider.changes", EMULATOR)
 
 

@@ -225,22 +225,23 @@ def _entity_group(
             from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
             from gong_provider.changes import GongChangeCaptureError
-            from gong_provider.dags.commit import commit_entity, upload_rows
+            from gong_provider.dags.commit import commit_entity, upload_rows, wait_rows
 
             ti = context["ti"]
             plan = ti.xcom_pull(task_ids=stage_task_id, key="plan")
             if not plan:
                 raise AirflowSkipException("nothing was planned (dry run, skipped or failed stage)")
             pulled = {
-                task_id: upload_rows(ti.xcom_pull(task_ids=task_id))
-                for task_id in (upload.task_id, wait.task_id, later.task_id, send_approved.task_id)
+                task_id: upload_rows(ti.xcom_pull(task_ids=task_id), source=task_id)
+                for task_id in (upload.task_id, later.task_id, send_approved.task_id)
             }
+            waited = wait_rows(ti.xcom_pull(task_ids=wait.task_id), source=wait.task_id)
             approved = pulled[send_approved.task_id]  # the withheld deletes, once approved and sent
             try:
                 report, gong = commit_entity(
                     plan,
                     uploads=[*pulled[upload.task_id], *pulled[later.task_id], *approved],
-                    finished=[*pulled[wait.task_id], *pulled[later.task_id], *approved],
+                    finished=[*waited, *pulled[later.task_id], *approved],
                     conn_id=conn_id,
                 )
                 result: dict[str, Any] = {**report.to_dict(), "gong": gong}
@@ -256,22 +257,23 @@ def _entity_group(
             def verify(**context: Any) -> dict[str, Any] | None:
                 from airflow.sdk.exceptions import AirflowSkipException
 
-                from gong_provider.dags.commit import upload_rows
+                from gong_provider.dags.commit import upload_rows, wait_rows
                 from gong_provider.dags.params import integration_id_from
                 from gong_provider.dags.verify import verify_entity
 
                 ti, params = context["ti"], context["params"]
                 pulled = {
-                    task_id: upload_rows(ti.xcom_pull(task_ids=task_id))
-                    for task_id in (upload.task_id, wait.task_id, later.task_id)
+                    task_id: upload_rows(ti.xcom_pull(task_ids=task_id), source=task_id)
+                    for task_id in (upload.task_id, later.task_id)
                 }
+                waited = wait_rows(ti.xcom_pull(task_ids=wait.task_id), source=wait.task_id)
                 result = verify_entity(
                     object_type,
                     sample=int(params.get("verify_sample") or 0),
                     integration_id=integration_id_from(params),
                     plan=ti.xcom_pull(task_ids=stage_task_id, key="plan"),
                     uploads=[*pulled[upload.task_id], *pulled[later.task_id]],
-                    finished=[*pulled[wait.task_id], *pulled[later.task_id]],
+                    finished=[*waited, *pulled[later.task_id]],
                     conn_id=conn_id,
                 )
                 if result is None:
@@ -290,7 +292,7 @@ def _entity_group(
 
 
 @task(task_id="report", trigger_rule="all_done", multiple_outputs=False)
-def _report(**context: Any) -> dict[str, dict[str, Any]]:
+def _report(**context: Any) -> dict[str, Any]:
     import logging
 
     from airflow.sdk.exceptions import AirflowFailException

@@ -29,6 +29,7 @@ from gong_provider.operators.upload_files import (
     upload_target,
 )
 from gong_provider.operators.upload_progress import FileUpload, UploadProgress
+from gong_provider.rows import UploadRow, status_event
 from gong_provider.triggers.gong import GongRequestStatusTrigger
 from gong_provider.waiting.deadline import deferral_timeout, seconds, wait_deadline
 from gong_provider.waiting.events import check_status, statuses_from_event
@@ -149,7 +150,7 @@ class GongUploadEntitiesOperator(BaseOperator):
 
     # -- steps ----------------------------------------------------------------------------
 
-    def execute(self, context: Context) -> Any:
+    def execute(self, context: Context) -> list[UploadRow] | UploadRow:
         deadline = wait_deadline(self.timeout, self.execution_timeout)
         nothing_named = self.allow_empty_file_list and not self.file
         sources, several = ([], True) if nothing_named else resolve_files(self.file)
@@ -161,19 +162,20 @@ class GongUploadEntitiesOperator(BaseOperator):
         progress = UploadProgress.plan(sources, several=several, deadline=deadline)
         return self._upload_and_wait(context, progress)
 
-    def execute_complete(self, context: Context, event: Any = None) -> Any:
+    def execute_complete(self, context: Context, event: Any = None) -> list[UploadRow] | UploadRow:
         """Resume after the trigger: accept the statuses of the files it waited for, then go on.
 
         The progress comes back inside the event (the trigger's ``carry``), the one place it is
         kept: ``dag.test()`` and ``airflow dags test`` resume a task with the event alone.
         """
-        progress = UploadProgress.from_event(event)
+        checked = status_event(event, waiting_for=f"of task {self.task_id}")
+        progress = UploadProgress.from_event(checked)
         waited_for = [u.client_request_id for u in progress.awaiting_processing() if u.client_request_id]
-        statuses = statuses_from_event(event, client_request_ids=waited_for)
+        statuses = statuses_from_event(checked, client_request_ids=waited_for)
         self._accept_statuses(progress, statuses, object_type_param(str(self.object_type)))
         return self._upload_and_wait(context, progress)
 
-    def _upload_and_wait(self, context: Context, progress: UploadProgress) -> Any:
+    def _upload_and_wait(self, context: Context, progress: UploadProgress) -> list[UploadRow] | UploadRow:
         """Upload the files not uploaded yet, in order; before a later generation, and at the end with
         ``wait_for_completion``, wait until Gong has processed what it accepted."""
         integration_id = parse_integration_id(self.integration_id)

@@ -15,6 +15,7 @@ from gong_provider.exceptions import GongWaitTimeout
 from gong_provider.ids import check_client_request_id, parse_integration_id
 from gong_provider.models import RequestStatus
 from gong_provider.operators.upload_files import resolve_files, staged_file_for
+from gong_provider.rows import WaitRow
 from gong_provider.staging.manifest import StagedFile
 from gong_provider.triggers.gong import GongRequestStatusTrigger
 from gong_provider.waiting.deadline import deferral_timeout, seconds, wait_deadline
@@ -109,7 +110,7 @@ class GongRequestStatusSensor(BaseSensorOperator):
         only = files[0]
         return only.staged or staged_file_for(only.path, "")
 
-    def _result(self, status: RequestStatus) -> dict[str, Any]:
+    def _result(self, status: RequestStatus) -> WaitRow:
         staged = self._staged()
         check_status(
             status,
@@ -178,7 +179,7 @@ class GongRequestStatusSensor(BaseSensorOperator):
         )
         return None  # pragma: no cover - defer() raises TaskDeferred
 
-    def execute_complete(self, context: Context, event: Any = None) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: Any = None) -> WaitRow:
         """Validate the trigger's event: only DONE (or tolerated record errors) succeeds."""
         try:
             status = status_from_event(event, client_request_id=self.client_request_id)
