@@ -10,6 +10,7 @@ from airflow.sdk import DAG, AssetAlias, TaskGroup, XComArg, task
 from gong_provider.dags import settings
 from gong_provider.dags.params import sync_params
 from gong_provider.models import UPLOAD_WAVES, ObjectType
+from gong_provider.rows import upload_row
 
 SYNC_DOC_MD = """
 ### gong_crm_sync: your CRM export into Gong, exactly once
@@ -60,9 +61,10 @@ class _FromEnvironment:
 FROM_ENVIRONMENT: Any = _FromEnvironment()
 
 
-def _sensor_kwargs(upload: dict[str, Any]) -> dict[str, Any]:
+def _sensor_kwargs(upload: Any) -> dict[str, Any]:
     """What each wait sensor needs from its upload's XCom (the file maps Gong's errors to records)."""
-    return {"client_request_id": upload["client_request_id"], "file": upload["file"]}
+    row = upload_row(upload, source="upload")
+    return {"client_request_id": row["client_request_id"], "file": row["file"]}
 
 
 def staged_operator(task_output: Any) -> Any:

@@ -38,10 +38,11 @@ class GongRequestStatusSensor(BaseSensorOperator):
     """Wait for Gong to finish processing an upload (``/v2/crm/request-status``).
 
     DONE succeeds and returns (XCom) ``{status, client_request_id, integration_id, total_success_count,
-    total_error_count, errors, request_status_id}``. FAILED fails the task with Gong's line errors (at
-    most 20) and counts, naming the objectId and source line of each when ``file`` (a staged file,
-    or a manifest) is given. ``fail_on_record_errors=False`` logs record errors as a warning instead; a
-    general error (``line: 0``) always fails. Transient errors (429, 5xx, no answer) never fail the
+    total_error_count, errors, request_status_id}`` (a :class:`~gong_provider.rows.WaitRow`).
+    FAILED fails the task with Gong's line errors (at most 20) and counts, naming the objectId and
+    source line of each when ``file`` (a staged file, or a manifest) is given.
+    ``fail_on_record_errors=False`` logs record errors as a warning instead; a general error
+    (``line: 0``) always fails. Transient errors (429, 5xx, no answer) never fail the
     task: the sensor keeps waiting until ``timeout``; any other (401, an unknown request, a certificate
     that fails verification) fails it at once.
 
