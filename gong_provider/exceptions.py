@@ -147,6 +147,10 @@ class GongEventError(GongError):
     """The trigger could not get a status (e.g. 401, unknown request) or sent an unexpected event."""
 
 
+class GongRowError(GongError, ValueError):
+    """A row pulled from a task's XCom lacks a key its writer sets (see :mod:`gong_provider.rows`)."""
+
+
 if TYPE_CHECKING:
     from gong_provider.airflow_compat import AirflowFailException
 

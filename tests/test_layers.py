@@ -21,6 +21,7 @@ LAYERS: dict[str, int] = {
     "gong_provider.exceptions": 0,
     "gong_provider.ids": 0,
     "gong_provider.utf8": 0,
+    "gong_provider.rows": 0,
     "gong_provider.airflow_compat": 0,
     # 1, 2: the Airflow-free libraries
     "gong_provider.staging": 1,
@@ -50,6 +51,7 @@ AIRFLOW_FREE = {
     "gong_provider.ids",
     "gong_provider.utf8",
     "gong_provider.exceptions",
+    "gong_provider.rows",
 }
 AIRFLOW_FREE_PACKAGES = ("gong_provider.staging", "gong_provider.changes", EMULATOR)
 

@@ -53,7 +53,9 @@ from gong_provider.changes.state import (
     key_of,
     utcnow,
 )
-from gong_provider.models import RequestStatus
+from gong_provider.exceptions import GongRowError
+from gong_provider.models import RecordError, RequestState, RequestStatus
+from gong_provider.rows import UploadRow, WaitRow, upload_rows
 
 log = logging.getLogger(__name__)
 
@@ -113,18 +115,28 @@ class _FileOutcome:
 _UNCONFIRMED = _FileOutcome(False)
 
 
-def file_outcome(status: Outcome) -> _FileOutcome:
+def file_outcome(outcome: Outcome) -> _FileOutcome:
     """Which lines of one uploaded file Gong's answer proves stored (see the module docstring)."""
+    status = request_status_of(outcome)
     if status is None:
         return _UNCONFIRMED
-    if not isinstance(status, RequestStatus):
-        status = (
-            RequestStatus.from_json(dict(status))
-            if "totalErrorCount" in status or "requestId" in status
-            else RequestStatus.from_dict(dict(status))
-        )
     refused = status.refused_lines()
     return _UNCONFIRMED if refused is None else _FileOutcome(True, refused)
+
+
+def request_status_of(outcome: Outcome) -> RequestStatus | None:
+    """An outcome as a :class:`~gong_provider.models.RequestStatus`. A dict names its form by its
+    request id's key: ``request_id`` is ``RequestStatus.to_dict()``, ``requestId`` Gong's answer."""
+    if outcome is None or isinstance(outcome, RequestStatus):
+        return outcome
+    if "request_id" in outcome:
+        return RequestStatus.from_dict(dict(outcome))
+    if "requestId" in outcome:
+        return RequestStatus.from_json(dict(outcome))
+    raise GongRowError(
+        "A final status names its request id 'request_id' (RequestStatus.to_dict()) or 'requestId' "
+        f"(Gong's answer); this has neither: {dict(outcome)!r}"
+    )
 
 
 # -- commit -----------------------------------------------------------------------------------
@@ -386,25 +398,21 @@ def recover_orphans(store: StateStore, *, by: str, reset_state: bool = False) ->
     return generations
 
 
-def status_of_row(row: Mapping[str, Any]) -> Outcome:
-    """The final status in one XCom row: the upload operator's (``wait_for_completion``) and the wait
-    sensor's rows hold ``status`` as a word beside ``total_error_count``, ``errors`` and so on."""
-    status = row.get("status")
-    if isinstance(status, str):
-        return {
-            "request_id": row.get("request_status_id"),
-            "status": status,
-            "errors": list(row.get("errors") or []),
-            "total_error_count": int(row.get("total_error_count") or 0),
-            "total_success_count": int(row.get("total_success_count") or 0),
-        }
-    return status
+def status_of_row(row: UploadRow | WaitRow) -> RequestStatus | None:
+    """The final status in one XCom row (the upload operator's with ``wait_for_completion``, the wait
+    sensor's: :mod:`gong_provider.rows`); None when the row holds none."""
+    if "status" not in row:
+        return None
+    return RequestStatus(
+        request_id=row.get("request_status_id"),
+        status=RequestState(row["status"]),
+        errors=[RecordError(**error) for error in row.get("errors") or []],
+        total_error_count=int(row.get("total_error_count") or 0),
+        total_success_count=int(row.get("total_success_count") or 0),
+    )
 
 
 def statuses_by_file(rows: Iterable[Mapping[str, Any]]) -> dict[str, Outcome]:
-    """``{file: status}`` from rows that carry ``file`` and ``status`` (the upload operator's XCom)."""
-    result: dict[str, Outcome] = {}
-    for row in rows:
-        if row and row.get("file"):
-            result[str(row["file"])] = status_of_row(row)
-    return result
+    """``{file: status}`` from the upload operator's XCom rows (validated here: a row without
+    ``file`` or another key the operator writes is refused, naming it)."""
+    return {row["file"]: status_of_row(row) for row in upload_rows(list(rows), source="the upload task")}

@@ -15,54 +15,48 @@ from typing import Any
 
 from gong_provider.changes.commit import status_of_row
 from gong_provider.ids import IntegrationId
+from gong_provider.models import RequestStatus
+from gong_provider.rows import UploadRow, WaitRow
+from gong_provider.rows import upload_rows as upload_rows
+from gong_provider.rows import wait_rows as wait_rows
 
 log = logging.getLogger(__name__)
 
 
-def upload_rows(value: Any) -> list[dict[str, Any]]:
-    """The upload/wait XCom rows of a task, however ``xcom_pull`` shaped them (one dict, a list of
-    dicts, a list of lists for mapped tasks that uploaded several files, None for a missing one)."""
-    if isinstance(value, Mapping):
-        return [dict(value)]
-    if isinstance(value, (list, tuple)):
-        return [row for item in value for row in upload_rows(item)]
-    return []
-
-
 def final_statuses(
-    uploads: Iterable[Mapping[str, Any]],
-    finished: Iterable[Mapping[str, Any]],
+    uploads: Iterable[UploadRow],
+    finished: Iterable[UploadRow | WaitRow],
     *,
     ask_gong: Any,
-) -> dict[str, Any]:
+) -> dict[str, RequestStatus | None]:
     """``{file: final status or None}`` of every uploaded file.
 
     ``finished`` are rows that carry a terminal ``status`` (waits, the later generations' results),
     matched to the uploads by clientRequestId; ``ask_gong(client_request_id)`` gives the status of an
     upload whose wait did not finish (None when Gong cannot tell: the file stays pending).
     """
-    known = {
-        str(row["client_request_id"]): row
+    known: dict[str, UploadRow | WaitRow] = {
+        row["client_request_id"]: row
         for row in finished
-        if row.get("client_request_id") and row.get("status") in ("DONE", "FAILED")
+        if row["client_request_id"] and row.get("status") in ("DONE", "FAILED")
     }
-    statuses: dict[str, Any] = {}
+    statuses: dict[str, RequestStatus | None] = {}
     for upload in uploads:
-        path, request_id = upload.get("file"), upload.get("client_request_id")
+        path, request_id = upload["file"], upload["client_request_id"]
         if not path or not request_id:
             continue
-        row = known.get(str(request_id)) or (upload if upload.get("status") in ("DONE", "FAILED") else None)
-        statuses[str(path)] = status_of_row(row) if row is not None else ask_gong(str(request_id))
+        row = known.get(request_id) or (upload if upload.get("status") in ("DONE", "FAILED") else None)
+        statuses[path] = status_of_row(row) if row is not None else ask_gong(request_id)
     return statuses
 
 
-def ask_gong(hook: Any, integration_id: IntegrationId, client_request_id: str) -> Any:
+def ask_gong(hook: Any, integration_id: IntegrationId, client_request_id: str) -> RequestStatus | None:
     """Gong's terminal status of an upload, or None (unknown to Gong, still processing, or unreachable
     now): then its records stay pending and the next run sends them again."""
     from gong_provider.exceptions import GongError
 
     try:
-        status = hook.get_request_status(integration_id, client_request_id)
+        status: RequestStatus = hook.get_request_status(integration_id, client_request_id)
     except GongError as error:
         log.warning("No final status for %s (%s): its records stay pending", client_request_id, error)
         return None
@@ -75,8 +69,8 @@ def ask_gong(hook: Any, integration_id: IntegrationId, client_request_id: str) -
 def commit_entity(
     plan: Mapping[str, Any],
     *,
-    uploads: Iterable[Mapping[str, Any]],
-    finished: Iterable[Mapping[str, Any]],
+    uploads: Iterable[UploadRow],
+    finished: Iterable[UploadRow | WaitRow],
     conn_id: str,
 ) -> tuple[Any, dict[str, Any]]:
     """Commit one type's plan; returns the :class:`~gong_provider.changes.CommitReport` (the caller
@@ -107,16 +101,13 @@ def commit_entity(
     return report, gong
 
 
-def refused_lines(statuses: Mapping[str, Any], limit: int = 20) -> list[str]:
+def refused_lines(statuses: Mapping[str, RequestStatus | None], limit: int = 20) -> list[str]:
     """``<file> line <n>: <Gong's description>`` for the first ``limit`` errors Gong listed (line 0:
     a general error of the file), so the run's failure names what Gong refused."""
     found: list[str] = []
     for path, status in sorted(statuses.items()):
-        errors = status.get("errors") if isinstance(status, Mapping) else getattr(status, "errors", None)
-        for error in errors or []:
-            line = error.get("line") if isinstance(error, Mapping) else error.line
-            text = error.get("description") if isinstance(error, Mapping) else error.description
-            found.append(f"{path} line {line}: {text}")
+        for error in status.errors if status is not None else []:
+            found.append(f"{path} line {error.line}: {error.description}")
             if len(found) >= limit:
                 return found
     return found

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from gong_provider.models import ObjectType
+from gong_provider.rows import ReportRow
 
 log = logging.getLogger(__name__)
 
@@ -74,27 +75,47 @@ def outcome_of(
 
 def build_report(
     pull: Callable[[str, str], Any], states: Mapping[str, Any], selected: Iterable[str] | None = None
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, ReportRow]:
     """One row per type. Counts come from the stage (also when it failed after staging), Gong's from
     the commit (also when a wait failed and summarize did not run), the rest from summarize."""
     chosen = None if selected is None else set(selected)
-    report: dict[str, dict[str, Any]] = {}
+    report: dict[str, ReportRow] = {}
     for object_type in (t.value for t in ObjectType):
         stage = pull(f"{group_id(object_type)}.stage", "summary")
         summary = pull(f"{group_id(object_type)}.summarize", "return_value")
         commit = pull(f"{group_id(object_type)}.commit", "report")
-        row: dict[str, Any] = {key: 0 for key, _ in COLUMNS[1:]}
-        for source in (stage, (commit or {}).get("gong"), summary):
-            row.update({k: v for k, v in (source or {}).items() if k in row})
-        # the state generation this run committed (None: nothing committed, e.g. a dry run)
-        row["state_generation"] = commit.get("generation") if commit else None
+        verify = pull(f"{group_id(object_type)}.verify", "return_value")
+        counts: dict[str, Any] = {key: 0 for key, _ in COLUMNS[1:-1]}
+        for source in (stage, (commit or {}).get("gong"), summary, verify):
+            counts.update({k: v for k, v in (source or {}).items() if k in counts})
         if commit and commit.get("counts"):  # withheld deletes approved and sent count as deleted
-            row.update({k: commit["counts"].get(k, 0) for k in ("deleted", "deletes_withheld")})
-        row["outcome"] = outcome_of(object_type, states, stage, summary, chosen)
+            counts.update({k: commit["counts"].get(k, 0) for k in ("deleted", "deletes_withheld")})
+        row: ReportRow = {
+            "outcome": outcome_of(object_type, states, stage, summary, chosen),
+            "records_read": counts["records_read"],
+            "records_staged": counts["records_staged"],
+            "records_rejected": counts["records_rejected"],
+            "new": counts["new"],
+            "changed": counts["changed"],
+            "unchanged": counts["unchanged"],
+            "pending_retried": counts["pending_retried"],
+            "deleted": counts["deleted"],
+            "deletes_withheld": counts["deletes_withheld"],
+            "references_dangling": counts["references_dangling"],
+            "references_missing": counts["references_missing"],
+            "verify_matched": counts["verify_matched"],
+            "verify_mismatched": counts["verify_mismatched"],
+            "verify_missing": counts["verify_missing"],
+            "files": counts["files"],
+            "records_uploaded": counts["records_uploaded"],
+            "already_accepted": counts["already_accepted"],
+            "gong_success": counts["gong_success"],
+            "gong_errors": counts["gong_errors"],
+            # the state generation this run committed (None: nothing committed, e.g. a dry run)
+            "state_generation": commit.get("generation") if commit else None,
+        }
         if summary and summary.get("asset"):
             row["asset"] = summary["asset"]
-        verify = pull(f"{group_id(object_type)}.verify", "return_value")
-        row.update({k: v for k, v in (verify or {}).items() if k in row})
         if verify and (verify.get("mismatched") or verify.get("missing")):
             row["verify_examples"] = {"mismatched": verify["mismatched"], "missing": verify["missing"]}
         if stage and stage.get("reference_examples"):
@@ -110,7 +131,7 @@ def build_report(
     return report
 
 
-def failure_message(report: Mapping[str, Mapping[str, Any]]) -> str | None:
+def failure_message(report: Mapping[str, ReportRow]) -> str | None:
     """Why the run fails (None: it does not), naming each type and what to look at: the lines Gong
     refused, the rejects over ``max_reject_ratio`` and their file."""
     failing = [(t, row) for t, row in report.items() if row["outcome"] in FAILING_OUTCOMES]
@@ -129,7 +150,7 @@ def failure_message(report: Mapping[str, Mapping[str, Any]]) -> str | None:
     return "\n".join(lines)
 
 
-def render_table(report: Mapping[str, Mapping[str, Any]]) -> str:
+def render_table(report: Mapping[str, ReportRow]) -> str:
     from rich.console import Console
     from rich.table import Table
 
@@ -138,7 +159,8 @@ def render_table(report: Mapping[str, Mapping[str, Any]]) -> str:
     for _, title in COLUMNS:
         table.add_column(title, justify="left" if title == "outcome" else "right")
     for object_type, row in report.items():
-        table.add_row(object_type, *("" if row.get(key) is None else str(row[key]) for key, _ in COLUMNS))
+        cells: Mapping[str, object] = row  # COLUMNS names every column key of ReportRow
+        table.add_row(object_type, *("" if cells.get(key) is None else str(cells[key]) for key, _ in COLUMNS))
     buffer = io.StringIO()
     Console(file=buffer, width=320, force_terminal=False, color_system=None).print(table)
     for object_type, row in report.items():

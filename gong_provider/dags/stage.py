@@ -15,6 +15,7 @@ from gong_provider.dags.params import integration_id_from
 from gong_provider.dags.sources import resolve_source
 from gong_provider.exceptions import GongApiError, GongError, is_transient
 from gong_provider.models import ObjectType
+from gong_provider.rows import StageResult
 from gong_provider.staging.manifest import manifest_path
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ def stage_entity(
     state_base: str | None = None,
     run_time: Any = None,
     gong_conn_id: str | None = None,
-) -> dict[str, Any]:
+) -> StageResult:
     """Stage one type and diff it against the change-capture state (see :mod:`gong_provider.changes`).
 
     Returns the summary, the uploads of generation 0 (``{"file"}`` each), the later generations'

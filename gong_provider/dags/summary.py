@@ -7,6 +7,8 @@ from typing import Any
 
 from gong_provider.dags import settings
 from gong_provider.dags.params import integration_id_from
+from gong_provider.models import RequestStatus
+from gong_provider.rows import UploadRow, WaitRow, upload_rows, wait_rows
 
 
 def summarize_entity(
@@ -24,10 +26,10 @@ def summarize_entity(
 
     from gong_provider.assets import gong_asset_uri
 
-    later = pulled_list(later_generations)
-    uploaded = [*pulled_list(uploads), *later]
-    totals = upload_totals(uploaded, [*(status for status in pulled_list(statuses) if status), *later])
-    request_ids = [str(u.get("client_request_id")) for u in uploaded]
+    later = upload_rows(pulled_list(later_generations), source="later_generations")
+    uploaded = [*upload_rows(pulled_list(uploads), source="upload"), *later]
+    totals = upload_totals(uploaded, [*wait_rows(pulled_list(statuses), source="wait"), *later])
+    request_ids = [str(u["client_request_id"]) for u in uploaded]
     iid = integration_id_from(params)
     uri = gong_asset_uri(iid, object_type)
     outlet_events[AssetAlias(settings.asset_alias_name(object_type))].add(
@@ -47,32 +49,28 @@ def summarize_entity(
     }
 
 
-def upload_totals(uploads: Iterable[Mapping[str, Any]], finished: Iterable[Any]) -> dict[str, int]:
+def upload_totals(
+    uploads: Iterable[UploadRow], finished: Iterable[UploadRow | WaitRow | RequestStatus | None]
+) -> dict[str, int]:
     """The report's upload columns: records sent, uploads Gong already had (409), and Gong's success
     and error counts over the final statuses (XCom rows, ``RequestStatus`` objects, or None: unknown)."""
     uploads = list(uploads)
-    rows = [_as_row(status) for status in finished]
+    counts = [_gong_counts(status) for status in finished]
     return {
-        "already_accepted": _total(uploads, "already_accepted"),  # a flag per upload, a count per generation
-        "records_uploaded": _total(uploads, "records"),
-        "gong_success": _total(rows, "total_success_count"),
-        "gong_errors": _total(rows, "total_error_count"),
+        "already_accepted": sum(int(upload["already_accepted"]) for upload in uploads),
+        "records_uploaded": sum(int(upload["records"] or 0) for upload in uploads),
+        "gong_success": sum(success for success, _ in counts),
+        "gong_errors": sum(errors for _, errors in counts),
     }
 
 
-def _as_row(status: Any) -> Mapping[str, Any]:
-    """An XCom row as is; a ``RequestStatus`` as its dict; None (no final status) as nothing."""
+def _gong_counts(status: UploadRow | WaitRow | RequestStatus | None) -> tuple[int, int]:
+    """Gong's (success, error) counts in a final status; (0, 0) when there is none."""
     if status is None:
-        return {}
-    if isinstance(status, Mapping):
-        return status
-    result: Mapping[str, Any] = status.to_dict()
-    return result
-
-
-def _total(rows: Iterable[Mapping[str, Any]], key: str) -> int:
-    """Sum of ``key`` over XCom rows (a missing or null value counts 0; True counts 1)."""
-    return sum(int(row.get(key) or 0) for row in rows)
+        return 0, 0
+    if isinstance(status, RequestStatus):
+        return status.total_success_count, status.total_error_count
+    return int(status.get("total_success_count") or 0), int(status.get("total_error_count") or 0)
 
 
 def pulled_list(values: Iterable[Any] | None) -> list[Any]:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -12,6 +11,7 @@ from airflow.sdk import DAG, AssetAlias, TaskGroup, XComArg, task
 from gong_provider.dags import settings
 from gong_provider.dags.params import sync_params
 from gong_provider.models import UPLOAD_WAVES, ObjectType
+from gong_provider.rows import StageResult, upload_row
 
 SYNC_DOC_MD = """
 ### gong_crm_sync: your CRM export into Gong, exactly once
@@ -62,9 +62,10 @@ class _FromEnvironment:
 FROM_ENVIRONMENT: Any = _FromEnvironment()
 
 
-def _sensor_kwargs(upload: dict[str, Any]) -> dict[str, Any]:
+def _sensor_kwargs(upload: Any) -> dict[str, Any]:
     """What each wait sensor needs from its upload's XCom (the file maps Gong's errors to records)."""
-    return {"client_request_id": upload["client_request_id"], "file": upload["file"]}
+    row = upload_row(upload, source="upload")
+    return {"client_request_id": row["client_request_id"], "file": row["file"]}
 
 
 def staged_operator(task_output: Any) -> Any:
@@ -187,7 +188,7 @@ def _stage(options: _TypeOptions) -> Any:
     return stage()
 
 
-def _push_stage_result(ti: Any, result: dict[str, Any]) -> None:
+def _push_stage_result(ti: Any, result: StageResult) -> None:
     """The stage task's XComs besides its return value (the uploads)."""
     ti.xcom_push(key="summary", value=result["summary"])
     ti.xcom_push(key="later_files", value=result["later_files"])
@@ -264,11 +265,16 @@ class _UploadTasks:
     send_approved: str
 
 
-def _pull_upload_rows(ti: Any, task_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
-    """Each task's upload rows, by task id."""
-    from gong_provider.dags.commit import upload_rows
+def _pull_rows(ti: Any, uploads: _UploadTasks) -> dict[str, list[Any]]:
+    """Each task's rows by task id, validated: the uploads' rows, and the wait sensor's (no file)."""
+    from gong_provider.dags.commit import upload_rows, wait_rows
 
-    return {task_id: upload_rows(ti.xcom_pull(task_ids=task_id)) for task_id in task_ids}
+    pulled: dict[str, list[Any]] = {
+        task_id: upload_rows(ti.xcom_pull(task_ids=task_id), source=task_id)
+        for task_id in (uploads.upload, uploads.later, uploads.send_approved)
+    }
+    pulled[uploads.wait] = wait_rows(ti.xcom_pull(task_ids=uploads.wait), source=uploads.wait)
+    return pulled
 
 
 def _commit(options: _TypeOptions, stage_task_id: str, uploads: _UploadTasks) -> Any:
@@ -287,7 +293,7 @@ def _commit(options: _TypeOptions, stage_task_id: str, uploads: _UploadTasks) ->
         plan = ti.xcom_pull(task_ids=stage_task_id, key="plan")
         if not plan:
             raise AirflowSkipException("nothing was planned (dry run, skipped or failed stage)")
-        pulled = _pull_upload_rows(ti, astuple(uploads))
+        pulled = _pull_rows(ti, uploads)
         approved = pulled[uploads.send_approved]  # the withheld deletes, once approved and sent
         try:
             report, gong = commit_entity(
@@ -318,7 +324,7 @@ def _verify(options: _TypeOptions, stage_task_id: str, uploads: _UploadTasks) ->
         from gong_provider.dags.verify import verify_entity
 
         ti, params = context["ti"], context["params"]
-        pulled = _pull_upload_rows(ti, (uploads.upload, uploads.wait, uploads.later))
+        pulled = _pull_rows(ti, uploads)
         result = verify_entity(
             options.object_type,
             sample=int(params.get("verify_sample") or 0),
@@ -362,7 +368,7 @@ def _summarize(options: _TypeOptions) -> Any:
 
 
 @task(task_id="report", trigger_rule="all_done", multiple_outputs=False)
-def _report(**context: Any) -> dict[str, dict[str, Any]]:
+def _report(**context: Any) -> dict[str, Any]:
     import logging
 
     from airflow.sdk.exceptions import AirflowFailException

@@ -14,24 +14,20 @@ from typing import Any
 
 from gong_provider.dags.commit import final_statuses
 from gong_provider.ids import IntegrationId
-from gong_provider.models import ObjectType
+from gong_provider.models import ObjectType, RequestState
+from gong_provider.rows import UploadRow, WaitRow
 
 log = logging.getLogger(__name__)
 
 VERIFY_COLUMNS = ("verify_matched", "verify_mismatched", "verify_missing")
 
 
-def done_files(uploads: Iterable[Mapping[str, Any]], finished: Iterable[Mapping[str, Any]]) -> list[str]:
+def done_files(uploads: Iterable[UploadRow], finished: Iterable[UploadRow | WaitRow]) -> list[str]:
     """The uploaded files whose final status the run saw as DONE, in upload order."""
     statuses = final_statuses(list(uploads), list(finished), ask_gong=lambda _request_id: None)
-    return [path for path, status in statuses.items() if _status_word(status) == "DONE"]
-
-
-def _status_word(status: Any) -> str | None:
-    if isinstance(status, Mapping):
-        return str(status.get("status"))
-    value = getattr(status, "status", None)
-    return str(getattr(value, "value", value)) if value is not None else None
+    return [
+        path for path, status in statuses.items() if status is not None and status.status is RequestState.DONE
+    ]
 
 
 def verify_entity(
@@ -40,8 +36,8 @@ def verify_entity(
     sample: int,
     integration_id: IntegrationId,
     plan: Mapping[str, Any] | None,
-    uploads: Iterable[Mapping[str, Any]],
-    finished: Iterable[Mapping[str, Any]],
+    uploads: Iterable[UploadRow],
+    finished: Iterable[UploadRow | WaitRow],
     conn_id: str,
 ) -> dict[str, Any] | None:
     """The verify report of one type (``VerifyReport.to_dict()``); None when there is nothing to do."""

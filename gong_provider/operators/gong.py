@@ -30,6 +30,7 @@ from gong_provider.operators.upload_files import (
     upload_target,
 )
 from gong_provider.operators.upload_progress import FileUpload, UploadProgress
+from gong_provider.rows import UploadRow, status_event
 from gong_provider.triggers.gong import GongRequestStatusTrigger
 from gong_provider.waiting.deadline import deferral_timeout, seconds, wait_deadline
 from gong_provider.waiting.events import check_status, statuses_from_event
@@ -70,8 +71,9 @@ class GongUploadEntitiesOperator(BaseOperator):
     success + error counts must add up to the file's records.
 
     Returns (XCom) ``{client_request_id, request_id, integration_id (str), object_type, file, records,
-    bytes, already_accepted}`` (plus ``status``, counts and errors with ``wait_for_completion``); a
-    list of those when ``file`` named several files (a list or a manifest).
+    bytes, already_accepted}`` (plus ``status``, counts and errors with ``wait_for_completion``): an
+    :class:`~gong_provider.rows.UploadRow`; a list of those when ``file`` named several files (a list
+    or a manifest).
 
     ``allow_empty_file_list=True`` makes an empty ``file`` (None, ``[]`` or a manifest without files)
     a successful no-op returning ``[]``, for an upstream task that may find nothing to upload (the
@@ -151,7 +153,7 @@ class GongUploadEntitiesOperator(BaseOperator):
 
     # -- steps ----------------------------------------------------------------------------
 
-    def execute(self, context: Context) -> Any:
+    def execute(self, context: Context) -> list[UploadRow] | UploadRow:
         deadline = wait_deadline(self.timeout, self.execution_timeout)
         nothing_named = self.allow_empty_file_list and not self.file
         sources, several = ([], True) if nothing_named else resolve_files(self.file)
@@ -163,16 +165,17 @@ class GongUploadEntitiesOperator(BaseOperator):
         progress = UploadProgress.plan(sources, several=several, deadline=deadline)
         return self._upload_and_wait(context, progress, *self._rendered_arguments())
 
-    def execute_complete(self, context: Context, event: Any = None) -> Any:
+    def execute_complete(self, context: Context, event: Any = None) -> list[UploadRow] | UploadRow:
         """Resume after the trigger: accept the statuses of the files it waited for, then go on.
 
         The progress comes back inside the event (the trigger's ``carry``), the one place it is
         kept: ``dag.test()`` and ``airflow dags test`` resume a task with the event alone.
         """
-        progress = UploadProgress.from_event(event)
+        checked = status_event(event, waiting_for=f"of task {self.task_id}")
+        progress = UploadProgress.from_event(checked)
         integration_id, object_type = self._rendered_arguments()
         waited_for = [u.client_request_id for u in progress.awaiting_processing() if u.client_request_id]
-        statuses = statuses_from_event(event, client_request_ids=waited_for)
+        statuses = statuses_from_event(checked, client_request_ids=waited_for)
         self._accept_statuses(progress, statuses, object_type)
         return self._upload_and_wait(context, progress, integration_id, object_type)
 
@@ -183,7 +186,7 @@ class GongUploadEntitiesOperator(BaseOperator):
 
     def _upload_and_wait(
         self, context: Context, progress: UploadProgress, integration_id: IntegrationId, object_type: str
-    ) -> Any:
+    ) -> list[UploadRow] | UploadRow:
         """Upload the files not uploaded yet, in order; before a later generation, and at the end with
         ``wait_for_completion``, wait until Gong has processed what it accepted."""
         from gong_provider.hooks.gong import GongCrmHook  # lazy: keeps DAG parsing fast

@@ -14,6 +14,7 @@ from typing import Any
 from gong_provider.exceptions import GongEventError
 from gong_provider.models import RequestStatus, UploadResult
 from gong_provider.operators.upload_files import FileFacts, UploadFile
+from gong_provider.rows import StatusEvent, UploadRow
 from gong_provider.staging.manifest import StagedFile
 from gong_provider.waiting.events import status_summary
 
@@ -51,10 +52,9 @@ class FileUpload:
     def record_processing(self, status: RequestStatus) -> None:
         self.processed = status
 
-    def xcom(self, integration_id: int, object_type: str) -> dict[str, Any]:
+    def xcom(self, integration_id: int, object_type: str) -> UploadRow:
         """The file's XCom: ids, counts and, once processed, Gong's status and line errors."""
-        summary = status_summary(self.processed) if self.processed is not None else {}
-        return {
+        row: UploadRow = {
             "client_request_id": self.client_request_id,
             "request_id": self.request_id,
             "integration_id": str(integration_id),
@@ -63,8 +63,11 @@ class FileUpload:
             "records": self.records,
             "bytes": self.bytes,
             "already_accepted": self.already_accepted,
-            **summary,
         }
+        if self.processed is None:
+            return row
+        processed: UploadRow = {**row, **status_summary(self.processed)}
+        return processed
 
     def to_dict(self) -> dict[str, Any]:
         """Primitives only (ids, paths, counts): safe to serialize with a trigger, never a credential."""
@@ -124,7 +127,7 @@ class UploadProgress:
         """The files Gong accepted whose processing the task has not seen finish, in upload order."""
         return [upload for upload in self.files if upload.awaits_processing]
 
-    def xcom(self, integration_id: int, object_type: str) -> list[dict[str, Any]] | dict[str, Any]:
+    def xcom(self, integration_id: int, object_type: str) -> list[UploadRow] | UploadRow:
         """What the task returns: a list for several files, else the one file's dict."""
         results = [upload.xcom(integration_id, object_type) for upload in self.files]
         return results if self.several else results[0]
@@ -147,10 +150,10 @@ class UploadProgress:
         )
 
     @classmethod
-    def from_event(cls, event: Any) -> UploadProgress:
-        """The progress the trigger carried back in its event; raises
+    def from_event(cls, event: StatusEvent) -> UploadProgress:
+        """The progress the trigger carried back in its (validated) event; raises
         :class:`~gong_provider.exceptions.GongEventError` when the event holds none."""
-        carried = event.get("carry") if isinstance(event, dict) else None
+        carried = event.get("carry")
         if not isinstance(carried, dict) or "files" not in carried:
             raise GongEventError(f"Resumed without the upload state: {event!r}")
         return cls.from_dict(carried)

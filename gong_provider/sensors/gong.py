@@ -15,6 +15,7 @@ from gong_provider.exceptions import GongWaitTimeout
 from gong_provider.ids import IntegrationId, check_client_request_id, parse_integration_id
 from gong_provider.models import RequestStatus
 from gong_provider.operators.upload_files import resolve_files, staged_file_for
+from gong_provider.rows import WaitRow
 from gong_provider.staging.manifest import StagedFile
 from gong_provider.triggers.gong import GongRequestStatusTrigger
 from gong_provider.waiting.deadline import deferral_timeout, seconds, wait_deadline
@@ -37,10 +38,11 @@ class GongRequestStatusSensor(BaseSensorOperator):
     """Wait for Gong to finish processing an upload (``/v2/crm/request-status``).
 
     DONE succeeds and returns (XCom) ``{status, client_request_id, integration_id, total_success_count,
-    total_error_count, errors, request_status_id}``. FAILED fails the task with Gong's line errors (at
-    most 20) and counts, naming the objectId and source line of each when ``file`` (a staged file,
-    or a manifest) is given. ``fail_on_record_errors=False`` logs record errors as a warning instead; a
-    general error (``line: 0``) always fails. Transient errors (429, 5xx, no answer) never fail the
+    total_error_count, errors, request_status_id}`` (a :class:`~gong_provider.rows.WaitRow`).
+    FAILED fails the task with Gong's line errors (at most 20) and counts, naming the objectId and
+    source line of each when ``file`` (a staged file, or a manifest) is given.
+    ``fail_on_record_errors=False`` logs record errors as a warning instead; a general error
+    (``line: 0``) always fails. Transient errors (429, 5xx, no answer) never fail the
     task: the sensor keeps waiting until ``timeout``; any other (401, an unknown request, a certificate
     that fails verification) fails it at once.
 
@@ -115,7 +117,7 @@ class GongRequestStatusSensor(BaseSensorOperator):
         only = files[0]
         return only.staged or staged_file_for(only.path, "")
 
-    def _result(self, status: RequestStatus) -> dict[str, Any]:
+    def _result(self, status: RequestStatus) -> WaitRow:
         staged = self._staged()
         check_status(
             status,
@@ -184,7 +186,7 @@ class GongRequestStatusSensor(BaseSensorOperator):
         )
         return None  # pragma: no cover - defer() raises TaskDeferred
 
-    def execute_complete(self, context: Context, event: Any = None) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: Any = None) -> WaitRow:
         """Validate the trigger's event: only DONE (or tolerated record errors) succeeds."""
         try:
             status = status_from_event(event, client_request_id=self.client_request_id)

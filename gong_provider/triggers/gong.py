@@ -12,6 +12,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from gong_provider.exceptions import GongError
 from gong_provider.ids import parse_integration_id
+from gong_provider.rows import StatusEvent
 from gong_provider.waiting.deadline import as_epoch, min_deferral_age, resumable_at
 from gong_provider.waiting.events import wait_event
 from gong_provider.waiting.policy import CheckAfter, Decision, StatusWait
@@ -125,7 +126,7 @@ class GongRequestStatusTrigger(BaseTrigger):
         finally:
             await self.cleanup()
 
-    async def _wait(self, hook: GongCrmAsyncHook) -> dict[str, Any]:
+    async def _wait(self, hook: GongCrmAsyncHook) -> StatusEvent:
         wait = StatusWait(
             self.client_request_ids,
             deadline=self.end_time,

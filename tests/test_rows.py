@@ -1,0 +1,111 @@
+"""The typed rows between tasks (gong_provider/rows.py): the writers write them, and a row or an event
+that lacks a key is refused where it enters, with an error naming the key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gong_provider.changes.commit import request_status_of, statuses_by_file
+from gong_provider.dags.report import COLUMNS, build_report
+from gong_provider.exceptions import GongEventError, GongRowError
+from gong_provider.models import RecordError, RequestState, RequestStatus, UploadResult
+from gong_provider.operators.upload_files import FileFacts, UploadFile
+from gong_provider.operators.upload_progress import FileUpload
+from gong_provider.rows import (
+    ReportRow,
+    StatusEvent,
+    UploadRow,
+    WaitRow,
+    status_event,
+    upload_rows,
+    wait_rows,
+)
+from gong_provider.waiting.events import reason_event, status_from_event, status_summary, statuses_from_event
+from gong_provider.waiting.events import status_event as build_status_event
+
+ID = "gong-contact-abc"
+FAILED = RequestStatus("r2", RequestState.FAILED, [RecordError(2, "bad date")], 1, 4)
+
+
+def uploaded(processed: RequestStatus | None) -> UploadRow:
+    upload = FileUpload(UploadFile(path="/s/CONTACT-0.ldjson", generation=0))
+    upload.record_acceptance(UploadResult(ID, "req-1"), FileFacts(records=5, bytes=100, sha256="0" * 64))
+    if processed is not None:
+        upload.record_processing(processed)
+    return upload.xcom(2271307570613351879, "CONTACT")
+
+
+def test_the_upload_row_has_the_keys_its_type_names() -> None:
+    row = uploaded(None)
+    assert set(row) == UploadRow.__required_keys__
+    assert upload_rows([row]) == [row]
+    processed = uploaded(FAILED)
+    assert set(processed) == UploadRow.__required_keys__ | UploadRow.__optional_keys__
+    assert processed["integration_id"] == "2271307570613351879"  # 64-bit: exact, as text
+    assert statuses_by_file([processed]) == {"/s/CONTACT-0.ldjson": FAILED}
+    assert statuses_by_file([row]) == {"/s/CONTACT-0.ldjson": None}  # uploaded, not waited for
+
+
+def test_the_wait_row_and_the_event_have_the_keys_their_types_name() -> None:
+    wait: WaitRow = {"client_request_id": ID, "integration_id": "1", **status_summary(FAILED)}
+    assert set(wait) == WaitRow.__required_keys__
+    assert wait_rows([[wait], None]) == [wait]
+    event = build_status_event(ID, 1, FAILED)
+    assert set(event) == StatusEvent.__required_keys__
+    assert event["result"] == FAILED.to_dict()  # the wire form is RequestStatus.to_dict(), unchanged
+    assert status_from_event(event, client_request_id=ID) == FAILED
+
+
+@pytest.mark.parametrize("missing", sorted(StatusEvent.__required_keys__))
+def test_an_event_without_a_key_is_refused_naming_it(missing: str) -> None:
+    event: dict[str, Any] = dict(build_status_event(ID, 1, FAILED))
+    del event[missing]
+    with pytest.raises(GongEventError, match=rf"{ID}: missing key\(s\) '{missing}'"):
+        status_from_event(event, client_request_id=ID)
+    with pytest.raises(GongEventError, match=rf"missing key\(s\) '{missing}'"):
+        statuses_from_event(event, client_request_ids=[ID])
+
+
+def test_an_event_that_is_not_a_dict_or_has_no_status_word_is_refused() -> None:
+    with pytest.raises(GongEventError, match="expected a dict, got None"):
+        status_event(None, waiting_for=ID)
+    with pytest.raises(GongEventError, match="'status' is not a word"):
+        status_event({**reason_event("ERROR", ID, 1, "401"), "status": 3}, waiting_for=ID)
+
+
+def test_an_xcom_row_without_a_key_is_refused_naming_it_and_its_task() -> None:
+    row: dict[str, Any] = dict(uploaded(None))
+    del row["file"]
+    with pytest.raises(GongRowError, match=r"XCom row of contact\.upload: missing key\(s\) 'file'"):
+        upload_rows([row], source="contact.upload")
+    with pytest.raises(GongRowError, match="missing key"):
+        statuses_by_file([row])
+    wait: dict[str, Any] = {"client_request_id": ID, "integration_id": "1", **status_summary(FAILED)}
+    del wait["status"]
+    with pytest.raises(GongRowError, match=r"XCom row of the wait task: missing key\(s\) 'status' in"):
+        wait_rows(wait)
+
+
+def test_a_final_status_says_its_form_by_its_request_id_key() -> None:
+    assert request_status_of(FAILED.to_dict()) == FAILED
+    gong = {"requestId": "r2", "status": "FAILED", "errors": [{"line": 2, "description": "bad date"}]}
+    assert request_status_of({**gong, "totalErrorCount": 1, "totalSuccessCount": 4}) == FAILED
+    with pytest.raises(GongRowError, match=r"'request_id'.*'requestId'"):
+        request_status_of({"status": "DONE"})  # the key-guessing reader read it as to_dict()
+
+
+def test_the_report_row_type_names_every_column() -> None:
+    assert ReportRow.__required_keys__ == {key for key, _ in COLUMNS}
+    row = build_report(lambda _task, _key: None, {})["ACCOUNT"]
+    assert set(row) == ReportRow.__required_keys__
+
+
+def test_the_wait_sensor_kwargs_come_from_a_validated_upload_row() -> None:
+    from gong_provider.dags.sync_dag import _sensor_kwargs
+
+    row = uploaded(None)
+    assert _sensor_kwargs(row) == {"client_request_id": ID, "file": "/s/CONTACT-0.ldjson"}
+    with pytest.raises(GongRowError, match=r"XCom row of upload: missing key\(s\) 'client_request_id'"):
+        _sensor_kwargs({key: value for key, value in row.items() if key != "client_request_id"})
