@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow.sdk import DAG, AssetAlias, TaskGroup, XComArg, task
+from airflow.sdk import DAG, TaskGroup, XComArg, task
 
 from gong_provider.dags import settings
 from gong_provider.dags.params import sync_params
@@ -88,6 +88,7 @@ def _entity_group(
     poll_interval: float,
     staging_base: str | None,
     state_base: str | None,
+    integration_id: str | None,
 ) -> TaskGroup:
     # the provider's operator modules (requests, aiohttp) load only when a sync DAG is built
     from gong_provider.operators.gong import GongUploadEntitiesOperator
@@ -198,16 +199,19 @@ def _entity_group(
         send_approved = waited_upload("send_approved_deletes", _xcom(staged, "withheld_files"))
         staged >> approve >> send_approved
 
+        from gong_provider.dags.summary import summarize_outlets
+
         @task(
             task_id="summarize",
-            outlets=[AssetAlias(settings.asset_alias_name(object_type))],
+            outlets=summarize_outlets(object_type, integration_id),  # the Asset declared at parse time
             multiple_outputs=False,  # one XCom, read whole by the report
         )
         def summarize(
             stage_summary: dict[str, Any], uploads: Any, statuses: Any, later_generations: Any, **context: Any
         ) -> dict[str, Any]:
-            from gong_provider.dags.summary import summarize_entity
+            from gong_provider.dags.summary import alias_only, summarize_entity
 
+            alias_only(context["task"].outlets)  # one event per run, through the alias
             return summarize_entity(
                 object_type,
                 params=context["params"],
@@ -398,6 +402,7 @@ def gong_crm_sync_dag(
                     poll_interval=interval,
                     staging_base=staging_base,
                     state_base=state_base,
+                    integration_id=integration_default,
                 )
                 for object_type in wave
             ]
