@@ -3,7 +3,8 @@
 Measures, each in a fresh subprocess (so peak RSS is that run's own):
 - ``staging``: ``gong_provider.staging.stage()`` on N records (default 1,000,000, about 314 MB);
 - ``staging_scaled``: the same on 5x the records, to show that peak RSS stays bounded (the generation
-  index keeps up to ~1M distinct objectIds in a set, then ~8 bytes per id; see generations.py);
+  index keeps up to ~1M distinct objectIds in a set, then a hash table of 8-byte slots; see
+  generations.py) and that the CPU cost per record does not grow much with size;
 - ``baseline``: the naive way, stdlib ``json`` + ``jsonschema`` validation of the same rules, then
   ``json.dumps`` to an LDJSON file with sha256, on a subset (default 20,000 records), as MB/s;
 - ``floors``: what any stager of this file must at least do, with no validation at all: ``io`` reads

@@ -77,7 +77,7 @@ def render_staging(r: Result) -> list[str]:
         rows += [
             "",
             f"CPU cost per record at {r['staging_scaled']['scale']}x: **{ratio:.2f}x** that at 1x "
-            "(target: at most 1.3x; the generation index's moves, see docs/staging.md).",
+            "(target: at most 1.3x; see docs/staging.md, Memory and speed).",
         ]
     if "index" in floors:
         rows += [

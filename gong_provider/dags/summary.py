@@ -3,12 +3,39 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import suppress
 from typing import Any
 
 from gong_provider.dags import settings
 from gong_provider.dags.params import integration_id_from
 from gong_provider.models import RequestStatus
 from gong_provider.rows import UploadRow, WaitRow, upload_rows, wait_rows
+
+
+def summarize_outlets(object_type: str, integration_id: str | int | None) -> list[Any]:
+    """The summarize task's outlets: the type's AssetAlias, which every run's event goes through, and,
+    when the DAG's integration id is known at parse time, the Asset of that id too. Declaring it makes
+    Airflow create the Asset when it parses the DAG, so the first event finds it (otherwise Airflow
+    logs that the asset does not exist and creates it, inactive). :func:`alias_only` removes it again
+    when the task runs, so each run still emits exactly one event, through the alias."""
+    from airflow.sdk import Asset, AssetAlias
+
+    from gong_provider.assets import gong_asset_uri
+
+    outlets: list[Any] = [AssetAlias(settings.asset_alias_name(object_type))]
+    if integration_id is not None:
+        with suppress(ValueError):  # not an id: the run's Param check names it
+            outlets.append(Asset(gong_asset_uri(integration_id, object_type)))
+    return outlets
+
+
+def alias_only(outlets: list[Any]) -> None:
+    """Drop the Assets declared at parse time from the running task's outlets (in place): Airflow
+    emits an event for every declared Asset of a successful task, so keeping them would add an event
+    without counts beside the alias's, or one for the DAG's default id on a run for another id."""
+    from airflow.sdk import Asset
+
+    outlets[:] = [outlet for outlet in outlets if not isinstance(outlet, Asset)]
 
 
 def summarize_entity(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow.sdk import DAG, AssetAlias, TaskGroup, XComArg, task
+from airflow.sdk import DAG, TaskGroup, XComArg, task
 
 from gong_provider.dags import settings
 from gong_provider.dags.params import sync_params
@@ -93,6 +93,8 @@ class _TypeOptions:
     poll_interval: float
     staging_base: str | None
     state_base: str | None
+    integration_id: str | None
+    """The id known when the DAG is parsed (its Asset is declared then), else None."""
 
 
 def _entity_group(
@@ -103,10 +105,13 @@ def _entity_group(
     poll_interval: float,
     staging_base: str | None,
     state_base: str | None,
+    integration_id: str | None,
 ) -> TaskGroup:
     """One type's task group, in the steps of SYNC_DOC_MD: stage, upload and wait, the uploads that
     wait for an earlier one, commit, verify and summarize."""
-    options = _TypeOptions(object_type, conn_id, pool, poll_interval, staging_base, state_base)
+    options = _TypeOptions(
+        object_type, conn_id, pool, poll_interval, staging_base, state_base, integration_id
+    )
     with TaskGroup(
         group_id=object_type.lower(), tooltip=f"Stage, upload and wait for {object_type}"
     ) as group:
@@ -343,17 +348,20 @@ def _verify(options: _TypeOptions, stage_task_id: str, uploads: _UploadTasks) ->
 
 def _summarize(options: _TypeOptions) -> Any:
     """The ``summarize`` task (gong_provider.dags.summary): the type's counts and its Asset event."""
+    from gong_provider.dags.summary import summarize_outlets
 
     @task(
         task_id="summarize",
-        outlets=[AssetAlias(settings.asset_alias_name(options.object_type))],
+        # the Asset declared at parse time beside the alias (no "AssetModel not found" on first use)
+        outlets=summarize_outlets(options.object_type, options.integration_id),
         multiple_outputs=False,  # one XCom, read whole by the report
     )
     def summarize(
         stage_summary: dict[str, Any], uploads: Any, statuses: Any, later_generations: Any, **context: Any
     ) -> dict[str, Any]:
-        from gong_provider.dags.summary import summarize_entity
+        from gong_provider.dags.summary import alias_only, summarize_entity
 
+        alias_only(context["task"].outlets)  # one event per run, through the alias
         return summarize_entity(
             options.object_type,
             params=context["params"],
@@ -465,6 +473,7 @@ def gong_crm_sync_dag(
                     poll_interval=interval,
                     staging_base=staging_base,
                     state_base=state_base,
+                    integration_id=integration_default,
                 )
                 for object_type in wave
             ]

@@ -224,11 +224,28 @@ def test_report_and_cleanup_run_whatever_happened_and_follow_every_type(sync_dag
     assert sorted(task.task_id for task in sync_dag.leaves) == ["cleanup", "report"]
 
 
-def test_summarize_emits_through_an_asset_alias_per_type(sync_dag: Any) -> None:
-    from airflow.sdk import AssetAlias
+@pytest.mark.parametrize("integration_id", [None, "not an id", "2271307570613351879"])
+def test_summarize_emits_through_an_asset_alias_per_type(
+    integration_id: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The alias carries every run's event; the Asset of the DAG's integration id, when it is known at
+    parse time, is declared too (Airflow then creates it before its first event: issue 22)."""
+    from airflow.sdk import Asset, AssetAlias
 
+    from gong_provider.dags import gong_crm_sync_dag
+    from gong_provider.dags.summary import alias_only
+
+    monkeypatch.delenv("GONG_INTEGRATION_ID", raising=False)
+    dag = gong_crm_sync_dag(integration_id=integration_id, schedule=None)
     for object_type in TYPES:
-        outlets = sync_dag.get_task(f"{object_type.lower()}.summarize").outlets
+        outlets = dag.get_task(f"{object_type.lower()}.summarize").outlets
+        declared = (
+            [Asset(f"gong://crm/{integration_id}/{object_type}")]
+            if integration_id == "2271307570613351879"
+            else []
+        )
+        assert outlets == [AssetAlias(f"gong-crm-{object_type}"), *declared]
+        alias_only(outlets)  # what the task does when it runs: its one event goes through the alias
         assert outlets == [AssetAlias(f"gong-crm-{object_type}")]
 
 
