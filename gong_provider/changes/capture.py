@@ -51,6 +51,7 @@ from gong_provider.changes.plan import (
     ChangeCounts,
     ChangePlan,
     SentLog,
+    delete_line,
     write_plan,
 )
 from gong_provider.changes.state import (
@@ -63,12 +64,14 @@ from gong_provider.changes.state import (
     StateHead,
     StateStore,
     digest_of,
+    iter_state,
     key_of,
     maybe_spaced,
     state_fingerprint,
     utcnow,
 )
 from gong_provider.changes.state import hash64 as _hash
+from gong_provider.changes.user_updates import plan_user_deletes
 from gong_provider.models import CustomField, ObjectType
 from gong_provider.staging.fastpath import iter_blocks
 from gong_provider.staging.field_names import DEFAULT_UNKNOWN_FIELDS, UnknownFieldsPolicy
@@ -338,14 +341,6 @@ def _guard(
 # -- write ----------------------------------------------------------------------------------------
 
 
-def _delete_line(object_id: str, modified: str, extra: Any, fields: Sequence[str]) -> bytes:
-    record: dict[str, Any] = {"objectId": object_id, "modifiedDate": modified, "isDeleted": True}
-    for name in fields:
-        if isinstance(extra, dict) and extra.get(name) is not None:
-            record[name] = extra[name]
-    return msgspec.json.encode(record) + b"\n"
-
-
 def _extras(line: bytes, fields: Sequence[str]) -> Any:
     if not fields:
         return None
@@ -444,7 +439,7 @@ def _write_deletes(
     sent_kind = SENT_WITHHELD_DELETE if withheld else SENT_MIRROR_DELETE
     try:
         for number, (object_id, extra) in enumerate(deletes, start=1):
-            line = _delete_line(object_id, modified, extra, store.delete_fields)
+            line = delete_line(object_id, modified, extra, store.delete_fields)
             placement = writer.add(
                 0, line, Origin("mirror delete (gone from the source)", None, number, object_id)
             )
@@ -653,6 +648,7 @@ def _compute(
         guard=guard,
         withheld_files=withheld_files,
         confirmed=0 if diffed is None else diffed.confirmed,
+        deletes_dated=options.deletes_dated,
     )
     rejected = sorted(i for i in tap.rejected_ids if key_of(i) in selection.rejected_keys)
     _log_counts(kind.value, counts, reason)
@@ -821,6 +817,8 @@ def stage_changes(
             scratch=scratch,
             extra_tap=extra_tap,
         )
+        if options.kind is ObjectType.BUSINESS_USER:  # in the marker: a crash leaves them pending
+            plan_user_deletes(store, planned.plan, planned.sent, out_dir)
         write_plan(store, planned.plan, planned.sent, planned.rejected_ids)
     except BaseException:
         store.release_lease(token)  # nothing of this attempt is in flight
@@ -888,12 +886,3 @@ def preview_changes(
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return planned.plan
-
-
-def iter_state(store: StateStore) -> Iterator[tuple[str, int, int, Any]]:
-    """Every entry of the committed state: ``(objectId, digest, flag, delete fields)``."""
-    head = store.read_head()
-    for bucket in range(BUCKETS):
-        entries = store.load_bucket(head, bucket)
-        extras = entries.extras if entries.extras is not None else repeat(None)
-        yield from zip(entries.ids, entries.digests, entries.flags, extras, strict=False)

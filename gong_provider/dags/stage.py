@@ -6,7 +6,6 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import asdict
-from datetime import datetime, timezone
 from typing import Any
 
 from gong_provider.changes.modes import DEFAULT_MAX_DELETE_RATIO
@@ -116,9 +115,10 @@ def stage_entity(
     files, the plan (``ChangePlan.to_dict()``, None in a dry run: nothing is planned or sent) and the
     withheld deletes to approve (``withheld_request``; None when none were withheld) and, for
     BUSINESS_USER, the deletes of changed users to send before the uploads (``reassociate_files``).
-    ``run_time`` (the run's data interval end; default now) is the ``modifiedDate`` of the changed
-    business users' deletes; mirror deletes are dated by change capture when planned (docs/state.md).
+    Every delete is dated by change capture when planned (docs/state.md); ``run_time`` is accepted
+    for earlier callers and no longer used (an old interval's end would back-date deletes).
     """
+    del run_time
     from gong_provider.dags.references import ReferenceRun
     from gong_provider.staging import load_manifest, stage
     from gong_provider.staging.references import GongReferenceError
@@ -175,7 +175,6 @@ def stage_entity(
         return {"summary": summary, "uploads": [], "later_files": [], "plan": None, "withheld": None}
     from gong_provider.changes import StateStore, preview_changes, stage_changes
     from gong_provider.changes.approval import withheld_request
-    from gong_provider.changes.user_updates import changed_users, write_user_deletes
 
     mode = str(params.get("sync_mode") or "upsert")
     if params.get("resend_key"):  # the Param of earlier releases: "send identical data again"
@@ -241,16 +240,14 @@ def stage_entity(
     plan_dict = plan.to_dict()
     withheld = withheld_request(plan_dict)  # deletes the guard withheld: to approve (dags/approval.py)
     # changed business users: deleted first, in a request of their own (changes/user_updates.py)
-    changed = changed_users(plan)
-    reassociate = write_user_deletes(plan, out_dir, run_time or datetime.now(timezone.utc), changed)
-    summary["users_reassociated"] = len(changed)
+    summary["users_reassociated"] = plan.counts.reassociated
     return {
         "summary": summary,
         "uploads": uploads,
         "later_files": later,
         "plan": plan_dict,
         "withheld": withheld,
-        "reassociate_files": reassociate,
+        "reassociate_files": plan.reassociate_files,
     }
 
 

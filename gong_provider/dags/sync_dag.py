@@ -185,11 +185,13 @@ def _entity_group(
         # files in no guaranteed order); usually there is none, and the empty list is a no-op.
         later = waited_upload("later_generations", _xcom(staged, "later_files"))
 
+        sent_first: list[str] = []  # uploads that go before `upload`, committed with it
         if object_type == "BUSINESS_USER":
             # Gong's way to change a user: a delete, DONE, then the new version in its own request
             # (gong_provider.changes.user_updates); nothing to send is a no-op
             reassociate = waited_upload("delete_changed_users", _xcom(staged, "reassociate_files"))
             staged >> reassociate >> upload
+            sent_first.append(reassociate.task_id)
 
         # mirror deletes the guard withheld: a person approves them (gong_provider.dags.approval)
         from gong_provider.dags.approval import GongDeleteApprovalOperator
@@ -233,9 +235,17 @@ def _entity_group(
                 raise AirflowSkipException("nothing was planned (dry run, skipped or failed stage)")
             pulled = {
                 task_id: upload_rows(ti.xcom_pull(task_ids=task_id))
-                for task_id in (upload.task_id, wait.task_id, later.task_id, send_approved.task_id)
+                for task_id in (
+                    upload.task_id,
+                    wait.task_id,
+                    later.task_id,
+                    send_approved.task_id,
+                    *sent_first,
+                )
             }
             approved = pulled[send_approved.task_id]  # the withheld deletes, once approved and sent
+            # a changed business user whose delete Gong did not confirm stays pending (deleted first again)
+            approved += [row for task_id in sent_first for row in pulled[task_id]]
             try:
                 report, gong = commit_entity(
                     plan,
