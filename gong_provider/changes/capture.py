@@ -604,20 +604,23 @@ class _Planned:
     rejected_ids: list[str]
 
 
-def _compute(
-    source: StagingSource,
-    store: StateStore,
-    options: _Options,
-    *,
-    out_dir: Any,
-    state_base: Any,
-    token: str,
-    run_key: str,
-    scratch: str,
-    extra_tap: StagingTap | None = None,
-) -> _Planned:
+@dataclass(frozen=True)
+class _Run:
+    """One planning of one type: where its state and its files are, and who plans."""
+
+    store: StateStore
+    options: _Options
+    out_dir: Any
+    state_base: Any
+    token: str
+    run_key: str
+    extra_tap: StagingTap | None
+
+
+def _compute(source: StagingSource, run: _Run, scratch: str) -> _Planned:
     """Steps 2 to 5: decide, stage with the tap (and ``extra_tap``), select, write the upload files
     (nothing under the state is written)."""
+    store, options, out_dir, extra_tap = run.store, run.options, run.out_dir, run.extra_tap
     kind = options.kind
     head, reason = _decide(store, options)
     tap = _DiffTap(scratch)
@@ -666,9 +669,9 @@ def _compute(
     plan = ChangePlan(
         object_type=kind.value,
         integration_id=store.integration_id,
-        state_base=str(state_base),
-        run_token=token,
-        run_key=run_key,
+        state_base=str(run.state_base),
+        run_token=run.token,
+        run_key=run.run_key,
         mode=options.mode,
         base_generation=None if head is None else head.generation,
         fingerprint=options.fingerprint,
@@ -811,7 +814,9 @@ def stage_changes(
     token = attempt_token(run_key)
     store.acquire_lease(token, run_key, lease_seconds)
     try:
-        return _plan(source, store, checked, out_dir, state_base, token, run_key, extra_tap, in_flight=True)
+        return _plan(
+            source, _Run(store, checked, out_dir, state_base, token, run_key, extra_tap), in_flight=True
+        )
     except BaseException:
         store.release_lease(token)  # nothing of this attempt is in flight
         raise
@@ -833,43 +838,22 @@ def preview_changes(
     would resend its keys too). ``options``: :class:`~gong_provider.changes.capture.PlanOptions`."""
     checked = _options(object_type, **options)
     store = StateStore(state_base, integration_id, checked.kind)
-    return _plan(
-        source, store, checked, out_dir, state_base, "preview", "preview", extra_tap, in_flight=False
-    )
+    run = _Run(store, checked, out_dir, state_base, "preview", "preview", extra_tap)
+    return _plan(source, run, in_flight=False)
 
 
-def _plan(
-    source: StagingSource,
-    store: StateStore,
-    options: _Options,
-    out_dir: Any,
-    state_base: Any,
-    token: str,
-    run_key: str,
-    extra_tap: StagingTap | None,
-    *,
-    in_flight: bool,
-) -> ChangePlan:
+def _plan(source: StagingSource, run: _Run, *, in_flight: bool) -> ChangePlan:
     """Steps 2 to 5 in a scratch folder; ``in_flight`` (a real run, holding the lease): recover the
     plans left in flight first, and write this plan as the in-flight marker last."""
+    store = run.store
     scratch = tempfile.mkdtemp(prefix="gong-changes-")
     try:
         if in_flight:
-            recover_orphans(store, by=token, reset_state=options.reset_state)
-        planned = _compute(
-            source,
-            store,
-            options,
-            out_dir=out_dir,
-            state_base=state_base,
-            token=token,
-            run_key=run_key,
-            scratch=scratch,
-            extra_tap=extra_tap,
-        )
+            recover_orphans(store, by=run.token, reset_state=run.options.reset_state)
+        planned = _compute(source, run, scratch)
         if in_flight:
-            if options.kind is ObjectType.BUSINESS_USER:  # in the marker: a crash leaves them pending
-                plan_user_deletes(store, planned.plan, planned.sent, out_dir)
+            if run.options.kind is ObjectType.BUSINESS_USER:  # in the marker: a crash leaves them pending
+                plan_user_deletes(store, planned.plan, planned.sent, run.out_dir)
             write_plan(store, planned.plan, planned.sent, planned.rejected_ids)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
