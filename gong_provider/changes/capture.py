@@ -480,7 +480,8 @@ class _Options:
 
 
 class PlanOptions(TypedDict, total=False):
-    """The options of :func:`stage_changes` and :func:`preview_changes` besides the source, the
+    """The options of :func:`~gong_provider.changes.stage_changes` and
+    :func:`~gong_provider.changes.preview_changes` besides the source, the
     state and the run (defaults in parentheses): ``mode`` (``"upsert"``), ``reset_state`` (False),
     ``max_delete_ratio`` (0.05), ``confirm_deletes`` (None), and staging's ``mapping``,
     ``timezone_name`` or ``timezone``, ``max_reject_ratio`` (0.0), ``max_file_bytes``,
