@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from itertools import accumulate, compress, repeat
 from operator import add, lshift, not_
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import msgspec
 
@@ -51,6 +51,7 @@ from gong_provider.changes.plan import (
     ChangeCounts,
     ChangePlan,
     SentLog,
+    delete_line,
     write_plan,
 )
 from gong_provider.changes.state import (
@@ -63,12 +64,14 @@ from gong_provider.changes.state import (
     StateHead,
     StateStore,
     digest_of,
+    iter_state,
     key_of,
     maybe_spaced,
     state_fingerprint,
     utcnow,
 )
 from gong_provider.changes.state import hash64 as _hash
+from gong_provider.changes.user_updates import plan_user_deletes
 from gong_provider.ids import IntegrationId, parse_integration_id
 from gong_provider.models import CustomField, ObjectType
 from gong_provider.staging.fastpath import iter_blocks
@@ -87,6 +90,9 @@ from gong_provider.staging.pipeline import (
 from gong_provider.staging.readers import DEFAULT_MAX_LINE_BYTES
 from gong_provider.staging.taps import tee
 from gong_provider.staging.writer import Origin, PartWriter, Placement
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing's from Python 3.11; annotations only
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +114,7 @@ __all__ = [
     "SYNC_MODES",
     "ChangeCounts",
     "ChangePlan",
+    "PlanOptions",
     "SyncMode",
     "default_state_base",
     "iso_timestamp",
@@ -339,14 +346,6 @@ def _guard(
 # -- write ----------------------------------------------------------------------------------------
 
 
-def _delete_line(object_id: str, modified: str, extra: Any, fields: Sequence[str]) -> bytes:
-    record: dict[str, Any] = {"objectId": object_id, "modifiedDate": modified, "isDeleted": True}
-    for name in fields:
-        if isinstance(extra, dict) and extra.get(name) is not None:
-            record[name] = extra[name]
-    return msgspec.json.encode(record) + b"\n"
-
-
 def _extras(line: bytes, fields: Sequence[str]) -> Any:
     if not fields:
         return None
@@ -445,7 +444,7 @@ def _write_deletes(
     sent_kind = SENT_WITHHELD_DELETE if withheld else SENT_MIRROR_DELETE
     try:
         for number, (object_id, extra) in enumerate(deletes, start=1):
-            line = _delete_line(object_id, modified, extra, store.delete_fields)
+            line = delete_line(object_id, modified, extra, store.delete_fields)
             placement = writer.add(
                 0, line, Origin("mirror delete (gone from the source)", None, number, object_id)
             )
@@ -481,21 +480,50 @@ class _Options:
     """``modifiedDate`` of mirror deletes: the wall clock when the run planned them (see docs/state.md)."""
 
 
+class PlanOptions(TypedDict, total=False):
+    """The options of :func:`~gong_provider.changes.stage_changes` and
+    :func:`~gong_provider.changes.preview_changes` besides the source, the
+    state and the run (defaults in parentheses): ``mode`` (``"upsert"``), ``reset_state`` (False),
+    ``max_delete_ratio`` (0.05), ``confirm_deletes`` (None), and staging's ``mapping``,
+    ``timezone_name`` or ``timezone``, ``max_reject_ratio`` (0.0), ``max_file_bytes``,
+    ``custom_fields``, ``max_line_bytes``, ``unknown_fields``; ``fingerprint_extra`` is added to
+    the state's fingerprint (a change rebuilds the state)."""
+
+    mode: SyncMode | str
+    reset_state: bool
+    max_delete_ratio: float
+    confirm_deletes: int | None
+    mapping: Mapping[str, str] | None
+    timezone_name: str | None
+    timezone: str | None
+    max_reject_ratio: float
+    max_file_bytes: int
+    custom_fields: Sequence[CustomField] | None
+    max_line_bytes: int
+    fingerprint_extra: Mapping[str, Any] | None
+    unknown_fields: UnknownFieldsPolicy
+
+
 def _options(
     object_type: ObjectType | str,
-    mode: str,
-    reset_state: bool,
-    max_delete_ratio: float,
-    confirm_deletes: int | None,
-    mapping: Mapping[str, str] | None,
-    timezone_name: str,
-    max_reject_ratio: float,
-    max_file_bytes: int,
-    custom_fields: Sequence[CustomField] | None,
-    max_line_bytes: int,
-    fingerprint_extra: Mapping[str, Any] | None,
-    unknown_fields: UnknownFieldsPolicy,
+    *,
+    mode: SyncMode | str = "upsert",
+    reset_state: bool = False,
+    max_delete_ratio: float = DEFAULT_MAX_DELETE_RATIO,
+    confirm_deletes: int | None = None,
+    mapping: Mapping[str, str] | None = None,
+    timezone_name: str | None = None,
+    timezone: str | None = None,
+    max_reject_ratio: float = 0.0,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    custom_fields: Sequence[CustomField] | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    fingerprint_extra: Mapping[str, Any] | None = None,
+    unknown_fields: UnknownFieldsPolicy = DEFAULT_UNKNOWN_FIELDS,
 ) -> _Options:
+    """The run's options, checked once (the defaults' one home)."""
+    mode = str(mode)
+    timezone_name = timezone_argument(timezone, timezone_name)
     if mode not in SYNC_MODES:
         raise ValueError(f"sync mode must be one of {', '.join(SYNC_MODES)}, got {mode!r}")
     if not 0.0 <= max_delete_ratio <= 1.0:
@@ -578,20 +606,23 @@ class _Planned:
     rejected_ids: list[str]
 
 
-def _compute(
-    source: StagingSource,
-    store: StateStore,
-    options: _Options,
-    *,
-    out_dir: Any,
-    state_base: Any,
-    token: str,
-    run_key: str,
-    scratch: str,
-    extra_tap: StagingTap | None = None,
-) -> _Planned:
+@dataclass(frozen=True)
+class _Run:
+    """One planning of one type: where its state and its files are, and who plans."""
+
+    store: StateStore
+    options: _Options
+    out_dir: Any
+    state_base: Any
+    token: str
+    run_key: str
+    extra_tap: StagingTap | None
+
+
+def _compute(source: StagingSource, run: _Run, scratch: str) -> _Planned:
     """Steps 2 to 5: decide, stage with the tap (and ``extra_tap``), select, write the upload files
     (nothing under the state is written)."""
+    store, options, out_dir, extra_tap = run.store, run.options, run.out_dir, run.extra_tap
     kind = options.kind
     head, reason = _decide(store, options)
     tap = _DiffTap(scratch)
@@ -640,9 +671,9 @@ def _compute(
     plan = ChangePlan(
         object_type=kind.value,
         integration_id=store.integration_id,
-        state_base=str(state_base),
-        run_token=token,
-        run_key=run_key,
+        state_base=str(run.state_base),
+        run_token=run.token,
+        run_key=run.run_key,
         mode=options.mode,
         base_generation=None if head is None else head.generation,
         fingerprint=options.fingerprint,
@@ -654,6 +685,7 @@ def _compute(
         guard=guard,
         withheld_files=withheld_files,
         confirmed=0 if diffed is None else diffed.confirmed,
+        deletes_dated=options.deletes_dated,
     )
     rejected = sorted(i for i in tap.rejected_ids if key_of(i) in selection.rejected_keys)
     _log_counts(kind.value, counts, reason)
@@ -757,78 +789,39 @@ def stage_changes(
     integration_id: IntegrationId | int | str,
     run_key: str,
     run_time: datetime | str | None = None,
-    mode: SyncMode | str = "upsert",
-    reset_state: bool = False,
-    max_delete_ratio: float = DEFAULT_MAX_DELETE_RATIO,
-    confirm_deletes: int | None = None,
-    mapping: Mapping[str, str] | None = None,
-    timezone_name: str | None = None,
-    max_reject_ratio: float = 0.0,
-    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
-    custom_fields: Sequence[CustomField] | None = None,
-    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-    fingerprint_extra: Mapping[str, Any] | None = None,
-    unknown_fields: UnknownFieldsPolicy = DEFAULT_UNKNOWN_FIELDS,
-    timezone: str | None = None,
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
     extra_tap: StagingTap | None = None,
+    **options: Unpack[PlanOptions],
 ) -> ChangePlan:
     """Stage ``source`` and keep, in ``<out_dir>/<OBJECT_TYPE>/upload/``, only what Gong must be sent.
 
     ``run_key`` names the run (e.g. Airflow's run id): a retried or cleared run plans anew, after every
     key of its earlier attempt's plan became pending. The run holds the state's lease for
     ``lease_seconds`` (until its commit): another run of the same state raises
-    :class:`GongStateConflictError` meanwhile. Mirror deletes are dated with the wall clock when
-    planned; ``run_time`` is accepted for earlier callers and no longer used (an old interval's end
-    would back-date them). Raises :class:`GongStateCorruptError` for an unusable state (nothing is
-    planned), :class:`GongDeleteGuardError` for an empty source in mirror mode when the state is not
-    empty (unless ``confirm_deletes`` covers every confirmed key: the type is emptied on purpose),
-    and staging's own errors. Deletes over ``max_delete_ratio`` of the confirmed keys are withheld
-    unless ``confirm_deletes`` is at least their number; the plan's ``guard`` then says why, they
-    are written apart (``withheld_files``) for an approval, and :func:`commit_changes` raises after
-    committing the upserts unless they were approved and sent. ``extra_tap`` is shown every staged
-    line too (e.g. a reference check's collector).
+    :class:`GongStateConflictError` meanwhile. Every delete is dated with the wall clock when
+    planned (``ChangePlan.deletes_dated``); ``run_time`` is accepted for earlier callers and no
+    longer used (an old interval's end would back-date them). Raises :class:`GongStateCorruptError`
+    for an unusable state (nothing is planned), :class:`GongDeleteGuardError` for an empty source in
+    mirror mode when the state is not empty (unless ``confirm_deletes`` covers every confirmed key:
+    the type is emptied on purpose), and staging's own errors. Deletes over ``max_delete_ratio`` of
+    the confirmed keys are withheld unless ``confirm_deletes`` is at least their number; the plan's
+    ``guard`` then says why, they are written apart (``withheld_files``) for an approval, and
+    :func:`commit_changes` raises after committing the upserts unless they were approved and sent.
+    ``extra_tap`` is shown every staged line too (e.g. a reference check's collector). ``options``:
+    :class:`~gong_provider.changes.capture.PlanOptions`.
     """
     del run_time
-    options = _options(
-        object_type,
-        str(mode),
-        reset_state,
-        max_delete_ratio,
-        confirm_deletes,
-        mapping,
-        timezone_argument(timezone, timezone_name),
-        max_reject_ratio,
-        max_file_bytes,
-        custom_fields,
-        max_line_bytes,
-        fingerprint_extra,
-        unknown_fields,
-    )
-    store = StateStore(state_base, parse_integration_id(integration_id), options.kind)  # a library door
+    checked = _options(object_type, **options)
+    store = StateStore(state_base, parse_integration_id(integration_id), checked.kind)  # a library door
     token = attempt_token(run_key)
     store.acquire_lease(token, run_key, lease_seconds)
-    scratch = tempfile.mkdtemp(prefix="gong-changes-")
     try:
-        recover_orphans(store, by=token, reset_state=options.reset_state)
-        planned = _compute(
-            source,
-            store,
-            options,
-            out_dir=out_dir,
-            state_base=state_base,
-            token=token,
-            run_key=run_key,
-            scratch=scratch,
-            extra_tap=extra_tap,
+        return _plan(
+            source, _Run(store, checked, out_dir, state_base, token, run_key, extra_tap), in_flight=True
         )
-        write_plan(store, planned.plan, planned.sent, planned.rejected_ids)
     except BaseException:
         store.release_lease(token)  # nothing of this attempt is in flight
         raise
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return planned.plan
 
 
 def preview_changes(
@@ -838,63 +831,32 @@ def preview_changes(
     out_dir: Any,
     state_base: Any,
     integration_id: IntegrationId | int | str,
-    mode: SyncMode | str = "upsert",
-    reset_state: bool = False,
-    max_delete_ratio: float = DEFAULT_MAX_DELETE_RATIO,
-    confirm_deletes: int | None = None,
-    mapping: Mapping[str, str] | None = None,
-    timezone_name: str | None = None,
-    max_reject_ratio: float = 0.0,
-    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
-    custom_fields: Sequence[CustomField] | None = None,
-    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-    fingerprint_extra: Mapping[str, Any] | None = None,
-    unknown_fields: UnknownFieldsPolicy = DEFAULT_UNKNOWN_FIELDS,
-    timezone: str | None = None,
     extra_tap: StagingTap | None = None,
+    **options: Unpack[PlanOptions],
 ) -> ChangePlan:
     """What :func:`stage_changes` would send now, against the committed state, writing nothing under
     the state (no lease, no recovery, no marker): a dry run. The upload files are written to
     ``out_dir`` for inspection; a plan left in flight by a dead run is not counted (the real run
-    would resend its keys too)."""
-    options = _options(
-        object_type,
-        str(mode),
-        reset_state,
-        max_delete_ratio,
-        confirm_deletes,
-        mapping,
-        timezone_argument(timezone, timezone_name),
-        max_reject_ratio,
-        max_file_bytes,
-        custom_fields,
-        max_line_bytes,
-        fingerprint_extra,
-        unknown_fields,
-    )
-    store = StateStore(state_base, parse_integration_id(integration_id), options.kind)  # a library door
+    would resend its keys too). ``options``: :class:`~gong_provider.changes.capture.PlanOptions`."""
+    checked = _options(object_type, **options)
+    store = StateStore(state_base, parse_integration_id(integration_id), checked.kind)  # a library door
+    run = _Run(store, checked, out_dir, state_base, "preview", "preview", extra_tap)
+    return _plan(source, run, in_flight=False)
+
+
+def _plan(source: StagingSource, run: _Run, *, in_flight: bool) -> ChangePlan:
+    """Steps 2 to 5 in a scratch folder; ``in_flight`` (a real run, holding the lease): recover the
+    plans left in flight first, and write this plan as the in-flight marker last."""
+    store = run.store
     scratch = tempfile.mkdtemp(prefix="gong-changes-")
     try:
-        planned = _compute(
-            source,
-            store,
-            options,
-            out_dir=out_dir,
-            state_base=state_base,
-            token="preview",
-            run_key="preview",
-            scratch=scratch,
-            extra_tap=extra_tap,
-        )
+        if in_flight:
+            recover_orphans(store, by=run.token, reset_state=run.options.reset_state)
+        planned = _compute(source, run, scratch)
+        if in_flight:
+            if run.options.kind is ObjectType.BUSINESS_USER:  # in the marker: a crash leaves them pending
+                plan_user_deletes(store, planned.plan, planned.sent, run.out_dir)
+            write_plan(store, planned.plan, planned.sent, planned.rejected_ids)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return planned.plan
-
-
-def iter_state(store: StateStore) -> Iterator[tuple[str, int, int, Any]]:
-    """Every entry of the committed state: ``(objectId, digest, flag, delete fields)``."""
-    head = store.read_head()
-    for bucket in range(BUCKETS):
-        entries = store.load_bucket(head, bucket)
-        extras = entries.extras if entries.extras is not None else repeat(None)
-        yield from zip(entries.ids, entries.digests, entries.flags, extras, strict=False)

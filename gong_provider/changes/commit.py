@@ -33,6 +33,7 @@ from gong_provider.changes.errors import (
 from gong_provider.changes.plan import (
     SENT_DELETED_RECORD,
     SENT_MIRROR_DELETE,
+    SENT_USER_DELETE,
     SENT_WITHHELD_DELETE,
     ChangeCounts,
     ChangePlan,
@@ -239,6 +240,9 @@ def _apply(
     }
     delete_parts = {f.part: by_file.get(f.path, _UNCONFIRMED) for f in plan.files if f.path in deletes}
     withheld_parts = {part: by_file[path] for part, path in enumerate(plan.withheld_files) if path in by_file}
+    user_delete_parts = {
+        part: by_file.get(path, _UNCONFIRMED) for part, path in enumerate(plan.reassociate_files)
+    }
     generation = store.claim(head, committer)
     rejected = rejected_by_bucket(store, plan)
     refs: dict[int, BucketRef] = {}
@@ -251,7 +255,12 @@ def _apply(
         if sent or rejected[bucket]:
             index = dict(zip(entries.ids, range(len(entries)), strict=False))
             final: dict[str, int] = {}
+            not_reassociated: list[str] = []
             for object_id, digest, kind, generation_no, part, line, extra in sent:
+                if kind == SENT_USER_DELETE:  # a business user's delete, before its new version
+                    if not user_delete_parts.get(part, _UNCONFIRMED).accepts(line):
+                        not_reassociated.append(object_id)
+                    continue
                 if kind == SENT_WITHHELD_DELETE:  # sent only once approved
                     outcome = withheld_parts.get(part, _UNCONFIRMED)
                     if not outcome.accepts(line):
@@ -276,7 +285,9 @@ def _apply(
                     if entries.extras is not None:
                         entries.extras[position] = extra
                 final[object_id] = entries.flags[position]
-            for object_id in rejected[bucket]:
+            # its delete unconfirmed, Gong may keep the old email-to-user association whatever the
+            # new version's answer: pending, so the next run deletes the user first again
+            for object_id in [*not_reassociated, *rejected[bucket]]:
                 position = _position(entries, index, object_id, None)
                 entries.flags[position] = PENDING
                 final[object_id] = PENDING

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -28,6 +28,10 @@ SENT_MIRROR_DELETE = 2
 SENT_WITHHELD_DELETE = 3
 """A mirror delete the guard withheld, written apart (``ChangePlan.withheld_files``): applied only
 when those files are uploaded after an approval (see ``gong_provider.changes.approval``)."""
+SENT_USER_DELETE = 4
+"""A changed business user's delete, sent before its new version (``ChangePlan.reassociate_files``,
+see ``gong_provider.changes.user_updates``): unless Gong confirmed it, the user stays pending, and a
+pending business user is deleted first again."""
 
 SentEntry = tuple[str, int, int, int, int, int, Any]
 """``(objectId, digest, kind, generation, part, line, delete fields)`` of one sent line."""
@@ -48,6 +52,8 @@ class ChangeCounts:
     deleted: int = 0
     """Mirror deletes written to the upload files."""
     deletes_withheld: int = 0
+    reassociated: int = 0
+    """BUSINESS_USER: changed or pending users deleted first (``ChangePlan.reassociate_files``)."""
     records_uploaded: int = 0
     """Lines in the upload files (every generation, deletes included)."""
 
@@ -84,6 +90,12 @@ class ChangePlan:
     then no longer fails."""
     confirmed: int = 0
     """Keys a mirror delete may target when the state was diffed (the guard's denominator)."""
+    deletes_dated: str = ""
+    """The ``modifiedDate`` of every delete the plan sends (mirror, withheld, changed business
+    users'): the wall clock when the run planned them, never the run's data interval."""
+    reassociate_files: list[str] = field(default_factory=list)
+    """BUSINESS_USER: deletes of the users whose details changed (or whose last change Gong did not
+    confirm), to upload and see DONE before ``files``; never among the upload files."""
 
     @property
     def files(self) -> list[StagedFile]:
@@ -102,6 +114,16 @@ class ChangePlan:
         values["integration_id"] = parse_integration_id(values["integration_id"])  # the door: XCom, a file
         values["counts"] = ChangeCounts(**values.get("counts") or {})
         return cls(**values)
+
+
+def delete_line(object_id: str, modified: str, extra: Any, fields: Sequence[str]) -> bytes:
+    """A delete's line: objectId, ``modified`` (a plan's ``deletes_dated``), ``isDeleted: true``, and
+    the ``fields`` (the type's delete fields, e.g. STAGE's ``name``) found in ``extra``."""
+    record: dict[str, Any] = {"objectId": object_id, "modifiedDate": modified, "isDeleted": True}
+    for name in fields:
+        if isinstance(extra, dict) and extra.get(name) is not None:
+            record[name] = extra[name]
+    return msgspec.json.encode(record) + b"\n"
 
 
 T = TypeVar("T")

@@ -33,9 +33,10 @@ import json
 import logging
 import os
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
+from itertools import repeat
 from typing import Any
 
 import msgspec
@@ -546,3 +547,12 @@ def _lease_number(name: str) -> int | None:
         digits = name[len("lease-") : -len(".json")]
         return int(digits) if digits.isdigit() else None
     return None
+
+
+def iter_state(store: StateStore) -> Iterator[tuple[str, int, int, Any]]:
+    """Every entry of the committed state: ``(objectId, digest, flag, delete fields)``."""
+    head = store.read_head()
+    for bucket in range(BUCKETS):
+        entries = store.load_bucket(head, bucket)
+        extras = entries.extras if entries.extras is not None else repeat(None)
+        yield from zip(entries.ids, entries.digests, entries.flags, extras, strict=False)

@@ -2,14 +2,19 @@
 
 Gong: "To update an existing user: delete the existing user by uploading it with isDeleted=true; in
 a new request, send the new user details." A plain upsert keeps the old email-to-user association,
-so a rep's new email would never re-associate their activity. After
-:func:`~gong_provider.changes.stage_changes` planned a BUSINESS_USER run, :func:`changed_users`
-finds the users Gong confirmed (live in the state) whose line to upload differs from the confirmed
-one, and :func:`write_user_deletes` writes a delete for each into its own file: the caller uploads
-it, waits until Gong reports it DONE, and only then uploads the plan's files (the new versions).
-New users (not in the state) and unchanged ones (not in the plan) are untouched. The plan and its
-commit are unchanged: the deletes are not recorded in the state, which the new versions' outcome
-governs. Read-only on the state (:func:`~gong_provider.changes.capture.iter_state`).
+so a rep's new email would never re-associate their activity.
+
+While :func:`~gong_provider.changes.stage_changes` plans a BUSINESS_USER run, before it writes the
+plan's in-flight marker, :func:`plan_user_deletes` writes a delete of each user to re-associate
+into ``ChangePlan.reassociate_files`` and logs them in the plan: the caller uploads those files,
+waits until Gong reports them DONE, and only then uploads the plan's files (the new versions).
+
+A user is re-associated when the state holds it as live with other content (changed), or as
+pending: Gong did not confirm its last change, so it may hold any earlier version under its old
+email (a delete that failed, a run that died, an answer that proved nothing). The commit leaves a
+user pending unless Gong confirmed its delete *and* its new version, so a failed or lost delete is
+sent again, first, by the next run: pending is how the state remembers "re-associate". New users
+(not in the state) and unchanged live ones (not in the plan) are untouched.
 """
 
 from __future__ import annotations
@@ -19,9 +24,8 @@ from typing import Any
 
 import msgspec
 
-from gong_provider.changes.capture import iso_timestamp, iter_state
-from gong_provider.changes.plan import ChangePlan
-from gong_provider.changes.state import LIVE, StateStore, digest_of
+from gong_provider.changes.plan import SENT_USER_DELETE, ChangePlan, SentLog, delete_line
+from gong_provider.changes.state import LIVE, PENDING, StateStore, digest_of, iter_state
 from gong_provider.models import ObjectType
 from gong_provider.staging.outdir import OutputDir, open_location
 from gong_provider.staging.writer import Origin, PartWriter
@@ -29,7 +33,8 @@ from gong_provider.staging.writer import Origin, PartWriter
 log = logging.getLogger(__name__)
 
 REASSOCIATE_FOLDER = "reassociate"
-"""Under ``<out_dir>/BUSINESS_USER/``: the deletes that go before the changed users' new versions."""
+"""Under ``<out_dir>/BUSINESS_USER/``: the deletes that go before the users' new versions."""
+_FILE_BYTES = 199_000_000
 
 
 class _User(msgspec.Struct):
@@ -37,57 +42,65 @@ class _User(msgspec.Struct):
     isDeleted: Any = None
 
 
-def changed_users(plan: ChangePlan) -> list[str]:
-    """ObjectIds of the plan's BUSINESS_USER upserts that Gong holds (live in the state) with other
-    content, in upload order; empty for any other type."""
-    if plan.object_type != ObjectType.BUSINESS_USER.value:
+def users_to_reassociate(store: StateStore, plan: ChangePlan) -> list[str]:
+    """ObjectIds of the plan's BUSINESS_USER upserts that the state holds as pending, or as live
+    with other content, in upload order; empty for any other type, or without a readable state."""
+    if plan.object_type != ObjectType.BUSINESS_USER.value or plan.base_generation is None:
         return []
-    store = StateStore(plan.state_base, plan.integration_id, plan.object_type)
-    live = {object_id: digest for object_id, digest, flag, _ in iter_state(store) if flag == LIVE}
-    if not live:
+    known = {
+        object_id: (digest, flag)
+        for object_id, digest, flag, _ in iter_state(store)
+        if flag in (LIVE, PENDING)
+    }
+    if not known:
         return []
-    deletes = set(plan.delete_files) | set(plan.withheld_files)
+    skip = set(plan.delete_files) | set(plan.withheld_files)
     decoder = msgspec.json.Decoder(_User)
-    changed: dict[str, None] = {}
+    users: dict[str, None] = {}
     for staged in plan.files:
-        if staged.path in deletes:
+        if staged.path in skip:
             continue
         with open_location(staged.path) as handle:
             for line in handle:
                 body = line.rstrip(b"\r\n")
                 user = decoder.decode(body)
-                confirmed = live.get(user.objectId)
-                if user.isDeleted is not True and confirmed is not None and digest_of(body) != confirmed:
-                    changed[user.objectId] = None
-    return list(changed)
+                digest, flag = known.get(user.objectId, (0, None))
+                if user.isDeleted is True or flag is None:
+                    continue
+                if flag == PENDING or digest_of(body) != digest:
+                    users[user.objectId] = None
+    return list(users)
 
 
-def write_user_deletes(plan: ChangePlan, out_dir: Any, run_time: Any, object_ids: list[str]) -> list[str]:
-    """Write a delete (``isDeleted: true``, ``modifiedDate`` the run's time) of each user into
-    ``<out_dir>/BUSINESS_USER/reassociate/``; returns the files (none when there is nothing)."""
+def plan_user_deletes(store: StateStore, plan: ChangePlan, sent: SentLog, out_dir: Any) -> None:
+    """Write a delete (dated ``plan.deletes_dated``, like every delete) of each user to re-associate
+    into ``<out_dir>/BUSINESS_USER/reassociate/``, log them in ``sent`` for the commit, and set
+    ``plan.reassociate_files`` and ``plan.counts.reassociated``. A retry rewrites the folder."""
     folder = OutputDir(out_dir).child(plan.object_type).child(REASSOCIATE_FOLDER)
     folder.mkdir()
-    for name in folder.names():  # a retry of the run rewrites the same bytes
+    for name in folder.names():
         folder.remove(name)
+    object_ids = users_to_reassociate(store, plan)
+    plan.counts.reassociated = len(object_ids)
+    plan.reassociate_files = []
     if not object_ids:
-        return []
-    modified = iso_timestamp(run_time)
-    encoder = msgspec.json.Encoder()
-    writer = PartWriter(folder, "business_user_reassociate", 199_000_000)
+        return
+    writer = PartWriter(folder, "business_user_reassociate", _FILE_BYTES)
     try:
         for number, object_id in enumerate(object_ids, start=1):
-            line = encoder.encode({"objectId": object_id, "modifiedDate": modified, "isDeleted": True})
-            writer.add(
-                0, line + b"\n", Origin("changed business user (re-association)", None, number, object_id)
+            line = delete_line(object_id, plan.deletes_dated, None, store.delete_fields)
+            placement = writer.add(
+                0, line, Origin("changed business user (re-association)", None, number, object_id)
             )
+            sent.add(object_id, line, SENT_USER_DELETE, 0, placement.part, placement.line, None)
         files = writer.close()
     except BaseException:
         writer.abort()
         raise
+    plan.reassociate_files = [staged.path for staged in files]
     log.info(
-        "BUSINESS_USER: %s changed user(s) are deleted first, then sent again in a separate request "
-        "(Gong's documented way to update a user): %s",
+        "BUSINESS_USER: %s changed or unconfirmed user(s) are deleted first, then sent again in a "
+        "separate request (Gong's documented way to update a user): %s",
         len(object_ids),
         ", ".join(object_ids[:20]),
     )
-    return [staged.path for staged in files]

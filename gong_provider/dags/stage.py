@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import asdict
-from datetime import datetime, timezone
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from gong_provider.changes.modes import DEFAULT_MAX_DELETE_RATIO
@@ -100,6 +99,25 @@ def warn_if_not_shared(staging: str, state: str | None, executor: str | None = N
     return list(local)
 
 
+@dataclass(frozen=True)
+class _TypeRun:
+    """One type's stage, once its Params are read: what to stage, where, and against which state."""
+
+    kind: ObjectType
+    params: Mapping[str, Any]
+    source: Any
+    out_dir: str
+    state: str
+    integration_id: Any
+    """None in a dry run without an integration id (no state is read)."""
+    dry_run: bool
+    max_reject_ratio: float
+    checks: dict[str, Any]
+    """Staging's checks: custom fields against what is registered, unknown fields."""
+    references: Any
+    """The run's :class:`~gong_provider.dags.references.ReferenceRun`."""
+
+
 def stage_entity(
     object_type: str,
     params: Mapping[str, Any],
@@ -118,15 +136,40 @@ def stage_entity(
     files, the plan (``ChangePlan.to_dict()``, None in a dry run: nothing is planned or sent) and the
     withheld deletes to approve (``withheld_request``; None when none were withheld) and, for
     BUSINESS_USER, the deletes of changed users to send before the uploads (``reassociate_files``).
-    ``run_time`` (the run's data interval end; default now) is the ``modifiedDate`` of the changed
-    business users' deletes; mirror deletes are dated by change capture when planned (docs/state.md).
+    Every delete is dated by change capture when planned (docs/state.md); ``run_time`` is accepted
+    for earlier callers and no longer used (an old interval's end would back-date deletes).
     """
-    from gong_provider.changes.capture import UPLOAD_FOLDER
-    from gong_provider.dags.references import ReferenceRun
-    from gong_provider.staging import load_manifest, stage
-    from gong_provider.staging.references import GongReferenceError
+    del run_time
+    run = _read_type_run(
+        ObjectType(object_type),
+        params,
+        dag_id=dag_id,
+        run_id=run_id,
+        render=render,
+        staging_base=staging_base,
+        state_base=state_base,
+        gong_conn_id=gong_conn_id,
+    )
+    if run.integration_id is None:
+        return _stage_without_state(run)
+    return _stage_with_changes(run, run_id)
 
-    kind = ObjectType(object_type)
+
+def _read_type_run(
+    kind: ObjectType,
+    params: Mapping[str, Any],
+    *,
+    dag_id: str,
+    run_id: str,
+    render: Any,
+    staging_base: str | None,
+    state_base: str | None,
+    gong_conn_id: str | None,
+) -> _TypeRun:
+    """The type's Params read once; :class:`SkipType` when the type is not selected or not in the source."""
+    from gong_provider.dags.references import ReferenceRun
+    from gong_provider.dags.schema import registered_custom_fields
+
     if kind.value not in (params.get("entity_types") or [t.value for t in ObjectType]):
         raise SkipType(f"{kind.value} is not among the selected entity_types")
     dry_run = bool(params.get("dry_run"))
@@ -144,8 +187,6 @@ def stage_entity(
         raise SkipType(f"the source has nothing for {kind.value}")
     out_dir = staging_dir(dag_id, run_id, staging_base)
     max_reject_ratio = reject_ratio_of(params)
-    from gong_provider.dags.schema import registered_custom_fields
-
     checks: dict[str, Any] = {  # custom fields checked against what is registered for them
         "custom_fields": registered_custom_fields(
             kind, integration_id=integration_id, gong_conn_id=gong_conn_id
@@ -156,105 +197,148 @@ def stage_entity(
     references = ReferenceRun.start(
         kind, params, run_dir=out_dir, state_base=state, integration_id=integration_id
     )
-    if integration_id is None:
-        log.info(
-            "Staging %s from %s into %s (dry run without integration id: no state read)",
-            kind.value,
-            source,
-            out_dir,
-        )
-        warn_if_not_shared(out_dir, None)
-        manifest = stage(
-            source,
-            object_type=kind,
-            out_dir=out_dir,
-            max_reject_ratio=ACCEPT_EVERY_REJECT,
-            tap=references.tap,
-            **checks,
-        )
-        summary = stage_summary(kind, source, out_dir, manifest, max_reject_ratio, dry_run=True)
-        summary["records_to_upload"] = 0
-        references.finish(manifest, summary)
-        return {"summary": summary, "uploads": [], "later_files": [], "plan": None, "withheld": None}
+    return _TypeRun(
+        kind,
+        params,
+        source,
+        out_dir,
+        state,
+        integration_id,
+        dry_run,
+        max_reject_ratio,
+        checks,
+        references,
+    )
+
+
+def _nothing_to_send(summary: dict[str, Any]) -> StageResult:
+    """A dry run's result: the counts in the report; nothing to upload, approve or commit."""
+    return {"summary": summary, "uploads": [], "later_files": [], "plan": None, "withheld": None}
+
+
+def _stage_without_state(run: _TypeRun) -> StageResult:
+    """A dry run without an integration id: staged and checked, no state read."""
+    from gong_provider.staging import stage
+
+    kind = run.kind
+    log.info(
+        "Staging %s from %s into %s (dry run without integration id: no state read)",
+        kind.value,
+        run.source,
+        run.out_dir,
+    )
+    warn_if_not_shared(run.out_dir, None)
+    manifest = stage(
+        run.source,
+        object_type=kind,
+        out_dir=run.out_dir,
+        max_reject_ratio=ACCEPT_EVERY_REJECT,
+        tap=run.references.tap,
+        **run.checks,
+    )
+    summary = stage_summary(kind, run.source, run.out_dir, manifest, run.max_reject_ratio, dry_run=True)
+    summary["records_to_upload"] = 0
+    run.references.finish(manifest, summary)
+    return _nothing_to_send(summary)
+
+
+def _stage_with_changes(run: _TypeRun, run_id: str) -> StageResult:
+    """Stage and plan against the state (a preview in a dry run), check references, and return what
+    to upload, approve and commit."""
     from gong_provider.changes import StateStore, preview_changes, stage_changes
     from gong_provider.changes.approval import withheld_request
-    from gong_provider.changes.user_updates import changed_users, write_user_deletes
+    from gong_provider.staging import load_manifest
+    from gong_provider.staging.references import GongReferenceError
 
-    mode = str(params.get("sync_mode") or "upsert")
-    if params.get("resend_key"):  # the Param of earlier releases: "send identical data again"
-        log.warning("resend_key is deprecated and taken as sync_mode=full (send every record)")
-        mode = "full"
-    warn_if_not_shared(out_dir, state)
+    kind, dry_run = run.kind, run.dry_run
+    mode = _sync_mode(run.params)
+    warn_if_not_shared(run.out_dir, run.state)
     log.info(
         "Staging %s from %s into %s (%s mode, state in %s)%s",
         kind.value,
-        source,
-        out_dir,
+        run.source,
+        run.out_dir,
         mode,
-        state,
+        run.state,
         " (dry run: the plan is computed and reported, nothing sent, the state left as it is)"
         if dry_run
         else "",
     )
+    options = _plan_options(run, mode)
+    if dry_run:  # the plan against the committed state, nothing written under it (no lease, no marker)
+        plan = preview_changes(run.source, **options)
+    else:
+        plan = stage_changes(
+            run.source, run_key=run_id, lease_seconds=lease_seconds(mode, run.params), **options
+        )
+    summary = _plan_summary(run, plan, mode)
+    try:
+        run.references.finish(load_manifest(f"{run.out_dir}/{kind.value}"), summary)
+    except GongReferenceError:
+        if not dry_run:  # nothing sent: the next run may take the state (it resends this plan's keys)
+            StateStore(run.state, run.integration_id, kind).release_lease(plan.run_token)
+        raise
+    if dry_run:
+        summary["records_to_upload"] = 0
+        summary["records_planned"] = plan.counts.records_uploaded
+        return _nothing_to_send(summary)
+    generations = plan.manifest.generations
+    plan_dict = plan.to_dict()
+    # changed business users: deleted first, in a request of their own (changes/user_updates.py)
+    summary["users_reassociated"] = plan.counts.reassociated
+    return {
+        "summary": summary,
+        # no clientRequestId here: the upload operator derives a run-scoped one (see docs/changes.md)
+        "uploads": [{"file": staged.path} for staged in generations[0]] if generations else [],
+        "later_files": [asdict(staged) for generation in generations[1:] for staged in generation],
+        "plan": plan_dict,
+        "withheld": withheld_request(plan_dict),  # deletes the guard withheld: to approve (dags/approval.py)
+        "reassociate_files": plan.reassociate_files,
+    }
+
+
+def _sync_mode(params: Mapping[str, Any]) -> str:
+    mode = str(params.get("sync_mode") or "upsert")
+    if params.get("resend_key"):  # the Param of earlier releases: "send identical data again"
+        log.warning("resend_key is deprecated and taken as sync_mode=full (send every record)")
+        mode = "full"
+    return mode
+
+
+def _plan_options(run: _TypeRun, mode: str) -> dict[str, Any]:
+    """The arguments of ``stage_changes`` / ``preview_changes`` from the Params."""
+    params = run.params
     confirm = params.get("confirm_deletes")
-    options: dict[str, Any] = {
-        "object_type": kind,
-        "out_dir": out_dir,
-        "state_base": state,
-        "integration_id": integration_id,
+    return {
+        "object_type": run.kind,
+        "out_dir": run.out_dir,
+        "state_base": run.state,
+        "integration_id": run.integration_id,
         "mode": mode,
         "reset_state": bool(params.get("reset_state")),
         "max_delete_ratio": _ratio(params.get("max_delete_ratio")),
         "confirm_deletes": None if confirm in (None, "") else int(confirm),
         "max_reject_ratio": ACCEPT_EVERY_REJECT,
-        "extra_tap": references.tap,
-        **checks,
+        "extra_tap": run.references.tap,
+        **run.checks,
     }
-    if dry_run:  # the plan against the committed state, nothing written under it (no lease, no marker)
-        plan = preview_changes(source, **options)
-    else:
-        plan = stage_changes(
-            source,
-            run_key=run_id,
-            lease_seconds=lease_seconds(mode, params),
-            **options,
-        )
-    manifest = plan.manifest
-    generations = manifest.generations
-    # no clientRequestId here: the upload operator derives a run-scoped one (see docs/changes.md)
-    uploads = [{"file": staged.path} for staged in generations[0]] if generations else []
-    later = [asdict(staged) for generation in generations[1:] for staged in generation]
-    summary = stage_summary(kind, source, out_dir, manifest, max_reject_ratio, dry_run=dry_run)
-    summary["manifest"] = manifest_path(f"{out_dir}/{kind.value}/{UPLOAD_FOLDER}")
+
+
+def _plan_summary(run: _TypeRun, plan: Any, mode: str) -> dict[str, Any]:
+    """The report's counts of a plan: staging's, then change capture's."""
+    from gong_provider.changes.capture import UPLOAD_FOLDER
+
+    kind, manifest = run.kind, plan.manifest
+    summary = stage_summary(
+        kind, run.source, run.out_dir, manifest, run.max_reject_ratio, dry_run=run.dry_run
+    )
+    summary["manifest"] = manifest_path(f"{run.out_dir}/{kind.value}/{UPLOAD_FOLDER}")
     summary["records_staged"] = manifest.records_read - manifest.records_rejected
     summary["records_to_upload"] = plan.counts.records_uploaded
     summary.update(change_counts(asdict(plan.counts)))
     summary["sync_mode"] = mode
     summary["state_rebuilt"] = plan.rebuild_reason
-    try:
-        references.finish(load_manifest(f"{out_dir}/{kind.value}"), summary)
-    except GongReferenceError:
-        if not dry_run:  # nothing sent: the next run may take the state (it resends this plan's keys)
-            StateStore(state, integration_id, kind).release_lease(plan.run_token)
-        raise
-    if dry_run:  # the preview: counts in the report; nothing to upload, approve or commit
-        summary["records_to_upload"] = 0
-        summary["records_planned"] = plan.counts.records_uploaded
-        return {"summary": summary, "uploads": [], "later_files": [], "plan": None, "withheld": None}
-    plan_dict = plan.to_dict()
-    withheld = withheld_request(plan_dict)  # deletes the guard withheld: to approve (dags/approval.py)
-    # changed business users: deleted first, in a request of their own (changes/user_updates.py)
-    changed = changed_users(plan)
-    reassociate = write_user_deletes(plan, out_dir, run_time or datetime.now(timezone.utc), changed)
-    summary["users_reassociated"] = len(changed)
-    return {
-        "summary": summary,
-        "uploads": uploads,
-        "later_files": later,
-        "plan": plan_dict,
-        "withheld": withheld,
-        "reassociate_files": reassociate,
-    }
+    return summary
 
 
 def lease_seconds(mode: str, params: Mapping[str, Any]) -> float:

@@ -123,14 +123,18 @@ def _entity_group(
         # files in no guaranteed order); usually there is none, and the empty list is a no-op.
         later = _waited_upload(options, "later_generations", _xcom(staged, "later_files"))
 
+        sent_first: list[str] = []  # uploads that go before `upload`, committed with it
         if object_type == "BUSINESS_USER":
             # Gong's way to change a user: a delete, DONE, then the new version in its own request
             # (gong_provider.changes.user_updates); nothing to send is a no-op
             reassociate = _waited_upload(options, "delete_changed_users", _xcom(staged, "reassociate_files"))
             staged >> reassociate >> upload
+            sent_first.append(reassociate.task_id)
 
         send_approved = _approved_deletes(options, staged, stage_task_id)
-        uploads = _UploadTasks(upload.task_id, wait.task_id, later.task_id, send_approved.task_id)
+        uploads = _UploadTasks(
+            upload.task_id, wait.task_id, later.task_id, send_approved.task_id, tuple(sent_first)
+        )
         committed = _commit(options, stage_task_id, uploads)
         if object_type in VERIFY_TYPES:
             committed >> _verify(options, stage_task_id, uploads)
@@ -268,6 +272,8 @@ class _UploadTasks:
     wait: str
     later: str
     send_approved: str
+    sent_first: tuple[str, ...] = ()
+    """BUSINESS_USER: the changed users' deletes, sent before ``upload`` and committed with it."""
 
 
 def _pull_rows(ti: Any, uploads: _UploadTasks) -> dict[str, list[Any]]:
@@ -276,7 +282,7 @@ def _pull_rows(ti: Any, uploads: _UploadTasks) -> dict[str, list[Any]]:
 
     pulled: dict[str, list[Any]] = {
         task_id: upload_rows(ti.xcom_pull(task_ids=task_id), source=task_id)
-        for task_id in (uploads.upload, uploads.later, uploads.send_approved)
+        for task_id in (uploads.upload, uploads.later, uploads.send_approved, *uploads.sent_first)
     }
     pulled[uploads.wait] = wait_rows(ti.xcom_pull(task_ids=uploads.wait), source=uploads.wait)
     return pulled
@@ -300,6 +306,8 @@ def _commit(options: _TypeOptions, stage_task_id: str, uploads: _UploadTasks) ->
             raise AirflowSkipException("nothing was planned (dry run, skipped or failed stage)")
         pulled = _pull_rows(ti, uploads)
         approved = pulled[uploads.send_approved]  # the withheld deletes, once approved and sent
+        # a changed business user whose delete Gong did not confirm stays pending (deleted first again)
+        approved += [row for task_id in uploads.sent_first for row in pulled[task_id]]
         try:
             report, gong = commit_entity(
                 plan,

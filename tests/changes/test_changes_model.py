@@ -33,10 +33,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
+    initialize,
     invariant,
     precondition,
     rule,
@@ -135,6 +136,22 @@ class Harness:
     def store(self, base: Any) -> StateStore:
         return StateStore(base, self.integration_id, TYPE)
 
+    def fresh_gong(self) -> None:
+        """An example starts with an emulator holding nothing."""
+        self.client.reset()
+        self.integration_id = self.emulator.integration_id
+
+
+def wait_for(h: Harness, request_id: str) -> RequestStatus:
+    """Gong's final answer for one request (polled, bounded)."""
+    deadline = time.monotonic() + 30
+    while True:
+        status = h.hook.get_request_status(h.integration_id, request_id)
+        if status.status.is_terminal:
+            return status
+        assert time.monotonic() < deadline, f"{request_id} still {status.status}"
+        time.sleep(0.01)
+
 
 class SyncMachine(RuleBasedStateMachine):
     harness: Harness
@@ -142,8 +159,7 @@ class SyncMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         h = self.harness
-        h.client.reset()
-        h.integration_id = h.emulator.integration_id
+        h.fresh_gong()
         h.hook.set_entity_schema(h.integration_id, TYPE, [CustomField("score", "Score", "NUMBER")])
         self.base = (
             f"{h.state_base}/{uuid.uuid4().hex[:8]}"
@@ -234,14 +250,7 @@ class SyncMachine(RuleBasedStateMachine):
         return statuses
 
     def wait(self, request_id: str) -> RequestStatus:
-        h = self.harness
-        deadline = time.monotonic() + 30
-        while True:
-            status = h.hook.get_request_status(h.integration_id, request_id)
-            if status.status.is_terminal:
-                return status
-            assert time.monotonic() < deadline, f"{request_id} still {status.status}"
-            time.sleep(0.01)
+        return wait_for(self.harness, request_id)
 
     def gong(self) -> dict[str, dict[str, Any]]:
         result: dict[str, dict[str, Any]] = self.harness.client.entities(TYPE)
@@ -387,6 +396,134 @@ class SyncMachine(RuleBasedStateMachine):
                 assert object_id not in gong, f"the state says {object_id} is deleted"
 
 
+USERS = 3
+USER_ANSWERS = ["done", "failed_bare", "lost_500"]
+
+
+class BusinessUserMachine(RuleBasedStateMachine):
+    """Business users changed the way Gong documents (a delete DONE, then the new version), with the
+    delete or the upload refused, lost or never sent (delete_changed_users failed, a worker killed),
+    crashes before the commit and at its writes. Invariant: a user is never sent as a plain upsert
+    while Gong associates it with another email (its re-association unconfirmed); after a clean run
+    Gong associates every user with the source's email."""
+
+    harness: Harness
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.harness.fresh_gong()
+        self.base = self.harness.tmp / "users" / uuid.uuid4().hex[:8]
+        self.emails: dict[int, int] = {}
+        self.runs = 0
+        self.requests = 0
+
+    @initialize()
+    def confirmed_users(self) -> None:
+        """Start where the rule matters: users Gong holds (one re-association away from the bug)."""
+        self.emails = dict.fromkeys(range(USERS - 1), 0)
+        self.clean_run()
+
+    @rule(number=st.integers(0, USERS - 1), version=st.integers(0, 2))
+    def put(self, number: int, version: int) -> None:
+        self.emails[number] = version
+
+    @rule(number=st.integers(0, USERS - 1))
+    def remove(self, number: int) -> None:
+        self.emails.pop(number, None)
+
+    def source(self) -> dict[str, str]:
+        return {f"u{n}": f"u{n}-v{v}@acme.com" for n, v in self.emails.items()}
+
+    def send(self, paths: list[str], answer: str) -> dict[str, Any]:
+        statuses: dict[str, Any] = {}
+        for path in paths:
+            if answer in NOTHING_STORED:
+                statuses[path] = shown(RequestStatus(None, RequestState.FAILED), answer)
+                continue
+            self.requests += 1
+            request_id = f"users-{uuid.uuid4().hex[:8]}-{self.requests}"
+            self.harness.hook.upload_entities(self.harness.integration_id, "BUSINESS_USER", request_id, path)
+            statuses[path] = shown(wait_for(self.harness, request_id), answer)
+        return statuses
+
+    def check_no_plain_upsert_of_a_changed_user(self, plan: ChangePlan) -> None:
+        """Gong associates a user with another email only while its delete is unconfirmed."""
+        associated = self.harness.client.user_emails()
+        for staged in plan.files:
+            for line in Path(staged.path).read_text().splitlines():
+                record = json.loads(line)
+                if record.get("isDeleted") is True:
+                    continue
+                held = associated.get(record["objectId"])
+                assert held in (None, record["emailAddress"]), (
+                    f"{record['objectId']} sent as a plain upsert while Gong associates it with {held}"
+                )
+
+    @rule(
+        mode=st.sampled_from(["upsert", "mirror"]),
+        delete_answer=st.sampled_from(USER_ANSWERS),
+        upsert_answer=st.sampled_from(USER_ANSWERS),
+        crash=st.sampled_from(["none", "none", "before_deletes", "before_commit", "commit"]),
+        at_write=st.integers(0, 8),
+    )
+    def run(self, mode: str, delete_answer: str, upsert_answer: str, crash: str, at_write: int) -> None:
+        h = self.harness
+        h.clock.advance(days=1)  # a dead run's lease has expired
+        plan = self.stage(mode)
+        statuses: dict[str, Any] = {}
+        if crash != "before_deletes":
+            statuses = self.send(plan.reassociate_files, delete_answer)
+            if not plan.reassociate_files or delete_answer == "done":  # the DAG waits for the deletes
+                self.check_no_plain_upsert_of_a_changed_user(plan)
+                statuses.update(self.send([f.path for f in plan.files], upsert_answer))
+        if crash in ("before_deletes", "before_commit"):
+            return  # the next run recovers the plan: its keys pending
+        h.faults.countdown = at_write if crash == "commit" else None
+        try:
+            commit_changes(plan, statuses)
+        except Crash:
+            pass
+        finally:
+            h.faults.countdown = None
+
+    @rule()
+    def clean_run(self) -> None:
+        """Everything DONE: Gong associates every user of the source with its email."""
+        self.harness.clock.advance(days=1)
+        plan = self.stage("mirror")
+        statuses = self.send(plan.reassociate_files, "done")
+        self.check_no_plain_upsert_of_a_changed_user(plan)
+        statuses.update(self.send([f.path for f in plan.files], "done"))
+        commit_changes(plan, statuses)
+        associated = self.harness.client.user_emails()
+        assert {k: associated.get(k) for k in self.source()} == self.source()
+        rerun = self.stage("mirror")
+        assert rerun.reassociate_files == []
+        assert rerun.files == []
+        commit_changes(rerun, {})
+
+    def stage(self, mode: str) -> ChangePlan:
+        h = self.harness
+        self.runs += 1
+        run_key = f"users-{self.runs}"
+        source = h.tmp / f"{run_key}.jsonl"
+        users = [
+            {"objectId": k, "emailAddress": v, "modifiedDate": "2026-01-01T00:00:00Z"}
+            for k, v in self.source().items()
+        ]
+        source.write_text("".join(compact(u) + "\n" for u in users))
+        return stage_changes(
+            source,
+            object_type="BUSINESS_USER",
+            out_dir=h.tmp / "out" / run_key / uuid.uuid4().hex[:6],
+            state_base=self.base,
+            integration_id=h.integration_id,
+            run_key=run_key,
+            mode=mode if users else "upsert",
+            max_delete_ratio=1.0,
+        )
+
+
 def shown(status: RequestStatus, answer: str) -> RequestStatus | None:
     """The answer the commit is shown for a file Gong processed as ``status``."""
     if answer == "failed_bare":
@@ -437,6 +574,23 @@ def harness_parts(
 
 def test_the_model_with_local_state(harness_parts: dict[str, Any], tmp_path: Path) -> None:
     _run(Harness(state_base=tmp_path / "state", **harness_parts), examples=20, steps=12)
+
+
+def test_the_business_user_model(harness_parts: dict[str, Any], tmp_path: Path) -> None:
+    harness = Harness(state_base=tmp_path / "state", **harness_parts)
+    machine = type("BoundBusinessUserMachine", (BusinessUserMachine,), {"harness": harness})
+    run_state_machine_as_test(
+        machine,
+        settings=settings(
+            max_examples=EXAMPLES or 10,
+            stateful_step_count=8,
+            deadline=None,
+            phases=[Phase.explicit, Phase.reuse, Phase.generate],  # each step uploads: a shrink takes minutes
+            derandomize=not EXAMPLES,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        ),
+    )
 
 
 def test_the_model_with_state_on_s3(harness_parts: dict[str, Any], s3: Any) -> None:

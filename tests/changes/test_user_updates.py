@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from gong_provider.changes import ChangePlan, commit_changes, stage_changes
-from gong_provider.changes.user_updates import changed_users, write_user_deletes
+from gong_provider.changes.capture import iter_state
+from gong_provider.changes.state import LIVE, PENDING, StateStore
 from gong_provider.emulator.client import EmulatorClient
 from gong_provider.emulator.process import EmulatorProcess
 from gong_provider.models import RequestState, RequestStatus
 from tests.fixtures.emulator import GongApi
 
 MODIFIED = "2026-01-01T00:00:00Z"
-RUN_TIME = "2026-02-01T00:00:00+00:00"
 
 
 def user(object_id: str, email: str) -> dict[str, Any]:
@@ -33,7 +33,6 @@ def plan_for(tmp_path: Path, emulator: EmulatorProcess, run: str, users: list[di
         state_base=tmp_path / "state",
         integration_id=emulator.integration_id,
         run_key=run,
-        run_time=RUN_TIME,
     )
 
 
@@ -50,7 +49,7 @@ def test_a_changed_user_is_deleted_then_sent_again_and_re_associated(
     tmp_path: Path, emulator: EmulatorProcess, emulator_client: EmulatorClient, gong_api: GongApi
 ) -> None:
     first = plan_for(tmp_path, emulator, "run1", [user("rep1", "old@acme.com"), user("rep2", "two@acme.com")])
-    assert changed_users(first) == []  # nothing confirmed yet: every user is new
+    assert first.reassociate_files == []  # nothing confirmed yet: every user is new
     commit_changes(first, send(gong_api, "run1", [f.path for f in first.files]))
 
     second = plan_for(
@@ -59,13 +58,15 @@ def test_a_changed_user_is_deleted_then_sent_again_and_re_associated(
         "run2",
         [user("rep1", "new@acme.com"), user("rep2", "two@acme.com"), user("rep3", "three@acme.com")],
     )
-    assert changed_users(second) == ["rep1"]  # rep2 unchanged, rep3 new: untouched
-    deletes = write_user_deletes(second, tmp_path / "run2", RUN_TIME, changed_users(second))
-    assert [json.loads(line) for line in Path(deletes[0]).read_text().splitlines()] == [
-        {"objectId": "rep1", "modifiedDate": "2026-02-01T00:00:00Z", "isDeleted": True}
+    assert second.counts.reassociated == 1  # rep2 unchanged, rep3 new: untouched
+    (deletes,) = second.reassociate_files
+    assert deletes not in {f.path for f in second.files}
+    assert [json.loads(line) for line in Path(deletes).read_text().splitlines()] == [
+        {"objectId": "rep1", "modifiedDate": second.deletes_dated, "isDeleted": True}
     ]
-    send(gong_api, "run2-deletes", deletes)  # one request, DONE...
-    commit_changes(second, send(gong_api, "run2", [f.path for f in second.files]))  # ...then the rest
+    statuses = send(gong_api, "run2-deletes", [deletes])  # one request, DONE...
+    statuses.update(send(gong_api, "run2", [f.path for f in second.files]))  # ...then the rest
+    commit_changes(second, statuses)
 
     assert emulator_client.user_emails() == {
         "rep1": "new@acme.com",
@@ -74,5 +75,28 @@ def test_a_changed_user_is_deleted_then_sent_again_and_re_associated(
     }
     assert emulator_client.record_counts("BUSINESS_USER") == {"rep1": 3, "rep2": 1, "rep3": 1}
     third = plan_for(tmp_path, emulator, "run3", [user("rep1", "new@acme.com")])
-    assert changed_users(third) == []  # confirmed at its new content
-    assert write_user_deletes(third, tmp_path / "run3", RUN_TIME, []) == []
+    assert third.reassociate_files == []  # confirmed at its new content
+    assert third.counts.reassociated == 0
+
+
+def test_a_new_version_confirmed_without_its_delete_is_not_confirmed(
+    tmp_path: Path, emulator: EmulatorProcess, emulator_client: EmulatorClient, gong_api: GongApi
+) -> None:
+    """A caller that sends the new version although the delete was not confirmed: Gong keeps the old
+    association, so the state must not say the user is live at its new content."""
+    first = plan_for(tmp_path, emulator, "run1", [user("rep1", "old@acme.com")])
+    commit_changes(first, send(gong_api, "run1", [f.path for f in first.files]))
+    second = plan_for(tmp_path, emulator, "run2", [user("rep1", "new@acme.com")])
+    assert len(second.reassociate_files) == 1
+    report = commit_changes(second, send(gong_api, "run2", [f.path for f in second.files]))
+    assert emulator_client.user_emails() == {"rep1": "old@acme.com"}
+    assert report.left_pending == 1
+    store = StateStore(tmp_path / "state", emulator.integration_id, "BUSINESS_USER")
+    assert [flag for _, _, flag, _ in iter_state(store)] == [PENDING]
+
+    third = plan_for(tmp_path, emulator, "run3", [user("rep1", "new@acme.com")])
+    statuses = send(gong_api, "run3-deletes", third.reassociate_files)
+    statuses.update(send(gong_api, "run3", [f.path for f in third.files]))
+    commit_changes(third, statuses)
+    assert emulator_client.user_emails() == {"rep1": "new@acme.com"}
+    assert [flag for _, _, flag, _ in iter_state(store)] == [LIVE]

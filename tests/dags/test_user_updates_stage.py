@@ -4,13 +4,17 @@ uploads (the DAG sends them first); a dry run writes none."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from gong_provider.changes import commit_changes
 from gong_provider.changes.plan import ChangePlan
 from gong_provider.dags.stage import stage_entity
+from gong_provider.emulator.client import EmulatorClient
+from gong_provider.emulator.process import EmulatorProcess
 from gong_provider.models import RequestState, RequestStatus
+from tests.fixtures.emulator import GongApi
 
 DONE = RequestStatus(None, RequestState.DONE)
 
@@ -49,3 +53,57 @@ def test_changed_users_are_deleted_in_a_file_of_their_own(tmp_path: Path) -> Non
     assert [json.loads(line)["objectId"] for line in Path(path).read_text().splitlines()] == ["u1"]
     assert path not in {upload["file"] for upload in second["uploads"]}
     assert second["summary"]["users_reassociated"] == 1
+
+
+def test_changed_users_deletes_are_dated_when_planned_not_by_the_run_interval(tmp_path: Path) -> None:
+    """Re-running an old interval must not back-date a changed user's delete (issue 17 item 15):
+    every delete a run sends is dated by one rule, when the run planned it."""
+    first = stage(tmp_path, "run1", {"u1": "a@x.com"})
+    plan = ChangePlan.from_dict(first["plan"])
+    commit_changes(plan, {f.path: DONE for f in plan.files})
+    planned_after = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    second = stage(tmp_path, "run2", {"u1": "new@x.com"})  # run_time: 2026-02-01, an old interval
+    (path,) = second["reassociate_files"]
+    (delete,) = [json.loads(line) for line in Path(path).read_text().splitlines()]
+    assert delete["modifiedDate"] >= planned_after, delete
+    assert delete["modifiedDate"] == second["plan"]["deletes_dated"]
+
+
+def test_a_failed_delete_of_changed_users_is_sent_again_before_their_new_version(
+    tmp_path: Path, emulator: EmulatorProcess, emulator_client: EmulatorClient, gong_api: GongApi
+) -> None:
+    """delete_changed_users failed (or its worker died): the upload never ran, the commit saw no
+    answer for either. The next run must delete the user again before sending the new email, or
+    Gong keeps the old email-to-user association for good."""
+    conf = {"integration_id": str(emulator.integration_id)}
+
+    def run(run_id: str, emails: dict[str, str], *, delete_ok: bool = True) -> dict[str, Any]:
+        result = stage(tmp_path, run_id, emails, **conf)
+        statuses: dict[str, Any] = {}
+        files = result["reassociate_files"] if delete_ok else []
+        for number, path in enumerate(files):
+            assert (
+                gong_api.upload_and_wait("BUSINESS_USER", f"{run_id}-d-{number}", Path(path))["status"]
+                == "DONE"
+            )
+            statuses[path] = DONE
+        if delete_ok:  # the DAG's upload runs only once the deletes are DONE
+            for upload in result["uploads"]:
+                answer = gong_api.upload_and_wait("BUSINESS_USER", f"{run_id}-u", Path(upload["file"]))
+                assert answer["status"] == "DONE"
+                statuses[upload["file"]] = DONE
+        commit_changes(ChangePlan.from_dict(result["plan"]), statuses)
+        return result
+
+    run("run1", {"u1": "old@x.com", "u2": "b@x.com"})
+    failed = run("run2", {"u1": "new@x.com", "u2": "b@x.com"}, delete_ok=False)
+    assert len(failed["reassociate_files"]) == 1
+    healed = run("run3", {"u1": "new@x.com", "u2": "b@x.com"})
+    assert [
+        json.loads(line)["objectId"]
+        for path in healed["reassociate_files"]
+        for line in Path(path).read_text().splitlines()
+    ] == ["u1"]
+    assert emulator_client.user_emails() == {"u1": "new@x.com", "u2": "b@x.com"}
+    assert run("run4", {"u1": "new@x.com", "u2": "b@x.com"})["reassociate_files"] == []
