@@ -41,7 +41,7 @@ import msgspec
 
 from gong_provider.changes.commit import recover_orphans
 from gong_provider.changes.errors import GongDeleteGuardError, GongStateCorruptError
-from gong_provider.changes.modes import DEFAULT_MAX_DELETE_RATIO, SYNC_MODES, SyncMode
+from gong_provider.changes.modes import DEFAULT_MAX_DELETE_RATIO, SYNC_MODES, SyncMode, parse_sync_mode
 from gong_provider.changes.plan import (
     SENT_DELETED_RECORD,
     SENT_MIRROR_DELETE,
@@ -464,7 +464,7 @@ class _Options:
     """What one run was asked to do, checked once."""
 
     kind: ObjectType
-    mode: str
+    mode: SyncMode
     reset_state: bool
     max_delete_ratio: float
     confirm_deletes: int | None
@@ -522,10 +522,8 @@ def _options(
     unknown_fields: UnknownFieldsPolicy = DEFAULT_UNKNOWN_FIELDS,
 ) -> _Options:
     """The run's options, checked once (the defaults' one home)."""
-    mode = str(mode)
+    checked_mode = parse_sync_mode(str(mode))  # a library door: an enum member or text
     timezone_name = timezone_argument(timezone, timezone_name)
-    if mode not in SYNC_MODES:
-        raise ValueError(f"sync mode must be one of {', '.join(SYNC_MODES)}, got {mode!r}")
     if not 0.0 <= max_delete_ratio <= 1.0:
         raise ValueError(f"max_delete_ratio must be between 0 and 1, got {max_delete_ratio}")
     kind = ObjectType(str(object_type))
@@ -534,7 +532,7 @@ def _options(
     )
     return _Options(
         kind,
-        str(mode),
+        checked_mode,
         reset_state,
         max_delete_ratio,
         confirm_deletes,
@@ -571,7 +569,9 @@ def _decide(store: StateStore, options: _Options) -> tuple[StateHead | None, str
     return head, reason
 
 
-def _rebuild_reason(mode: str, reset_state: bool, head: StateHead | None, fingerprint: str) -> str | None:
+def _rebuild_reason(
+    mode: SyncMode, reset_state: bool, head: StateHead | None, fingerprint: str
+) -> str | None:
     if reset_state:
         return "reset_state"
     if mode == "full":

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from gong_provider.changes.modes import DEFAULT_MAX_DELETE_RATIO
+from gong_provider.changes.modes import DEFAULT_MAX_DELETE_RATIO, SyncMode, parse_sync_mode
 from gong_provider.dags import settings
 from gong_provider.dags.params import integration_id_from
 from gong_provider.dags.sources import resolve_source
@@ -297,15 +297,15 @@ def _stage_with_changes(run: _TypeRun, run_id: str) -> StageResult:
     }
 
 
-def _sync_mode(params: Mapping[str, Any]) -> str:
-    mode = str(params.get("sync_mode") or "upsert")
+def _sync_mode(params: Mapping[str, Any]) -> SyncMode:
+    """The ``sync_mode`` Param (or ``conf``), parsed once: the door of the DAG's sync mode."""
     if params.get("resend_key"):  # the Param of earlier releases: "send identical data again"
         log.warning("resend_key is deprecated and taken as sync_mode=full (send every record)")
-        mode = "full"
-    return mode
+        return "full"
+    return parse_sync_mode(params.get("sync_mode") or "upsert")
 
 
-def _plan_options(run: _TypeRun, mode: str) -> dict[str, Any]:
+def _plan_options(run: _TypeRun, mode: SyncMode) -> dict[str, Any]:
     """The arguments of ``stage_changes`` / ``preview_changes`` from the Params."""
     params = run.params
     confirm = params.get("confirm_deletes")
@@ -324,7 +324,7 @@ def _plan_options(run: _TypeRun, mode: str) -> dict[str, Any]:
     }
 
 
-def _plan_summary(run: _TypeRun, plan: Any, mode: str) -> dict[str, Any]:
+def _plan_summary(run: _TypeRun, plan: Any, mode: SyncMode) -> dict[str, Any]:
     """The report's counts of a plan: staging's, then change capture's."""
     from gong_provider.changes.capture import UPLOAD_FOLDER
 
@@ -341,7 +341,7 @@ def _plan_summary(run: _TypeRun, plan: Any, mode: str) -> dict[str, Any]:
     return summary
 
 
-def lease_seconds(mode: str, params: Mapping[str, Any]) -> float:
+def lease_seconds(mode: SyncMode | str, params: Mapping[str, Any]) -> float:
     """How long the run holds the state: an upload's worth, plus, in mirror mode (where deletes may
     be withheld), the approval's wait (``delete_approval_hours``), so the lease outlives the wait."""
     from gong_provider.changes.state import DEFAULT_LEASE_SECONDS

@@ -63,3 +63,27 @@ def test_run_time_none_is_now(tmp_path: Path) -> None:
         run_time=None,
     )
     assert plan.counts.records_uploaded == 1
+
+
+def test_the_sync_mode_is_parsed_once_at_each_door(tmp_path: Path) -> None:
+    """The DAG's Param and the library argument go through one parser; a typo is refused before any
+    state is touched, naming the modes."""
+    from gong_provider.changes.modes import parse_sync_mode
+    from gong_provider.dags.stage import _sync_mode
+
+    assert [parse_sync_mode(mode) for mode in ("upsert", "mirror", "full")] == ["upsert", "mirror", "full"]
+    assert _sync_mode({}) == "upsert"
+    assert _sync_mode({"sync_mode": "mirror"}) == "mirror"
+    assert _sync_mode({"sync_mode": "upsert", "resend_key": "x"}) == "full"
+    for bad in ("Mirror", "", None, 1):
+        with pytest.raises(ValueError, match="sync mode must be one of upsert, mirror, full"):
+            parse_sync_mode(bad)
+    with pytest.raises(ValueError, match="got 'mirorr'"):
+        _sync_mode({"sync_mode": "mirorr"})
+    state = tmp_path / "state"
+    with pytest.raises(ValueError, match="got 'mirorr'"):
+        stage_changes(
+            _source(tmp_path), object_type="ACCOUNT", out_dir=tmp_path / "out", state_base=state,
+            integration_id=1, run_key="r", mode="mirorr",
+        )  # fmt: skip
+    assert not state.exists()
