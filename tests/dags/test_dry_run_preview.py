@@ -12,9 +12,9 @@ import pytest
 
 from gong_provider.changes import commit_changes
 from gong_provider.changes.plan import ChangePlan
-from gong_provider.dags.stage import CHANGE_COUNTS, stage_entity
-from gong_provider.emulator.config import DEFAULT_INTEGRATION_ID
+from gong_provider.dags.stage import CHANGE_COUNTS
 from gong_provider.models import RequestState, RequestStatus
+from tests.support.stage_task import stage_type
 
 DONE = RequestStatus(None, RequestState.DONE)
 
@@ -39,22 +39,7 @@ def export(tmp_path: Path, records: list[dict[str, Any]]) -> None:
 
 
 def stage(tmp_path: Path, run_id: str, **params: Any) -> dict[str, Any]:
-    conf = {
-        "source": str(tmp_path / "export"),
-        "integration_id": str(DEFAULT_INTEGRATION_ID),
-        "entity_types": ["CONTACT"],
-        **params,
-    }
-    return stage_entity(
-        "CONTACT",
-        conf,
-        dag_id="sync",
-        run_id=run_id,
-        render=str,
-        staging_base=str(tmp_path / "staging"),
-        state_base=str(tmp_path / "state"),
-        run_time="2026-02-01T00:00:00+00:00",
-    )
+    return stage_type(tmp_path, run_id, "CONTACT", entity_types=["CONTACT"], **params)
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

@@ -13,10 +13,9 @@ import pytest
 from gong_provider.changes import commit_changes
 from gong_provider.changes.plan import ChangePlan
 from gong_provider.dags.report import build_report
-from gong_provider.dags.stage import stage_entity
-from gong_provider.emulator.config import DEFAULT_INTEGRATION_ID
 from gong_provider.models import RequestState, RequestStatus
 from gong_provider.staging.references import GongReferenceError
+from tests.support.stage_task import stage_type
 
 MODIFIED = "2026-01-01T00:00:00Z"
 DONE = RequestStatus(None, RequestState.DONE)
@@ -36,20 +35,6 @@ def write(folder: Path, name: str, *records: dict[str, Any]) -> None:
 def deal(object_id: str, **fields: Any) -> dict[str, Any]:
     base = {"objectId": object_id, "modifiedDate": MODIFIED, "accountId": "a1", "ownerId": "u1"}
     return {**base, "stage": "s1", "closeDate": "2026-06-30", **fields}
-
-
-def stage_type(tmp_path: Path, run_id: str, object_type: str, **params: Any) -> dict[str, Any]:
-    conf = {"source": str(tmp_path / "export"), "integration_id": str(DEFAULT_INTEGRATION_ID), **params}
-    return stage_entity(
-        object_type,
-        conf,
-        dag_id="sync",
-        run_id=run_id,
-        render=str,
-        staging_base=str(tmp_path / "staging"),
-        state_base=str(tmp_path / "state"),
-        run_time="2026-02-01T00:00:00+00:00",
-    )
 
 
 def test_references_against_this_runs_exports_and_the_confirmed_state(tmp_path: Path) -> None:

@@ -15,8 +15,6 @@ against the emulator, run after run on one change-capture state, CONTACT only an
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -25,19 +23,10 @@ import pytest
 
 from gong_provider.emulator.client import EmulatorClient
 from gong_provider.emulator.process import EmulatorProcess
-from tests.support.faults import (
-    ENTITIES,
-    REQUEST_STATUS,
-    SYNC_DAG_ID,
-    connection_json,
-    gong,
-    inspect_sync_db,
-    kill_when,
+from tests.support.faults import ENTITIES, REQUEST_STATUS, gong, kill_when, pycache
+from tests.support.sync_dag import (
+    SyncDag,
     new_sync_home,
-    pycache,
-    run_sync_dag,
-    sync_env,
-    sync_run_at,
     sync_template,
 )
 
@@ -56,50 +45,20 @@ def contact(object_id: str, version: int = 0, **extra: Any) -> dict[str, Any]:
     }
 
 
-class Sync:
+class Sync(SyncDag):
     """Runs of gong_crm_sync for CONTACT on one Airflow home (so one state) and one export folder."""
 
-    def __init__(self, home: Path, pycache: Path, emulator: EmulatorProcess, source: Path) -> None:
-        self.home, self.pycache, self.emulator, self.source = home, pycache, emulator, source
-        source.mkdir(parents=True, exist_ok=True)
+    @property
+    def source(self) -> Path:
+        return Path(self.defaults["source"])
 
     def export(self, records: list[dict[str, Any]]) -> None:
         text = "".join(json.dumps(record) + "\n" for record in records)
         (self.source / "contacts.jsonl").write_text(text, encoding="utf-8")
 
-    def conf(self, **values: Any) -> dict[str, Any]:
-        return {"source": str(self.source), "entity_types": ["CONTACT"], **values}
-
-    def run(self, **values: Any) -> subprocess.CompletedProcess[str]:
-        return run_sync_dag(self.home, self.pycache, self.emulator, self.conf(**values))
-
-    def command(
-        self, env: dict[str, str], run_at: str | None = None, **values: Any
-    ) -> tuple[list[str], dict[str, str]]:
-        """``airflow dags test`` with more environment (an SQL connection) than run_sync_dag gives;
-        with ``run_at``, a run of that fixed run id (run again: the run cleared)."""
-        airflow = str(Path(sys.executable).with_name("airflow"))
-        conf = {"integration_id": str(self.emulator.integration_id), **self.conf(**values)}
-        environment = sync_env(
-            self.home,
-            self.pycache,
-            AIRFLOW_CONN_GONG_DEFAULT=connection_json(self.emulator),
-            GONG_INTEGRATION_ID=str(self.emulator.integration_id),
-            **env,
-        )
-        if run_at:
-            return sync_run_at(environment, run_at, conf), environment
-        return [airflow, "dags", "test", SYNC_DAG_ID, "--conf", json.dumps(conf)], environment
-
-    def run_with(
-        self, env: dict[str, str], run_at: str | None = None, **values: Any
-    ) -> subprocess.CompletedProcess[str]:
-        args, environment = self.command(env, run_at, **values)
-        return subprocess.run(args, env=environment, capture_output=True, text=True, timeout=600, check=False)
-
     def runs(self) -> list[dict[str, Any]]:
         """Each run in order: its state, its report row for CONTACT and its task states."""
-        data = inspect_sync_db(self.home, self.pycache)
+        data = self.inspect()
         result = []
         for run in sorted(data["runs"], key=lambda r: r["run_id"]):
             report = next(
@@ -130,9 +89,10 @@ def changes(row: dict[str, Any]) -> dict[str, Any]:
 def sync(
     gong: EmulatorClient, emulator: EmulatorProcess, sync_template: Path, pycache: Path, tmp_path: Path
 ) -> Sync:
-    return Sync(
-        new_sync_home(sync_template, tmp_path / "airflow_home"), pycache, emulator, tmp_path / "export"
-    )
+    source = tmp_path / "export"
+    source.mkdir()
+    home = new_sync_home(sync_template, tmp_path / "airflow_home")
+    return Sync(home, pycache, emulator, defaults={"source": str(source), "entity_types": ["CONTACT"]})
 
 
 def test_second_run_sends_only_changes_mirror_deletes_and_the_delete_guards(
@@ -250,11 +210,11 @@ def test_sql_source_failed_lines_corrupt_state_reset_and_a_worker_killed_before_
     env = {f"AIRFLOW_CONN_{CRM_CONN.upper()}": database.airflow_conn_uri}
     source = {"sql_conn_id": CRM_CONN, "sql_queries": {"CONTACT": QUERY}}
 
-    sync.run_with(env, **source)  # the file is FAILED with c1 and c2 listed: the type fails
+    sync.run(env=env, **source)  # the file is FAILED with c1 and c2 listed: the type fails
     assert set(gong.entities("CONTACT")) == {"c0", "c3"}
 
     sql(database, "UPDATE contacts SET score = NULL")
-    fixed = sync.run_with(env, **source)
+    fixed = sync.run(env=env, **source)
     assert fixed.returncode == 0, (fixed.stdout + fixed.stderr)[-5000:]
     assert set(gong.entities("CONTACT")) == {"c0", "c1", "c2", "c3"}
     assert gong.record_counts("CONTACT") == dict.fromkeys(["c0", "c1", "c2", "c3"], 1)
@@ -263,11 +223,11 @@ def test_sql_source_failed_lines_corrupt_state_reset_and_a_worker_killed_before_
     head = sync.state_folder() / "HEAD.json"
     head.write_text(head.read_text()[:40])
     posts_before = len(entity_posts(gong))
-    corrupt = sync.run_with(env, **source)
+    corrupt = sync.run(env=env, **source)
     assert "cannot be used" in corrupt.stdout + corrupt.stderr
     assert "rerun with reset_state=True" in corrupt.stdout + corrupt.stderr
     assert len(entity_posts(gong)) == posts_before
-    reset = sync.run_with(env, **source, reset_state=True)
+    reset = sync.run(env=env, **source, reset_state=True)
     assert reset.returncode == 0, (reset.stdout + reset.stderr)[-5000:]
     assert gong.record_counts("CONTACT") == dict.fromkeys(["c0", "c1", "c2", "c3"], 2)
 
@@ -276,26 +236,22 @@ def test_sql_source_failed_lines_corrupt_state_reset_and_a_worker_killed_before_
     gong.inject_fault("delay", seconds=120, count=100, path=REQUEST_STATUS, method="GET")
     uploads_before = len(gong.upload_counts())
     killed_run = datetime.now(timezone.utc).isoformat()  # its run id sorts after the earlier runs'
-    args, environment = sync.command(env, killed_run, **source)
-    with (tmp_path / "killed.log").open("wb") as log:
-        worker = subprocess.Popen(
-            args, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        kill_when(
-            worker,
-            lambda: (
-                len(gong.upload_counts()) > uploads_before
-                and all(r["status"] in ("DONE", "FAILED") for r in gong.requests())
-            ),
-            what="the killed run's upload to be processed",
-        )
+    worker = sync.start(tmp_path / "killed.log", killed_run, env=env, **source)
+    kill_when(
+        worker,
+        lambda: (
+            len(gong.upload_counts()) > uploads_before
+            and all(r["status"] in ("DONE", "FAILED") for r in gong.requests())
+        ),
+        what="the killed run's upload to be processed",
+    )
     gong.clear_faults()
     assert gong.entities("CONTACT")["c0"]["firstName"] == "v1"
     assert list(sync.state_folder().glob("plan-*.json"))  # the in-flight marker is left behind
     # the dead run holds the state's lease (another run is refused until it expires); the run is
     # cleared: it takes its own lease over and sends c0 again (Gong has it, the state never learnt it),
     # and only c0
-    resumed = sync.run_with(env, killed_run, **source)
+    resumed = sync.run(killed_run, env=env, **source)
     assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-5000:]
     assert f"RUN manual__{killed_run} " in resumed.stdout  # the same run, cleared
     # c0: fixed, reset, the killed attempt; the cleared run's resend is the same request (the same

@@ -23,14 +23,8 @@ import pytest
 
 from gong_provider.emulator.client import EmulatorClient
 from gong_provider.emulator.process import EmulatorProcess
-from tests.support.faults import (
-    gong,
-    inspect_sync_db,
-    new_sync_home,
-    pycache,
-    run_sync_dag,
-    sync_template,
-)
+from tests.support.faults import gong, pycache
+from tests.support.sync_dag import inspect_sync_db, new_sync_home, run_sync_dag, sync_template
 
 __all__ = ["gong", "pycache", "sync_template"]  # fixtures used here
 

@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +20,10 @@ import pytest
 from gong_provider.emulator.client import EmulatorClient
 from gong_provider.emulator.process import EmulatorProcess
 from tests.fixtures.s3 import S3Bucket
-from tests.support.faults import (
-    ENTITIES,
-    REQUEST_STATUS,
-    SYNC_DAG_ID,
-    connection_json,
-    gong,
-    kill_when,
+from tests.support.faults import ENTITIES, REQUEST_STATUS, gong, kill_when, poll, pycache, stop_group
+from tests.support.sync_dag import (
+    SyncDag,
     new_sync_home,
-    poll,
-    pycache,
-    stop_group,
-    sync_env,
-    sync_run_at,
     sync_template,
 )
 
@@ -63,43 +53,6 @@ def entity_posts(client: EmulatorClient) -> int:
     return len([c for c in client.requests_log() if c["path"] == ENTITIES and c["method"] == "POST"])
 
 
-class Airflow:
-    """``airflow dags test gong_crm_sync`` on one Airflow home, for CONTACT from one export."""
-
-    def __init__(self, home: Path, pycache: Path, emulator: EmulatorProcess, source: str, **env: str) -> None:
-        self.home, self.pycache, self.emulator, self.source, self.env = home, pycache, emulator, source, env
-
-    def command(self, run_at: str | None = None, **conf: Any) -> tuple[list[str], dict[str, str]]:
-        values = {
-            "integration_id": str(self.emulator.integration_id),
-            "source": self.source,
-            "entity_types": ["CONTACT"],
-            **conf,
-        }
-        environment = sync_env(
-            self.home,
-            self.pycache,
-            AIRFLOW_CONN_GONG_DEFAULT=connection_json(self.emulator),
-            GONG_INTEGRATION_ID=str(self.emulator.integration_id),
-            **self.env,
-        )
-        if run_at:
-            return sync_run_at(environment, run_at, values), environment
-        args = [str(Path(sys.executable).with_name("airflow")), "dags", "test", SYNC_DAG_ID]
-        return [*args, "--conf", json.dumps(values)], environment
-
-    def run(self, run_at: str | None = None, **conf: Any) -> subprocess.CompletedProcess[str]:
-        args, environment = self.command(run_at, **conf)
-        return subprocess.run(args, env=environment, capture_output=True, text=True, timeout=600, check=False)
-
-    def start(self, log: Path, run_at: str | None = None, **conf: Any) -> subprocess.Popen[bytes]:
-        args, environment = self.command(run_at, **conf)
-        with log.open("wb") as handle:
-            return subprocess.Popen(
-                args, env=environment, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
-            )
-
-
 def succeeded(result: subprocess.CompletedProcess[str]) -> None:
     output = result.stdout + result.stderr
     errors = [line for line in output.splitlines() if "Error" in line or "Exception" in line]
@@ -120,13 +73,12 @@ def test_on_s3_a_second_run_sends_only_the_changes(
     source = s3.url("crm-export")
     contacts = ObjectStoragePath(s3.url("crm-export", "contacts.jsonl"))
     contacts.write_text(export_text([contact(f"c{n}") for n in range(4)]))
-    airflow = Airflow(
+    airflow = SyncDag(
         new_sync_home(sync_template, tmp_path / "home"),
         pycache,
         emulator,
-        source,
-        GONG_STAGING_BASE=s3.url("gong"),
-        **s3.server.env(),
+        defaults={"source": source, "entity_types": ["CONTACT"]},
+        env={"GONG_STAGING_BASE": s3.url("gong"), **s3.server.env()},
     )
     succeeded(airflow.run())
     assert gong.record_counts("CONTACT") == dict.fromkeys(["c0", "c1", "c2", "c3"], 1)
@@ -151,7 +103,12 @@ def test_a_run_cleared_and_restaged_after_its_upload_heals(
     contacts = source / "contacts.jsonl"
     old = [contact(f"c{n}") for n in range(4)]
     contacts.write_text(export_text(old))
-    airflow = Airflow(new_sync_home(sync_template, tmp_path / "home"), pycache, emulator, str(source))
+    airflow = SyncDag(
+        new_sync_home(sync_template, tmp_path / "home"),
+        pycache,
+        emulator,
+        defaults={"source": str(source), "entity_types": ["CONTACT"]},
+    )
     mirror = {"sync_mode": "mirror", "max_delete_ratio": 1}
     succeeded(airflow.run(**mirror))
 
@@ -194,14 +151,14 @@ def test_two_runs_on_one_state_cannot_leave_gong_stale(
     contacts.write_text(export_text([contact("c0", 1)]))
     state = str(tmp_path / "shared-state")
 
-    def deployment(name: str) -> Airflow:
-        return Airflow(
+    def deployment(name: str) -> SyncDag:
+        return SyncDag(
             new_sync_home(sync_template, tmp_path / name),
             pycache,
             emulator,
-            str(source),
-            GONG_STATE_BASE=state,
-            GONG_PROVIDER_BUDGET_DIR=str(tmp_path / name / "budget"),  # no shared pause between them
+            defaults={"source": str(source), "entity_types": ["CONTACT"]},
+            # no shared pause between them
+            env={"GONG_STATE_BASE": state, "GONG_PROVIDER_BUDGET_DIR": str(tmp_path / name / "budget")},
         )
 
     first, second = deployment("a"), deployment("b")

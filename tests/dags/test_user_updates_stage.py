@@ -10,11 +10,11 @@ from typing import Any
 
 from gong_provider.changes import commit_changes
 from gong_provider.changes.plan import ChangePlan
-from gong_provider.dags.stage import stage_entity
 from gong_provider.emulator.client import EmulatorClient
 from gong_provider.emulator.process import EmulatorProcess
 from gong_provider.models import RequestState, RequestStatus
 from tests.fixtures.emulator import GongApi
+from tests.support.stage_task import stage_type
 
 DONE = RequestStatus(None, RequestState.DONE)
 
@@ -28,17 +28,8 @@ def stage(tmp_path: Path, run_id: str, emails: dict[str, str], **params: Any) ->
     (folder / "business_users.jsonl").write_text(
         "".join(json.dumps(u) + "\n" for u in users), encoding="utf-8"
     )
-    conf = {"source": str(folder), "integration_id": "7", "entity_types": ["BUSINESS_USER"], **params}
-    return stage_entity(
-        "BUSINESS_USER",
-        conf,
-        dag_id="sync",
-        run_id=run_id,
-        render=str,
-        staging_base=str(tmp_path / "staging"),
-        state_base=str(tmp_path / "state"),
-        run_time="2026-02-01T00:00:00+00:00",
-    )
+    conf = {"integration_id": "7", "entity_types": ["BUSINESS_USER"], **params}
+    return stage_type(tmp_path, run_id, "BUSINESS_USER", **conf)
 
 
 def test_changed_users_are_deleted_in_a_file_of_their_own(tmp_path: Path) -> None:

@@ -1,10 +1,11 @@
 """The Airflow UI as a user meets it, in headless Chromium: both trigger forms and the Gong connection form.
 
-A real Airflow (api-server, scheduler with the LocalExecutor, dag-processor, triggerer; SQLite) serves
-the repository's ``dags/`` next to the Gong emulator, with GONG_INTEGRATION_ID set to the emulator's
-integration so that the sync form's defaults are a working run. Playwright (from PyPI) drives the
-system's Chromium (Debian's ``chromium`` package; Playwright's own browser download is not used): it
-clicks Trigger, keeps the defaults, clicks Trigger in the form and waits for the run to succeed.
+A real Airflow (api-server, scheduler with the LocalExecutor, dag-processor, triggerer; SQLite: the stack
+tests/e2e/test_e2e_airflow.py uses too, tests/support/local_stack.py) serves the repository's ``dags/``
+next to the Gong emulator, with GONG_INTEGRATION_ID set to the emulator's integration so that the sync
+form's defaults are a working run. Playwright (from PyPI) drives the system's Chromium (Debian's
+``chromium`` package; Playwright's own browser download is not used): it clicks Trigger, keeps the
+defaults, clicks Trigger in the form and waits for the run to succeed.
 
 Screenshots of each form and finished run go to ``.pytest_cache/d/browser_ui/`` (or the test's tmp dir
 when the cache is off), never into the repository. Without playwright or Chromium the module is skipped.
@@ -21,15 +22,9 @@ from typing import Any
 import pytest
 
 from gong_provider import get_provider_info
-from tests.support.airflow_stack import (
-    AirflowProcesses,
-    Api,
-    airflow_env,
-    free_port,
-    running_airflow,
-    wait_for_run,
-)
+from tests.support.airflow_stack import AirflowProcesses, Api, wait_for_run
 from tests.support.faults import poll
+from tests.support.local_stack import SETUP_DAG_ID, SYNC_DAG_ID, SharedLocalAirflow
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="playwright is not installed (it is in the test extra)"
@@ -44,8 +39,6 @@ if not Path(CHROMIUM).exists():
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[2]
-SYNC_DAG_ID = "gong_crm_sync"
-SETUP_DAG_ID = "gong_crm_setup"
 RUN_TIMEOUT = 420.0
 UI_TIMEOUT_MS = 30_000
 CHROMIUM_ARGS = [
@@ -120,30 +113,12 @@ def empty_required_fields(dialog: Any) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    from gong_provider.emulator.process import EmulatorProcess
-
-    base = tmp_path_factory.mktemp("browser")
-    home = base / "airflow_home"
-    home.mkdir()
+def stack(local_airflow: SharedLocalAirflow) -> Stack:
+    """The shared LocalExecutor stack (tests/support/local_stack.py), Gong and the state as new."""
+    local = local_airflow.get()
     # Processing slow enough that every wait defers to the triggerer (as in test_e2e_airflow).
-    emulator = EmulatorProcess(base / "emulator", processing_delay=12.0).start()
-    try:
-        env = airflow_env(
-            home,
-            free_port(),
-            ROOT / "dags",
-            AIRFLOW_CONN_GONG_DEFAULT=emulator.connection_json(),
-            GONG_INTEGRATION_ID=str(emulator.integration_id),  # the sync form's default
-            GONG_CRM_SYNC_SCHEDULE="none",
-            GONG_STAGING_BASE=str(base / "staging"),
-            GONG_POLL_INTERVAL="1",
-        )
-        with running_airflow(home, env, [SYNC_DAG_ID, SETUP_DAG_ID]) as (airflow, api):
-            api.send("PATCH", f"/dags/{SETUP_DAG_ID}", {"is_paused": True})  # as it is created
-            yield Stack(airflow=airflow, api=api, emulator=emulator)
-    finally:
-        emulator.stop()
+    local.fresh(processing_delay=12.0)
+    return Stack(airflow=local.airflow, api=local.api, emulator=local.emulator)
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,12 @@
 """gong_crm_sync end to end in a real Airflow, driven through Airflow's REST API like a user.
 
-Airflow's own processes (api-server, scheduler with the LocalExecutor, dag-processor, triggerer) run
-on 127.0.0.1 with SQLite in a temporary AIRFLOW_HOME, next to a Gong CRM API emulator with a small
-processing delay (so every wait is deferred to the triggerer). The DAG is triggered through
-``POST /api/v2/dags/gong_crm_sync/dagRuns`` with a conf shaped like the trigger form's, and checked
-through the REST API and the emulator's inspection endpoints. Each process runs in its own process
-group; teardown terminates the groups (then kills them) and checks that none is left.
+Airflow's own processes (api-server, scheduler with the LocalExecutor, dag-processor, triggerer) run on
+127.0.0.1 with SQLite in a temporary AIRFLOW_HOME, next to a Gong CRM API emulator with a small processing
+delay (so every wait is deferred to the triggerer): the stack the browser test uses too
+(tests/support/local_stack.py), started once, Gong and the change-capture state reset for this module. The
+DAG is triggered through ``POST /api/v2/dags/gong_crm_sync/dagRuns`` with a conf shaped like the trigger
+form's, and checked through the REST API and the emulator's inspection endpoints. Each process runs in its
+own process group; teardown terminates the groups (then kills them) and checks that none is left.
 """
 
 from __future__ import annotations
@@ -13,15 +14,15 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.airflow_stack import AirflowProcesses, Api, airflow_env, free_port, wait_until_ready
+from tests.support.airflow_stack import AirflowProcesses, Api
 from tests.support.faults import poll
+from tests.support.local_stack import SharedLocalAirflow
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -110,41 +111,18 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    from gong_provider.emulator.process import EmulatorProcess
-
-    base = tmp_path_factory.mktemp("e2e")
-    home = base / "airflow_home"
-    home.mkdir()
-    port = free_port()
+def stack(local_airflow: SharedLocalAirflow) -> Stack:
+    """The shared LocalExecutor stack (tests/support/local_stack.py), Gong and the state as new."""
+    local = local_airflow.get()
     # Processing is short, so a trigger sees DONE within seconds of its deferral: inside the window in
     # which the executor's late report of the deferring try meets the resumed try and the scheduler
     # marks it up_for_retry (apache/airflow#71580). The provider's triggers hold their event past that
     # window: test_no_task_needed_a_retry. (A sensor whose first poke comes after Gong has finished
     # never defers; the later generation's upload always does.)
-    emulator = EmulatorProcess(base / "emulator", processing_delay=3.0).start()
-    try:
-        env = airflow_env(
-            home,
-            port,
-            ROOT / "dags",
-            AIRFLOW_CONN_GONG_DEFAULT=emulator.connection_json(),
-            # trigger-only here: a schedule would add a run of its own when the DAG is unpaused
-            GONG_CRM_SYNC_SCHEDULE="none",
-            GONG_STAGING_BASE=str(base / "staging"),
-            GONG_POLL_INTERVAL="1",
-        )
-        airflow = AirflowProcesses(home=home, env=env, port=port)
-        airflow.airflow("db", "migrate")
-        airflow.airflow("pools", "set", "gong_api", "3", "Gong API calls")
-        airflow.start()
-        try:
-            api = wait_until_ready(airflow, [DAG_ID])
-            yield Stack(airflow=airflow, api=api, emulator=emulator, conf=trigger_form_conf(emulator))
-        finally:
-            airflow.stop()
-    finally:
-        emulator.stop()
+    local.fresh(processing_delay=3.0)
+    return Stack(
+        airflow=local.airflow, api=local.api, emulator=local.emulator, conf=trigger_form_conf(local.emulator)
+    )
 
 
 @pytest.fixture(scope="module")

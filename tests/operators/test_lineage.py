@@ -13,7 +13,8 @@ import pytest
 from gong_provider.emulator.process import EmulatorProcess
 from tests.e2e.test_e2e_airflow import DATA as SAMPLE_DATA
 from tests.e2e.test_e2e_airflow import ENTITY_FILES as SOURCE_OF  # the export file of each type
-from tests.support.faults import inspect_sync_db, new_sync_home, pycache, run_sync_dag, sync_template
+from tests.support.faults import pycache
+from tests.support.sync_dag import inspect_sync_db, new_sync_home, run_sync_dag, sync_template
 
 __all__ = ["pycache", "sync_template"]  # fixtures used here
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -29,20 +28,22 @@ from gong_provider.emulator.process import EmulatorProcess
 from tests.support.faults import (
     ENTITIES,
     REQUEST_STATUS,
-    ROOT,
-    SYNC_DAG_ID,
     connection_json,
     gong,
-    inspect_sync_db,
-    new_sync_home,
+    kill_when,
     poll,
     pycache,
-    run_sync_dag,
-    stop_group,
-    sync_env,
-    sync_template,
 )
 from tests.support.paths import importing_tests
+from tests.support.sync_dag import (
+    ROOT,
+    SYNC_DAG_ID,
+    SyncDag,
+    inspect_sync_db,
+    new_sync_home,
+    run_sync_dag,
+    sync_template,
+)
 
 __all__ = ["gong", "pycache", "sync_template"]  # fixtures used here
 
@@ -138,29 +139,11 @@ def test_fault_4_worker_killed_mid_upload_in_the_whole_dag(
 ) -> None:
     home = new_sync_home(sync_template, tmp_path / "airflow_home")
     gong.inject_fault("delay", seconds=5, path=ENTITIES, method="POST")
-    env = sync_env(
-        home,
-        pycache,
-        AIRFLOW_CONN_GONG_DEFAULT=connection_json(emulator),
-        GONG_INTEGRATION_ID=str(emulator.integration_id),
-    )
-    conf = {"integration_id": str(emulator.integration_id), "source": str(SAMPLE_DATA)}
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    log_path = tmp_path / "worker.log"
-    with log_path.open("wb") as log:
-        worker = subprocess.Popen(
-            [airflow, "dags", "test", SYNC_DAG_ID, "--conf", json.dumps(conf)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            poll(lambda: gong.upload_counts(), what="the first upload to reach Gong", timeout=180)
-            os.killpg(worker.pid, signal.SIGKILL)
-            assert worker.wait(timeout=30) == -signal.SIGKILL
-        finally:
-            stop_group(worker)
+    sync = SyncDag(home, pycache, emulator, defaults={"source": str(SAMPLE_DATA)})
+    _, env = sync.command()
+    worker = sync.start(tmp_path / "worker.log")
+    kill_when(worker, gong.upload_counts, what="the first upload to reach Gong")
+    assert worker.returncode == -signal.SIGKILL  # killed mid-run, not ended on its own
     [killed_id] = gong.upload_counts()
     [run] = inspect_sync_db(home, pycache)["runs"]
     assert run["state"] == "running"  # the worker died with the run in flight

@@ -20,18 +20,8 @@ import pytest
 
 from gong_provider.emulator.client import EmulatorClient
 from gong_provider.emulator.process import EmulatorProcess
-from tests.support.faults import (
-    FAST_RETRIES,
-    conf_for,
-    faults_dags,
-    inspect_sync_db,
-    new_sync_home,
-    pycache,
-    run_dag,
-    run_sync_dag,
-    sync_template,
-    write_contacts,
-)
+from tests.support.faults import FAST_RETRIES, conf_for, faults_dags, pycache, run_dag, write_contacts
+from tests.support.sync_dag import inspect_sync_db, new_sync_home, run_sync_dag, sync_template
 
 __all__ = ["pycache", "sync_template"]  # fixtures used here
 
