@@ -620,51 +620,26 @@ class _Run:
 
 
 def _compute(source: StagingSource, run: _Run, scratch: str) -> _Planned:
-    """Steps 2 to 5: decide, stage with the tap (and ``extra_tap``), select, write the upload files
-    (nothing under the state is written)."""
-    store, options, out_dir, extra_tap = run.store, run.options, run.out_dir, run.extra_tap
+    """Step 3 (after the recovery): diff against HEAD or rebuild, stage with the tap (and
+    ``extra_tap``), select, guard the deletes, write the upload files (nothing under the state is
+    written)."""
+    store, options, out_dir = run.store, run.options, run.out_dir
     kind = options.kind
     head, reason = _decide(store, options)
     tap = _DiffTap(scratch)
-    staged = stage(
-        source,
-        object_type=kind,
-        out_dir=out_dir,
-        mapping=options.mapping,
-        timezone=options.timezone_name,
-        max_reject_ratio=options.max_reject_ratio,
-        max_file_bytes=options.max_file_bytes,
-        custom_fields=options.custom_fields,
-        max_line_bytes=options.max_line_bytes,
-        tap=tee(tap, extra_tap),
-        unknown_fields=options.unknown_fields,
-    )
+    staged = _stage_tapped(source, run, tap)
     if reason is None:
         assert head is not None
         _check_not_emptied(options, head, staged.records_read)
     diffed = head if reason is None else None
     selection = _select(store, diffed, tap, mirror=options.mode == "mirror")
     counts = selection.counts
-    send_deletes, guard = False, None
-    if diffed is not None:
-        send_deletes, guard = _guard(
-            kind.value,
-            selection.deletes,
-            diffed.confirmed,
-            tap.unreadable_rejects,
-            options.max_delete_ratio,
-            options.confirm_deletes,
-        )
-    if not send_deletes:
-        counts.deletes_withheld = selection.deletes
+    deletes, withheld, guard = _guard_deletes(store, options, diffed, tap, selection)
     dense = reason is not None or (
         staged.records_staged >= DENSE_MIN_RECORDS
         and len(selection.selected) > DENSE_SHARE * staged.records_staged
     )
     sent = SentLog(scratch)
-    deletes = _iter_deletes(store, diffed, tap) if send_deletes and diffed is not None else None
-    # the ratio guard's deletes are written apart for an approval (an unreadable reject's are not)
-    withheld = _iter_deletes(store, diffed, tap) if guard is not None and diffed is not None else None
     manifest, delete_files, withheld_files = _write_upload(
         store, options, out_dir, staged, selection, sent, deletes, withheld, dense=dense
     )
@@ -692,6 +667,52 @@ def _compute(source: StagingSource, run: _Run, scratch: str) -> _Planned:
     return _Planned(plan, sent, rejected)
 
 
+def _stage_tapped(source: StagingSource, run: _Run, tap: _DiffTap) -> StagingManifest:
+    """Stage ``source`` into the run's folder, showing every staged line to the diff's ``tap`` (and
+    the run's ``extra_tap``)."""
+    options = run.options
+    return stage(
+        source,
+        object_type=options.kind,
+        out_dir=run.out_dir,
+        mapping=options.mapping,
+        timezone=options.timezone_name,
+        max_reject_ratio=options.max_reject_ratio,
+        max_file_bytes=options.max_file_bytes,
+        custom_fields=options.custom_fields,
+        max_line_bytes=options.max_line_bytes,
+        tap=tee(tap, run.extra_tap),
+        unknown_fields=options.unknown_fields,
+    )
+
+
+_Deletes = Iterator[tuple[str, Any]]
+
+
+def _guard_deletes(
+    store: StateStore, options: _Options, diffed: StateHead | None, tap: _DiffTap, selection: _Selection
+) -> tuple[_Deletes | None, _Deletes | None, str | None]:
+    """The mirror deletes through the guard: ``(the deletes to send, the deletes withheld for an
+    approval, why they were withheld)``, the two streamed from the state when written. A rebuild
+    infers no delete; deletes not sent are counted as withheld."""
+    send_deletes, guard = False, None
+    if diffed is not None:
+        send_deletes, guard = _guard(
+            options.kind.value,
+            selection.deletes,
+            diffed.confirmed,
+            tap.unreadable_rejects,
+            options.max_delete_ratio,
+            options.confirm_deletes,
+        )
+    if not send_deletes:
+        selection.counts.deletes_withheld = selection.deletes
+    deletes = _iter_deletes(store, diffed, tap) if send_deletes and diffed is not None else None
+    # the ratio guard's deletes are written apart for an approval (an unreadable reject's are not)
+    withheld = _iter_deletes(store, diffed, tap) if guard is not None and diffed is not None else None
+    return deletes, withheld, guard
+
+
 def _write_upload(
     store: StateStore,
     options: _Options,
@@ -699,12 +720,12 @@ def _write_upload(
     staged: StagingManifest,
     selection: _Selection,
     sent: SentLog,
-    deletes: Iterator[tuple[str, Any]] | None,
-    withheld: Iterator[tuple[str, Any]] | None,
+    deletes: _Deletes | None,
+    withheld: _Deletes | None,
     *,
     dense: bool,
 ) -> tuple[StagingManifest, list[str], list[str]]:
-    """Step 5: the upload files (the staged files as they are, or the selected lines copied), then the
+    """Write the upload files (the staged files as they are, or the selected lines copied), then the
     deletes streamed to files of their own, the withheld deletes to files kept apart (not in the
     manifest), then the manifest; ``sent`` logs every line written. Returns the manifest, the delete
     files and the withheld files (in part order)."""
@@ -712,19 +733,7 @@ def _write_upload(
     folder = OutputDir(out_dir).child(kind.value).child(UPLOAD_FOLDER)
     folder.mkdir()
     folder.remove(MANIFEST_NAME)
-    if dense:
-        files = list(staged.files)
-        counts.records_uploaded = _log_dense(staged, sent, store.delete_fields, options.max_line_bytes)
-    else:
-        writer = PartWriter(folder, kind.value, options.max_file_bytes)
-        try:
-            counts.records_uploaded = _write_sparse(
-                staged, selection.selected, writer, sent, store.delete_fields
-            )
-            files = writer.close()
-        except BaseException:
-            writer.abort()
-            raise
+    files = _write_upserts(folder, store, options, staged, selection, sent, dense=dense)
     delete_files: list[StagedFile] = []
     if deletes is not None:
         delete_files = _write_deletes(
@@ -745,9 +754,49 @@ def _write_upload(
             withheld=True,
         )
         withheld_files.sort(key=lambda f: f.part)
+    manifest = _publish_manifest(folder, kind.value, staged, counts, [*files, *delete_files], withheld_files)
+    return manifest, [f.path for f in delete_files], [f.path for f in withheld_files]
+
+
+def _write_upserts(
+    folder: OutputDir,
+    store: StateStore,
+    options: _Options,
+    staged: StagingManifest,
+    selection: _Selection,
+    sent: SentLog,
+    *,
+    dense: bool,
+) -> list[StagedFile]:
+    """The new and changed lines: when most lines are sent (``dense``), the staged files as they
+    are, each line logged; otherwise the selected lines copied to new files. Counts them as
+    uploaded."""
+    counts = selection.counts
+    if dense:
+        counts.records_uploaded = _log_dense(staged, sent, store.delete_fields, options.max_line_bytes)
+        return list(staged.files)
+    writer = PartWriter(folder, options.kind.value, options.max_file_bytes)
+    try:
+        counts.records_uploaded = _write_sparse(staged, selection.selected, writer, sent, store.delete_fields)
+        return writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def _publish_manifest(
+    folder: OutputDir,
+    kind: str,
+    staged: StagingManifest,
+    counts: ChangeCounts,
+    files: list[StagedFile],
+    withheld_files: list[StagedFile],
+) -> StagingManifest:
+    """The upload's manifest, written last: it lists the upsert and delete files; the withheld
+    files are kept beside it, unlisted, for an approval."""
     manifest = StagingManifest(
-        object_type=kind.value,
-        files=[*files, *delete_files],
+        object_type=kind,
+        files=files,
         records_read=staged.records_read,
         records_staged=counts.records_uploaded,
         records_rejected=staged.records_rejected,
@@ -760,7 +809,7 @@ def _write_upload(
             os.path.basename(path) for f in withheld_files for path in (f.path, f.sources_path) if path
         ],
     )
-    return manifest, [f.path for f in delete_files], [f.path for f in withheld_files]
+    return manifest
 
 
 def _log_counts(kind: str, counts: ChangeCounts, reason: str | None) -> None:
@@ -845,7 +894,7 @@ def preview_changes(
 
 
 def _plan(source: StagingSource, run: _Run, *, in_flight: bool) -> ChangePlan:
-    """Steps 2 to 5 in a scratch folder; ``in_flight`` (a real run, holding the lease): recover the
+    """Steps 2 and 3 in a scratch folder; ``in_flight`` (a real run, holding the lease): recover the
     plans left in flight first, and write this plan as the in-flight marker last."""
     store = run.store
     scratch = tempfile.mkdtemp(prefix="gong-changes-")

@@ -37,6 +37,7 @@ from gong_provider.changes.plan import (
     SENT_WITHHELD_DELETE,
     ChangeCounts,
     ChangePlan,
+    SentEntry,
     load_plan,
     rejected_by_bucket,
     sent_entries,
@@ -234,114 +235,207 @@ def _apply(
     confirmed earlier and absent from this run stay, so that a later mirror run deletes them.
     ``recovered_by``: the token of the run recovering this plan (nothing confirmed, HEAD names it)."""
     committer = recovered_by or plan.run_token
-    deletes = set(plan.delete_files)
-    upserts = {
-        (f.generation, f.part): by_file.get(f.path, _UNCONFIRMED) for f in plan.files if f.path not in deletes
-    }
-    delete_parts = {f.part: by_file.get(f.path, _UNCONFIRMED) for f in plan.files if f.path in deletes}
-    withheld_parts = {part: by_file[path] for part, path in enumerate(plan.withheld_files) if path in by_file}
-    user_delete_parts = {
-        part: by_file.get(path, _UNCONFIRMED) for part, path in enumerate(plan.reassociate_files)
-    }
-    generation = store.claim(head, committer)
-    rejected = rejected_by_bucket(store, plan)
-    refs: dict[int, BucketRef] = {}
-    totals = {LIVE: 0, TOMBSTONE: 0, PENDING: 0}
-    confirmed_lines = 0
-    left_pending = 0
-    for bucket in range(BUCKETS):
-        entries = store.load_bucket(head, bucket)
-        sent = sent_entries(store, plan, bucket)
-        if sent or rejected[bucket]:
-            index = dict(zip(entries.ids, range(len(entries)), strict=False))
-            final: dict[str, int] = {}
-            not_reassociated: list[str] = []
-            for object_id, digest, kind, generation_no, part, line, extra in sent:
-                if kind == SENT_USER_DELETE:  # a business user's delete, before its new version
-                    if not user_delete_parts.get(part, _UNCONFIRMED).accepts(line):
-                        not_reassociated.append(object_id)
-                    continue
-                if kind == SENT_WITHHELD_DELETE:  # sent only once approved
-                    outcome = withheld_parts.get(part, _UNCONFIRMED)
-                    if not outcome.accepts(line):
-                        continue  # not approved, or not confirmed: the key stays as it was
-                    kind = SENT_MIRROR_DELETE
-                else:
-                    outcome = (
-                        delete_parts.get(part, _UNCONFIRMED)
-                        if kind == SENT_MIRROR_DELETE
-                        else upserts.get((generation_no, part), _UNCONFIRMED)
-                    )
-                accepted = outcome.accepts(line)
-                confirmed_lines += accepted
-                position = _position(entries, index, object_id, extra)
-                if not accepted:
-                    entries.flags[position] = PENDING
-                elif kind == SENT_MIRROR_DELETE:
-                    entries.flags[position] = _REMOVED
-                else:
-                    entries.digests[position] = digest
-                    entries.flags[position] = TOMBSTONE if kind == SENT_DELETED_RECORD else LIVE
-                    if entries.extras is not None:
-                        entries.extras[position] = extra
-                final[object_id] = entries.flags[position]
-            # its delete unconfirmed, Gong may keep the old email-to-user association whatever the
-            # new version's answer: pending, so the next run deletes the user first again
-            for object_id in [*not_reassociated, *rejected[bucket]]:
-                position = _position(entries, index, object_id, None)
-                entries.flags[position] = PENDING
-                final[object_id] = PENDING
-            left_pending += sum(1 for flag in final.values() if flag == PENDING)
-            entries = _without_removed(entries)
-        for flag in (LIVE, TOMBSTONE, PENDING):
-            totals[flag] += entries.flags.count(flag)
-        untouched = head.buckets.get(bucket) if head is not None and not (sent or rejected[bucket]) else None
-        if untouched is not None:
-            refs[bucket] = untouched  # immutable: the new generation shares the file
-        elif len(entries):
-            refs[bucket] = store.write_bucket(generation, committer, bucket, entries)
-    report = CommitReport(
-        object_type=plan.object_type,
-        generation=generation,
-        counts=plan.counts,
-        confirmed=confirmed_lines,
-        left_pending=left_pending,
-        live=totals[LIVE],
-        tombstones=totals[TOMBSTONE],
-        pending=totals[PENDING],
-        guard=plan.guard,
-    )
-    if plan.withheld_files and all(path in by_file for path in plan.withheld_files):
-        approved_withheld(report)  # the withheld deletes were approved and sent
-    recovering = recovered_by is not None
-    marker = RECOVERED + plan.run_token if recovering else plan.run_token
-    earlier = head.committed_tokens if head is not None else []
-    new_head = StateHead(
-        generation=generation,
-        fingerprint=head.fingerprint if recovering and head is not None else plan.fingerprint,
-        buckets=refs,
-        run_token=committer,
-        committed_at=(now or utcnow()).isoformat(),
-        live=totals[LIVE],
-        tombstones=totals[TOMBSTONE],
-        pending=totals[PENDING],
-        rebuild_next=(recovering and plan.rebuild) or (recovering and head is not None and head.rebuild_next),
-        report=report.to_dict(),
-        committed_tokens=[*earlier, marker][-COMMITTED_TOKENS_KEPT:],
-    )
-    store.write_head(new_head)
+    answers = _Answers.of(plan, by_file)
+    generation = store.claim(head, committer)  # step 6
+    written = _write_buckets(store, plan, head, answers, generation, committer)  # step 7
+    report = _report(plan, generation, written, by_file)
+    _move_head(store, plan, head, generation, committer, written, report, now=now, recovered_by=recovered_by)
     log.info(
         "%s: committed state generation %s (%s confirmed line(s), %s objectId(s) left pending; "
         "state: %s live, %s tombstones, %s pending)",
         plan.object_type,
         generation,
-        confirmed_lines,
-        left_pending,
-        totals[LIVE],
-        totals[TOMBSTONE],
-        totals[PENDING],
+        written.confirmed,
+        written.left_pending,
+        written.totals[LIVE],
+        written.totals[TOMBSTONE],
+        written.totals[PENDING],
     )
     return report
+
+
+@dataclass(frozen=True)
+class _Answers:
+    """What Gong's answers proved, per file of the plan, keyed the way the sent log names the file."""
+
+    upserts: dict[tuple[int, int], _FileOutcome]
+    """By ``(generation, part)``."""
+    deletes: dict[int, _FileOutcome]
+    """Mirror deletes, by part."""
+    withheld: dict[int, _FileOutcome]
+    """Withheld deletes, by part: only those sent (approved)."""
+    user_deletes: dict[int, _FileOutcome]
+    """Business users' deletes before their new version, by part."""
+
+    @classmethod
+    def of(cls, plan: ChangePlan, by_file: Mapping[str, _FileOutcome]) -> _Answers:
+        deletes = set(plan.delete_files)
+        return cls(
+            upserts={
+                (f.generation, f.part): by_file.get(f.path, _UNCONFIRMED)
+                for f in plan.files
+                if f.path not in deletes
+            },
+            deletes={f.part: by_file.get(f.path, _UNCONFIRMED) for f in plan.files if f.path in deletes},
+            withheld={
+                part: by_file[path] for part, path in enumerate(plan.withheld_files) if path in by_file
+            },
+            user_deletes={
+                part: by_file.get(path, _UNCONFIRMED) for part, path in enumerate(plan.reassociate_files)
+            },
+        )
+
+
+@dataclass
+class _Written:
+    """The new generation's buckets, and what the commit counted writing them."""
+
+    refs: dict[int, BucketRef] = field(default_factory=dict)
+    totals: dict[int, int] = field(default_factory=lambda: {LIVE: 0, TOMBSTONE: 0, PENDING: 0})
+    confirmed: int = 0
+    """Sent lines Gong confirmed."""
+    left_pending: int = 0
+    """ObjectIds whose change Gong did not confirm."""
+
+
+def _write_buckets(
+    store: StateStore,
+    plan: ChangePlan,
+    head: StateHead | None,
+    answers: _Answers,
+    generation: int,
+    committer: str,
+) -> _Written:
+    """Step 7: every bucket the run sent to (or rejected in) gets the answers applied and is written
+    under ``generation``; an untouched bucket's file is shared with the new generation."""
+    rejected = rejected_by_bucket(store, plan)
+    written = _Written()
+    for bucket in range(BUCKETS):
+        entries = store.load_bucket(head, bucket)
+        sent = sent_entries(store, plan, bucket)
+        touched = bool(sent or rejected[bucket])
+        if touched:
+            entries = _apply_answers(entries, sent, rejected[bucket], answers, written)
+        for flag in (LIVE, TOMBSTONE, PENDING):
+            written.totals[flag] += entries.flags.count(flag)
+        untouched = head.buckets.get(bucket) if head is not None and not touched else None
+        if untouched is not None:
+            written.refs[bucket] = untouched  # immutable: the new generation shares the file
+        elif len(entries):
+            written.refs[bucket] = store.write_bucket(generation, committer, bucket, entries)
+    return written
+
+
+def _apply_answers(
+    entries: Bucket,
+    sent: list[SentEntry],
+    rejected: Iterable[str],
+    answers: _Answers,
+    written: _Written,
+) -> Bucket:
+    """One bucket's entries after the answers: for each objectId its last sent line decides (live,
+    tombstone, removed, or pending if unconfirmed); a rejected key and a business user whose delete
+    is unconfirmed are pending. Counts the confirmed lines and the keys left pending in ``written``."""
+    # bound once per bucket, not looked up per line
+    user_deletes, withheld, deletes = answers.user_deletes, answers.withheld, answers.deletes
+    upserts = answers.upserts
+    index = dict(zip(entries.ids, range(len(entries)), strict=False))
+    final: dict[str, int] = {}
+    not_reassociated: list[str] = []
+    confirmed_lines = 0
+    for object_id, digest, kind, generation_no, part, line, extra in sent:
+        if kind == SENT_USER_DELETE:  # a business user's delete, before its new version
+            if not user_deletes.get(part, _UNCONFIRMED).accepts(line):
+                not_reassociated.append(object_id)
+            continue
+        if kind == SENT_WITHHELD_DELETE:  # sent only once approved
+            outcome = withheld.get(part, _UNCONFIRMED)
+            if not outcome.accepts(line):
+                continue  # not approved, or not confirmed: the key stays as it was
+            kind = SENT_MIRROR_DELETE
+        else:
+            outcome = (
+                deletes.get(part, _UNCONFIRMED)
+                if kind == SENT_MIRROR_DELETE
+                else upserts.get((generation_no, part), _UNCONFIRMED)
+            )
+        accepted = outcome.accepts(line)
+        confirmed_lines += accepted
+        position = _position(entries, index, object_id, extra)
+        if not accepted:
+            entries.flags[position] = PENDING
+        elif kind == SENT_MIRROR_DELETE:
+            entries.flags[position] = _REMOVED
+        else:
+            entries.digests[position] = digest
+            entries.flags[position] = TOMBSTONE if kind == SENT_DELETED_RECORD else LIVE
+            if entries.extras is not None:
+                entries.extras[position] = extra
+        final[object_id] = entries.flags[position]
+    # its delete unconfirmed, Gong may keep the old email-to-user association whatever the
+    # new version's answer: pending, so the next run deletes the user first again
+    for object_id in [*not_reassociated, *rejected]:
+        position = _position(entries, index, object_id, None)
+        entries.flags[position] = PENDING
+        final[object_id] = PENDING
+    written.confirmed += confirmed_lines
+    written.left_pending += sum(1 for flag in final.values() if flag == PENDING)
+    return _without_removed(entries)
+
+
+def _report(
+    plan: ChangePlan, generation: int, written: _Written, by_file: Mapping[str, _FileOutcome]
+) -> CommitReport:
+    """The commit's report (also kept in HEAD); notes the withheld deletes as approved if all were sent."""
+    report = CommitReport(
+        object_type=plan.object_type,
+        generation=generation,
+        counts=plan.counts,
+        confirmed=written.confirmed,
+        left_pending=written.left_pending,
+        live=written.totals[LIVE],
+        tombstones=written.totals[TOMBSTONE],
+        pending=written.totals[PENDING],
+        guard=plan.guard,
+    )
+    if plan.withheld_files and all(path in by_file for path in plan.withheld_files):
+        approved_withheld(report)  # the withheld deletes were approved and sent
+    return report
+
+
+def _move_head(
+    store: StateStore,
+    plan: ChangePlan,
+    head: StateHead | None,
+    generation: int,
+    committer: str,
+    written: _Written,
+    report: CommitReport,
+    *,
+    now: datetime | None,
+    recovered_by: str | None,
+) -> None:
+    """Step 8: HEAD names the new generation's buckets, the counts, and the plan's token among the
+    committed ones (marked as recovered when another run recovered it)."""
+    recovering = recovered_by is not None
+    marker = RECOVERED + plan.run_token if recovering else plan.run_token
+    earlier = head.committed_tokens if head is not None else []
+    store.write_head(
+        StateHead(
+            generation=generation,
+            fingerprint=head.fingerprint if recovering and head is not None else plan.fingerprint,
+            buckets=written.refs,
+            run_token=committer,
+            committed_at=(now or utcnow()).isoformat(),
+            live=written.totals[LIVE],
+            tombstones=written.totals[TOMBSTONE],
+            pending=written.totals[PENDING],
+            rebuild_next=(recovering and plan.rebuild)
+            or (recovering and head is not None and head.rebuild_next),
+            report=report.to_dict(),
+            committed_tokens=[*earlier, marker][-COMMITTED_TOKENS_KEPT:],
+        )
+    )
 
 
 def _position(entries: Bucket, index: dict[str, int], object_id: str, extra: Any) -> int:
