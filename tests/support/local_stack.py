@@ -34,7 +34,14 @@ class LocalAirflow:
     def fresh(self, processing_delay: float) -> None:
         """Gong as new (no record, request or fault; its default integration), its processing taking
         ``processing_delay`` seconds, and no staged run or change-capture state: a module's runs then
-        see only their own effects. Call between modules, with no run in flight."""
+        see only their own effects. Call between modules. A run an earlier module's failure left in
+        flight is marked failed first: with ``max_active_runs=1`` it would hold every later run queued,
+        and one failure would show as errors in every module after it."""
+        for dag_id in (SYNC_DAG_ID, SETUP_DAG_ID):
+            for state in ("running", "queued"):
+                left = self.api.get(f"/dags/{dag_id}/dagRuns", state=state)["dag_runs"]
+                for run in left:
+                    self.api.send("PATCH", f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}", {"state": "failed"})
         self.emulator.client.reset()
         self.emulator.client.configure(processing_delay=processing_delay)
         shutil.rmtree(self.staging, ignore_errors=True)
