@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -276,15 +277,14 @@ class _UploadTasks:
     """BUSINESS_USER: the changed users' deletes, sent before ``upload`` and committed with it."""
 
 
-def _pull_rows(ti: Any, uploads: _UploadTasks) -> dict[str, list[Any]]:
-    """Each task's rows by task id, validated: the uploads' rows, and the wait sensor's (no file)."""
+def _pull_rows(ti: Any, wait_task_id: str, upload_task_ids: Iterable[str]) -> dict[str, list[Any]]:
+    """The rows of these tasks by task id, validated: the uploads' rows, and the wait sensor's (no file)."""
     from gong_provider.dags.commit import upload_rows, wait_rows
 
     pulled: dict[str, list[Any]] = {
-        task_id: upload_rows(ti.xcom_pull(task_ids=task_id), source=task_id)
-        for task_id in (uploads.upload, uploads.later, uploads.send_approved, *uploads.sent_first)
+        task_id: upload_rows(ti.xcom_pull(task_ids=task_id), source=task_id) for task_id in upload_task_ids
     }
-    pulled[uploads.wait] = wait_rows(ti.xcom_pull(task_ids=uploads.wait), source=uploads.wait)
+    pulled[wait_task_id] = wait_rows(ti.xcom_pull(task_ids=wait_task_id), source=wait_task_id)
     return pulled
 
 
@@ -304,7 +304,8 @@ def _commit(options: _TypeOptions, stage_task_id: str, uploads: _UploadTasks) ->
         plan = ti.xcom_pull(task_ids=stage_task_id, key="plan")
         if not plan:
             raise AirflowSkipException("nothing was planned (dry run, skipped or failed stage)")
-        pulled = _pull_rows(ti, uploads)
+        sent = (uploads.upload, uploads.later, uploads.send_approved, *uploads.sent_first)
+        pulled = _pull_rows(ti, uploads.wait, sent)
         approved = pulled[uploads.send_approved]  # the withheld deletes, once approved and sent
         # a changed business user whose delete Gong did not confirm stays pending (deleted first again)
         approved += [row for task_id in uploads.sent_first for row in pulled[task_id]]
@@ -337,7 +338,7 @@ def _verify(options: _TypeOptions, stage_task_id: str, uploads: _UploadTasks) ->
         from gong_provider.dags.verify import verify_entity
 
         ti, params = context["ti"], context["params"]
-        pulled = _pull_rows(ti, uploads)
+        pulled = _pull_rows(ti, uploads.wait, (uploads.upload, uploads.later))
         result = verify_entity(
             options.object_type,
             sample=int(params.get("verify_sample") or 0),
