@@ -153,6 +153,9 @@ def commit_changes(
     """Advance the state for what Gong confirmed; ``outcomes`` maps each uploaded file's path (as in
     ``plan.files``) to its final request status (a :class:`~gong_provider.models.RequestStatus`, its
     ``to_dict()``, Gong's JSON, or None for a file that was not uploaded or has no final status).
+    The withheld delete files (``plan.withheld_files``) are named only once a person approved them
+    and they were sent: with a confirming answer their keys are removed; named with None (sent, no
+    answer) their keys are pending; not named (not approved) their keys stay as they were.
 
     Idempotent: a retry after the commit, or after a crash at any of its writes, gives the same state.
     Raises :class:`GongStateConflictError` when another run took the state over since this one was
@@ -235,7 +238,7 @@ def _apply(
     confirmed earlier and absent from this run stay, so that a later mirror run deletes them.
     ``recovered_by``: the token of the run recovering this plan (nothing confirmed, HEAD names it)."""
     committer = recovered_by or plan.run_token
-    answers = _Answers.of(plan, by_file)
+    answers = _Answers.of(plan, by_file, recovering=recovered_by is not None)
     generation = store.claim(head, committer)  # step 6
     written = _write_buckets(store, plan, head, answers, generation, committer)  # step 7
     report = _report(plan, generation, written, by_file)
@@ -263,12 +266,14 @@ class _Answers:
     deletes: dict[int, _FileOutcome]
     """Mirror deletes, by part."""
     withheld: dict[int, _FileOutcome]
-    """Withheld deletes, by part: only those sent (approved)."""
+    """Withheld deletes, by part: only those sent (approved; in a recovery, all of them)."""
     user_deletes: dict[int, _FileOutcome]
     """Business users' deletes before their new version, by part."""
 
     @classmethod
-    def of(cls, plan: ChangePlan, by_file: Mapping[str, _FileOutcome]) -> _Answers:
+    def of(cls, plan: ChangePlan, by_file: Mapping[str, _FileOutcome], *, recovering: bool) -> _Answers:
+        """A withheld delete file counts as sent when ``by_file`` names it (with or without an answer)
+        and, in a recovery, always: a dead run may have sent it after an approval."""
         deletes = set(plan.delete_files)
         return cls(
             upserts={
@@ -278,7 +283,9 @@ class _Answers:
             },
             deletes={f.part: by_file.get(f.path, _UNCONFIRMED) for f in plan.files if f.path in deletes},
             withheld={
-                part: by_file[path] for part, path in enumerate(plan.withheld_files) if path in by_file
+                part: by_file.get(path, _UNCONFIRMED)
+                for part, path in enumerate(plan.withheld_files)
+                if recovering or path in by_file
             },
             user_deletes={
                 part: by_file.get(path, _UNCONFIRMED) for part, path in enumerate(plan.reassociate_files)
@@ -349,9 +356,9 @@ def _apply_answers(
                 not_reassociated.append(object_id)
             continue
         if kind == SENT_WITHHELD_DELETE:  # sent only once approved
-            outcome = withheld.get(part, _UNCONFIRMED)
-            if not outcome.accepts(line):
-                continue  # not approved, or not confirmed: the key stays as it was
+            if part not in withheld:
+                continue  # not sent (not approved): the key stays as it was
+            outcome = withheld[part]  # sent: removed once confirmed, else pending like any delete
             kind = SENT_MIRROR_DELETE
         else:
             outcome = (
@@ -398,8 +405,10 @@ def _report(
         pending=written.totals[PENDING],
         guard=plan.guard,
     )
-    if plan.withheld_files and all(path in by_file for path in plan.withheld_files):
-        approved_withheld(report)  # the withheld deletes were approved and sent
+    if plan.withheld_files and all(
+        path in by_file and by_file[path].confirmed for path in plan.withheld_files
+    ):
+        approved_withheld(report)  # the withheld deletes were approved, sent and answered
     return report
 
 

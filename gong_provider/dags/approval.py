@@ -63,3 +63,10 @@ class GongDeleteApprovalOperator(ApprovalOperator):
         self.response_timeout = timedelta(hours=hours)
         self.subject, self.body = approval_text(request)
         return super().execute(context)
+
+
+def was_approved(answer: Any) -> bool:
+    """Whether the approval task's return value (the standard provider's HITL payload) says Approve;
+    None (skipped: nothing withheld, no approval asked) or Reject (also a timeout's answer) is not."""
+    chosen = answer.get("chosen_options") if isinstance(answer, dict) else None
+    return isinstance(chosen, list) and ApprovalOperator.APPROVE in chosen

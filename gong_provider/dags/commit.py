@@ -72,10 +72,15 @@ def commit_entity(
     uploads: Iterable[UploadRow],
     finished: Iterable[UploadRow | WaitRow],
     conn_id: str,
+    withheld_sent: bool = False,
 ) -> tuple[Any, dict[str, Any]]:
     """Commit one type's plan; returns the :class:`~gong_provider.changes.CommitReport` (the caller
     records it, then calls ``raise_for_guard()``) and what Gong said of the uploads: the report's
-    upload columns and the lines Gong refused (true even when a wait failed, which skips summarize)."""
+    upload columns and the lines Gong refused (true even when a wait failed, which skips summarize).
+
+    ``withheld_sent``: a person approved the withheld deletes, so they may have reached Gong even
+    when their upload task left no row (it failed while waiting): without a final status their keys
+    stay pending, not live."""
     from gong_provider.changes import ChangePlan, commit_changes
     from gong_provider.dags.summary import upload_totals
     from gong_provider.hooks.gong import GongCrmHook
@@ -94,6 +99,9 @@ def commit_entity(
     if missing:
         log.warning("%s file(s) were not uploaded: their records stay pending: %s", len(missing), missing)
     approved = set(change_plan.withheld_files)  # sent only after an approval (dags/approval.py)
+    if withheld_sent:
+        for path in approved:
+            statuses.setdefault(path, None)
     report = commit_changes(
         change_plan, {path: status for path, status in statuses.items() if path in planned | approved}
     )

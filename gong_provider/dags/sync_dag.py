@@ -132,9 +132,14 @@ def _entity_group(
             staged >> reassociate >> upload
             sent_first.append(reassociate.task_id)
 
-        send_approved = _approved_deletes(options, staged, stage_task_id)
+        approve, send_approved = _approved_deletes(options, staged, stage_task_id)
         uploads = _UploadTasks(
-            upload.task_id, wait.task_id, later.task_id, send_approved.task_id, tuple(sent_first)
+            upload.task_id,
+            wait.task_id,
+            later.task_id,
+            send_approved.task_id,
+            approve.task_id,
+            tuple(sent_first),
         )
         committed = _commit(options, stage_task_id, uploads)
         if object_type in VERIFY_TYPES:
@@ -254,15 +259,15 @@ def _waited_upload(options: _TypeOptions, task_id: str, file: Any) -> Any:
     )
 
 
-def _approved_deletes(options: _TypeOptions, staged: Any, stage_task_id: str) -> Any:
+def _approved_deletes(options: _TypeOptions, staged: Any, stage_task_id: str) -> tuple[Any, Any]:
     """Mirror deletes the guard withheld: a person approves them (gong_provider.dags.approval), then
-    ``send_approved_deletes`` sends exactly those; it returns that task."""
+    ``send_approved_deletes`` sends exactly those; it returns the two tasks."""
     from gong_provider.dags.approval import GongDeleteApprovalOperator
 
     approve = GongDeleteApprovalOperator(task_id="approve_deletes", stage_task_id=stage_task_id)
     send_approved = _waited_upload(options, "send_approved_deletes", _xcom(staged, "withheld_files"))
     staged >> approve >> send_approved
-    return send_approved
+    return approve, send_approved
 
 
 @dataclass(frozen=True)
@@ -273,6 +278,8 @@ class _UploadTasks:
     wait: str
     later: str
     send_approved: str
+    approve: str
+    """The approval of the withheld deletes: once approved, they count as sent, answered or not."""
     sent_first: tuple[str, ...] = ()
     """BUSINESS_USER: the changed users' deletes, sent before ``upload`` and committed with it."""
 
@@ -298,6 +305,7 @@ def _commit(options: _TypeOptions, stage_task_id: str, uploads: _UploadTasks) ->
         from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
         from gong_provider.changes import GongChangeCaptureError
+        from gong_provider.dags.approval import was_approved
         from gong_provider.dags.commit import commit_entity
 
         ti = context["ti"]
@@ -315,6 +323,7 @@ def _commit(options: _TypeOptions, stage_task_id: str, uploads: _UploadTasks) ->
                 uploads=[*pulled[uploads.upload], *pulled[uploads.later], *approved],
                 finished=[*pulled[uploads.wait], *pulled[uploads.later], *approved],
                 conn_id=options.conn_id,
+                withheld_sent=was_approved(ti.xcom_pull(task_ids=uploads.approve)),
             )
             result: dict[str, Any] = {**report.to_dict(), "gong": gong}
             ti.xcom_push(key="report", value=result)

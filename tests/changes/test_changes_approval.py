@@ -10,7 +10,8 @@ import pytest
 
 from gong_provider.changes import GongDeleteGuardError, commit_changes
 from gong_provider.changes.approval import withheld_request
-from gong_provider.changes.state import LIVE
+from gong_provider.changes.state import LIVE, PENDING
+from tests.changes.clock import Clock
 from tests.changes.test_changes import DONE, Sync, contact
 
 
@@ -55,3 +56,33 @@ def test_without_approval_the_withheld_keys_stay_and_the_guard_fails(tmp_path: P
     plan, report = sync.sync([contact(n) for n in range(70)], confirm_deletes=30)
     assert (plan.counts.deleted, plan.withheld_files) == (30, [])
     assert len(sync.state()) == 70
+
+
+def test_approved_deletes_without_an_answer_leave_their_keys_pending(tmp_path: Path) -> None:
+    """Approved and sent, but no answer reached the commit (the send failed while waiting): Gong may
+    have deleted them, so the keys are pending, not live, and the guard is not cleared."""
+    sync = Sync(tmp_path)
+    sync.sync([contact(n) for n in range(100)])
+    plan = sync.stage([contact(n) for n in range(70)])
+    outcomes = {f.path: DONE for f in plan.files} | dict.fromkeys(plan.withheld_files, None)
+    report = commit_changes(plan, outcomes)
+    state = sync.state()
+    assert {state[f"c{n}"][1] for n in range(70, 100)} == {PENDING}
+    assert {state[f"c{n}"][1] for n in range(70)} == {LIVE}
+    assert report.counts.deletes_withheld == 30  # not reported as deleted
+    # the source still lacks them: the next mirror run plans their deletes again
+    again = sync.stage([contact(n) for n in range(70)])
+    assert again.counts.deletes_withheld + again.counts.deleted == 30
+
+
+def test_a_recovered_plan_leaves_its_withheld_keys_pending(tmp_path: Path, clock: Clock) -> None:
+    """The commit died after an approved send: the next run cannot know whether the deletes went,
+    so it recovers the withheld keys as pending, as every key the dead plan may have sent."""
+    sync = Sync(tmp_path)
+    sync.sync([contact(n) for n in range(100)])
+    sync.stage([contact(n) for n in range(70)])  # withheld, maybe approved and sent; never committed
+    clock.advance(days=1)  # the dead run's lease expired
+    plan = sync.stage([contact(n) for n in range(70)])  # recovers the dead plan first
+    state = sync.state()
+    assert {state[f"c{n}"][1] for n in range(70, 100)} == {PENDING}
+    assert plan.counts.deletes_withheld + plan.counts.deleted == 30

@@ -344,13 +344,15 @@ class SyncMachine(RuleBasedStateMachine):
 
     @rule()
     def clean_mirror_run(self) -> None:
-        """A clean run never fails, then Gong equals the valid source and a rerun sends nothing new."""
-        self.harness.clock.advance(days=1)
-        self.runs += 1
-        run_key = f"run-{self.runs}"
+        """A clean run never fails, then Gong equals the valid source and a rerun sends nothing new.
+
+        A clean run that rebuilds (because a rebuilding run died before its commit) infers no delete
+        (docs/state.md, "Rebuilds keep what they must delete"): the next mirror run deletes what the
+        source lost, so Gong is checked after that one."""
         before, present = self.gong(), self.present()
-        plan = self.stage(run_key, mode="mirror", confirm_deletes=10**6)
-        commit_changes(plan, self.upload(plan, "done"))
+        if self.clean_mirror_pass().rebuild:
+            self.check_never_deleted(before, present)
+            assert not self.clean_mirror_pass().rebuild, "a clean rebuild's commit did not end the rebuild"
         self.crashed = None
         self.check_never_deleted(before, present)
         gong = self.gong()
@@ -379,6 +381,14 @@ class SyncMachine(RuleBasedStateMachine):
         assert sent <= refused, f"an unchanged rerun sent {sorted(sent - refused)}"
         report = commit_changes(rerun, self.upload(rerun, "done"))
         assert report.left_pending >= len(refused)
+
+    def clean_mirror_pass(self) -> ChangePlan:
+        """One mirror run that every answer confirms; it must not fail."""
+        self.harness.clock.advance(days=1)
+        self.runs += 1
+        plan = self.stage(f"run-{self.runs}", mode="mirror", confirm_deletes=10**6)
+        commit_changes(plan, self.upload(plan, "done"))
+        return plan
 
     # -- invariants ------------------------------------------------------------------------------
 
@@ -595,3 +605,19 @@ def test_the_business_user_model(harness_parts: dict[str, Any], tmp_path: Path) 
 
 def test_the_model_with_state_on_s3(harness_parts: dict[str, Any], s3: Any) -> None:
     _run(Harness(state_base=s3.url("state"), **harness_parts), examples=3, steps=8)
+
+
+def test_a_dead_rebuild_then_clean_runs_delete_what_the_source_lost(
+    harness_parts: dict[str, Any], tmp_path: Path
+) -> None:
+    """The sequence the 100-example run found: a reset_state run died before its upload, so the next
+    clean mirror run rebuilds and infers no delete; the one after deletes c0 (replayed as found)."""
+    harness = Harness(state_base=tmp_path / "state", **harness_parts)
+    machine = type("BoundSyncMachine", (SyncMachine,), {"harness": harness})()
+    machine.edit(kind="null", number=0, version=0)
+    machine.clean_mirror_run()
+    machine.remove(number=0)
+    machine.run(answer="done", at_write=0, crash="before_upload", mode="upsert", reset_state=True)
+    machine.clean_mirror_run()
+    assert "c0" not in machine.gong()
+    machine.teardown()
