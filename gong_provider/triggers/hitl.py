@@ -1,7 +1,8 @@
 """HeldHITLTrigger: the standard provider's human-in-the-loop wait, its event held (apache/airflow#71580).
 
-On Airflow < 3.3 the approval task defers to :class:`HITLTrigger`, which polls the stored answer
-every few seconds and resumes the task as soon as it sees one: an answer given within seconds of the
+On Airflow < 3.3 the approval task defers to the standard provider's
+:class:`~airflow.providers.standard.triggers.hitl.HITLTrigger`, which polls the stored answer every
+few seconds and resumes the task as soon as it sees one: an answer given within seconds of the
 request resumed the task before the scheduler had read the executor's report of the deferral, and the
 approval was retried and asked again. This trigger waits for the answer the same way and holds the
 event by the provider's one rule (:class:`~gong_provider.triggers.hold.HeldEventTrigger`). On Airflow
@@ -22,11 +23,11 @@ from gong_provider.triggers.hold import HeldEventTrigger, deferral_time
 
 
 class HeldHITLTrigger(HeldEventTrigger, HITLTrigger):
-    """:class:`HITLTrigger` whose event (the answer, or the timeout's default) waits until the
-    deferral is ``min_deferral_age()`` old; outside a triggerer it fires at once.
+    """The standard provider's HITL trigger whose event (the answer, or the timeout's default) waits
+    until the deferral is ``min_deferral_age()`` old; outside a triggerer it fires at once.
 
     :param deferred_at: wall-clock time of the deferral, epoch seconds (default: when it is built,
-        which is when the task defers). Serialized beside :class:`HITLTrigger`'s own kwargs.
+        which is when the task defers). Serialized beside the standard trigger's own kwargs.
     """
 
     def __init__(self, *, deferred_at: float | str | datetime | None = None, **kwargs: Any) -> None:

@@ -26,7 +26,7 @@ class HeldEventTrigger(BaseTrigger):
 
     When a task defers, the executor's "success" report of that try reaches the scheduler seconds
     later; a task resumed before is then taken for one killed outside Airflow and sent to
-    up_for_retry (see :func:`~gong_provider.waiting.deadline.min_deferral_age`). A subclass sets
+    up_for_retry (why: ``min_deferral_age()`` in ``waiting/deadline.py``). A subclass sets
     ``deferred_at`` (:func:`deferral_time`), serializes it, and awaits :meth:`hold_until_resumable`
     before it yields. Outside a triggerer (``dag.test()``: no ``trigger_id``, no executor) nothing
     is held.
