@@ -31,7 +31,12 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [{"integration-name": _INTEGRATION, "python-modules": ["gong_provider.hooks.gong"]}],
         "operators": [{"integration-name": _INTEGRATION, "python-modules": ["gong_provider.operators.gong"]}],
         "sensors": [{"integration-name": _INTEGRATION, "python-modules": ["gong_provider.sensors.gong"]}],
-        "triggers": [{"integration-name": _INTEGRATION, "python-modules": ["gong_provider.triggers.gong"]}],
+        "triggers": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": ["gong_provider.triggers.gong", "gong_provider.triggers.hitl"],
+            }
+        ],
         "asset-uris": [
             {
                 "schemes": ["gong"],

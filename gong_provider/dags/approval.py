@@ -10,16 +10,26 @@ recomputed) and ``commit`` applies them. Reject, or no answer within ``delete_ap
 (default 24; the timeout answers Reject): nothing is sent and ``commit`` fails the type with the
 guard's message, as before. ``delete_approval_hours=0`` asks nobody (unattended runs; there
 ``confirm_deletes`` sends the deletes).
+
+On Airflow < 3.3 the operator waits for the answer in a trigger; this one swaps in
+:class:`~gong_provider.triggers.hitl.HeldHITLTrigger`, so an answer given within seconds of the
+request does not resume the task before the scheduler has read the report of its deferral
+(apache/airflow#71580). On 3.3+ the answer resumes the task directly (no trigger; see docs/dags.md).
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.providers.standard.triggers.hitl import HITLTrigger
 
 from gong_provider.dags.approval_settings import approval_hours
+from gong_provider.triggers.hitl import HeldHITLTrigger
+
+if TYPE_CHECKING:
+    from airflow.triggers.base import BaseTrigger
 
 
 def approval_text(request: dict[str, Any]) -> tuple[str, str]:
@@ -63,6 +73,19 @@ class GongDeleteApprovalOperator(ApprovalOperator):
         self.response_timeout = timedelta(hours=hours)
         self.subject, self.body = approval_text(request)
         return super().execute(context)
+
+    def defer(
+        self,
+        *,
+        trigger: BaseTrigger,
+        method_name: str,
+        kwargs: dict[str, Any] | None = None,
+        timeout: timedelta | float | None = None,
+    ) -> NoReturn:
+        """Airflow < 3.3 waits for the answer in :class:`HITLTrigger`: wait in the held one instead."""
+        if isinstance(trigger, HITLTrigger) and not isinstance(trigger, HeldHITLTrigger):
+            trigger = HeldHITLTrigger.holding(trigger)
+        super().defer(trigger=trigger, method_name=method_name, kwargs=kwargs, timeout=timeout)
 
 
 def was_approved(answer: Any) -> bool:

@@ -8,12 +8,13 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
 from gong_provider.exceptions import GongError
 from gong_provider.ids import parse_integration_id
 from gong_provider.rows import StatusEvent
-from gong_provider.waiting.deadline import as_epoch, min_deferral_age, resumable_at
+from gong_provider.triggers.hold import HeldEventTrigger, deferral_time
+from gong_provider.waiting.deadline import as_epoch
 from gong_provider.waiting.events import wait_event
 from gong_provider.waiting.policy import CheckAfter, Decision, StatusWait
 from gong_provider.waiting.poll_schedule import (
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from gong_provider.hooks.gong import GongCrmAsyncHook
 
 
-class GongRequestStatusTrigger(BaseTrigger):
+class GongRequestStatusTrigger(HeldEventTrigger):
     """Poll ``/v2/crm/request-status`` with growing intervals until DONE, FAILED or ``end_time``.
 
     Waits by the one wait policy (:mod:`gong_provider.waiting.policy`), as the operator's and the
@@ -38,11 +39,12 @@ class GongRequestStatusTrigger(BaseTrigger):
     all of them (a deferred operator's files, one deferral). Yields exactly one event (see
     :mod:`gong_provider.waiting.events`). Serialized kwargs are the conn id and primitives only.
 
-    In a triggerer, the event is held until ``min_deferral_age()``
-    (15 s by default) after the deferral, so that the scheduler has read the executor's late "success"
-    of the deferring try before the task resumes (apache/airflow#71580: otherwise the resumed try is
-    marked up_for_retry). Polling goes on meanwhile; only the event waits. Run outside a triggerer
-    (``dag.test()``, ``airflow dags test``: no ``trigger_id``, no executor), it fires at once.
+    In a triggerer, the event is held until ``min_deferral_age()`` (15 s by default) after the
+    deferral (:class:`~gong_provider.triggers.hold.HeldEventTrigger`), so that the scheduler has read
+    the executor's late "success" of the deferring try before the task resumes (apache/airflow#71580:
+    otherwise the resumed try is marked up_for_retry). Polling goes on meanwhile; only the event
+    waits. Run outside a triggerer (``dag.test()``, ``airflow dags test``: no ``trigger_id``, no
+    executor), it fires at once.
 
     :param integration_id: Gong's integration id, an int or a string of digits (serialized as a string).
     :param client_request_id: the clientRequestId of the upload to wait for.
@@ -88,7 +90,7 @@ class GongRequestStatusTrigger(BaseTrigger):
         self.max_poll_interval = float(max_poll_interval)
         self.backoff_factor = float(backoff_factor)
         self.carry = carry
-        self.deferred_at = time.time() if deferred_at is None else as_epoch(deferred_at)
+        self.deferred_at = deferral_time(deferred_at)
         self._hook: GongCrmAsyncHook | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -121,7 +123,7 @@ class GongRequestStatusTrigger(BaseTrigger):
             payload = await self._wait(self._hook)
             if self.carry is not None:
                 payload["carry"] = self.carry
-            await self._hold_until_resumable(started_at)
+            await self.hold_until_resumable(started_at, f"Gong request {self.client_request_id}")
             yield TriggerEvent(payload)  # type: ignore[no-untyped-call]
         finally:
             await self.cleanup()
@@ -153,23 +155,6 @@ class GongRequestStatusTrigger(BaseTrigger):
             self.log.info("Gong request %s is %s", client_request_id, status.status.value)
             wait.record(client_request_id, status)
         return wait.after_round()
-
-    def hold_seconds(self, started_at: float, now: float) -> float:
-        """How long the event must wait before it may resume the task (0 outside a triggerer)."""
-        if getattr(self, "trigger_id", None) is None:  # dag.test(): no executor, no stale report
-            return 0.0
-        return max(resumable_at(self.deferred_at, started_at, min_deferral_age()) - now, 0.0)
-
-    async def _hold_until_resumable(self, started_at: float) -> None:
-        hold = self.hold_seconds(started_at, time.time())
-        if hold > 0:
-            self.log.info(
-                "Gong request %s: holding the event %.1f s, until the executor's report of the "
-                "deferral has reached the scheduler (apache/airflow#71580)",
-                self.client_request_id,
-                hold,
-            )
-            await asyncio.sleep(hold)
 
     async def cleanup(self) -> None:
         """Close the HTTP session; called on every exit of the trigger."""

@@ -322,9 +322,9 @@ def answer_in_the_ui(stack: Stack, ui: Ui, run_id: str, deletes: int, option: st
     sync_api.expect(page.get_by_text("First objectIds to delete").first).to_be_visible()
     ui.screenshot(f"approval_{option.lower()}")
     # A person reads the request before answering. An answer within seconds of the deferral hits
-    # apache/airflow#71580 (the resumed try is taken for a killed one and retried: it asks again); the
-    # provider's own triggers hold their event past that age, the standard provider's HITL trigger
-    # does not (docs/dags.md says so).
+    # apache/airflow#71580 (the resumed try is taken for a killed one and retried: it asks again). On
+    # Airflow 3.3+ (pinned) the answer resumes the task straight from the API, with no trigger to hold
+    # it; below 3.3 the approval's HeldHITLTrigger would (docs/dags.md says so).
     started = str(stack.api.get(instance)["start_date"]).replace("Z", "+00:00")
     asked_at = datetime.fromisoformat(started).timestamp()
     read_by = asked_at + min_deferral_age() + 5.0
