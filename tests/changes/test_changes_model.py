@@ -3,10 +3,11 @@ with the state on local files and on a real S3 endpoint (moto's server).
 
 A random sequence of export edits (new, changed, deleted by absence or by ``isDeleted``, repeated
 ids, ids with surrounding spaces, null fields, invalid lines, rejected duplicates, lines Gong refuses,
-compact or spaced JSON) and runs: every sync mode, ``reset_state``, crashes before the upload, after
-it, and at every write of a commit (claim, buckets, HEAD, plan removal, garbage, lease: injected by
-a wrapper around the state store's three write calls), commit retries, clears and retries of the
-same run, overlapping runs (excluded by the lease, or a run that lost an expired lease), and Gong's
+compact or spaced JSON) and runs: every sync mode, ``reset_state``, crashes while staging (lease,
+recovery, plan), before the upload, after it, and at every write of a commit (claim, buckets, HEAD,
+plan removal, garbage, lease: injected by a wrapper around the state store's three write calls),
+commit retries, clears and retries of the same run, mass deletes withheld for an approval (approved
+and answered, approved but unanswered, approved then a crash, rejected), overlapping runs (excluded by the lease, or a run that lost an expired lease), and Gong's
 answers (DONE; FAILED with a complete list from the emulator itself; FAILED with no error and no
 ``totalErrorCount``; FAILED with 20 errors and no ``totalErrorCount``; DONE with line errors; an
 answer lost to a 500 after Gong stored the file; a 429 that kept the file from Gong).
@@ -23,6 +24,7 @@ Examples are bounded for CI; ``GONG_MODEL_EXAMPLES=500 make test-model`` runs ma
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -171,6 +173,14 @@ class SyncMachine(RuleBasedStateMachine):
         self.crashed: tuple[str, ChangePlan | None, dict[str, Any]] | None = None
         """The last run's key, plan and statuses when it died before its commit finished."""
 
+    @initialize(confirmed=st.integers(0, 3))
+    def confirmed_records(self, confirmed: int) -> None:
+        """Start from nothing, or from records Gong holds (one removal away from a delete, so that
+        the guard, the approval and the deletes' crashes are reached in a few steps)."""
+        if confirmed:
+            self.source = {number: [Entry("ok", 0)] for number in range(confirmed)}
+            self.clean_mirror_pass()
+
     # -- the export ------------------------------------------------------------------------------
 
     @rule(number=st.integers(0, IDS - 1), version=st.integers(0, 2), spaced_json=st.booleans())
@@ -220,9 +230,8 @@ class SyncMachine(RuleBasedStateMachine):
             integration_id=h.integration_id,
             run_key=run_key,
             max_reject_ratio=1.0,
-            max_delete_ratio=1.0,
             custom_fields=SCORE,
-            **options,
+            **{"max_delete_ratio": 1.0, **options},
         )
 
     def upload(self, plan: ChangePlan, answer: str) -> dict[str, Any]:
@@ -248,6 +257,23 @@ class SyncMachine(RuleBasedStateMachine):
             for path, request_id in sent:
                 statuses[path] = shown(self.wait(request_id), answer)
         return statuses
+
+    def upload_withheld(self, plan: ChangePlan) -> dict[str, Any]:
+        """The approved withheld deletes, sent as ``send_approved_deletes`` does; their statuses."""
+        h = self.harness
+        sent = []
+        for path in plan.withheld_files:
+            request_id = make_client_request_id(
+                dag_id="model",
+                task_id="send_approved_deletes",
+                run_id=plan.run_token,
+                map_index=None,
+                object_type=TYPE,
+                content_sha256=hashlib.sha256(Path(path).read_bytes()).hexdigest(),
+            )
+            h.hook.upload_entities(h.integration_id, TYPE, request_id, path)
+            sent.append((path, request_id))
+        return {path: self.wait(request_id) for path, request_id in sent}
 
     def wait(self, request_id: str) -> RequestStatus:
         return wait_for(self.harness, request_id)
@@ -285,6 +311,50 @@ class SyncMachine(RuleBasedStateMachine):
             self.crashed = (run_key, plan, statuses)
         else:
             self.commit(run_key, plan, statuses, at_write if crash == "commit" else None)
+        self.check_never_deleted(before, present)
+
+    @rule(decision=st.sampled_from(["approve", "approve_unanswered", "approve_then_crash", "reject"]))
+    def mass_delete(self, decision: str) -> None:
+        """A mirror run whose deletes the guard withholds for an approval (``max_delete_ratio=0``),
+        then a person's answer: approved and sent (answered; unanswered, as when the send failed
+        while waiting; or the worker dies before the commit), or rejected (nothing sent)."""
+        h = self.harness
+        h.clock.advance(days=1)
+        self.runs += 1
+        run_key = f"run-{self.runs}"
+        before, present = self.gong(), self.present()
+        self.crashed = None
+        if not present:
+            return  # an empty source in mirror mode is refused by the guard (test_changes.py)
+        plan = self.stage(run_key, mode="mirror", max_delete_ratio=0.0)
+        statuses = self.upload(plan, "done")
+        if decision != "reject":
+            withheld = self.upload_withheld(plan)
+            statuses |= dict.fromkeys(withheld) if decision == "approve_unanswered" else withheld
+        if decision == "approve_then_crash":
+            self.crashed = (run_key, plan, statuses)
+        else:
+            self.commit(run_key, plan, statuses, None)
+        self.check_never_deleted(before, present)
+
+    @rule(at_write=st.integers(0, 10))
+    def crash_while_staging(self, at_write: int) -> None:
+        """The worker dies at a write of ``stage_changes`` (the lease, the recovery of a dead plan, the
+        plan and its marker), or right after it, before the upload."""
+        h = self.harness
+        h.clock.advance(days=1)
+        self.runs += 1
+        run_key = f"run-{self.runs}"
+        before, present = self.gong(), self.present()
+        h.faults.countdown = at_write
+        try:
+            plan = self.stage(run_key, mode="mirror" if present else "upsert", confirm_deletes=10**6)
+        except Crash:
+            self.crashed = (run_key, None, {})
+        else:
+            self.crashed = (run_key, plan, {})
+        finally:
+            h.faults.countdown = None
         self.check_never_deleted(before, present)
 
     def commit(self, run_key: str, plan: ChangePlan, statuses: dict[str, Any], at_write: int | None) -> None:
@@ -620,4 +690,21 @@ def test_a_dead_rebuild_then_clean_runs_delete_what_the_source_lost(
     machine.run(answer="done", at_write=0, crash="before_upload", mode="upsert", reset_state=True)
     machine.clean_mirror_run()
     assert "c0" not in machine.gong()
+    machine.teardown()
+
+
+def test_approved_deletes_left_unanswered_are_not_recorded_as_confirmed(
+    harness_parts: dict[str, Any], tmp_path: Path
+) -> None:
+    """The review's case, replayed through the machine: approved withheld deletes Gong processed
+    whose answer the commit never saw leave their keys pending, never live."""
+    harness = Harness(state_base=tmp_path / "state", **harness_parts)
+    machine = type("BoundSyncMachine", (SyncMachine,), {"harness": harness})()
+    machine.put(number=0, version=0, spaced_json=False)
+    machine.put(number=1, version=0, spaced_json=False)
+    machine.clean_mirror_run()
+    machine.remove(number=0)
+    machine.mass_delete(decision="approve_unanswered")
+    assert "c0" not in machine.gong()
+    machine.the_state_claims_only_what_gong_holds()
     machine.teardown()
