@@ -127,7 +127,6 @@ def stage_entity(
     render: Any,
     staging_base: str | None = None,
     state_base: str | None = None,
-    run_time: Any = None,
     gong_conn_id: str | None = None,
 ) -> StageResult:
     """Stage one type and diff it against the change-capture state (see :mod:`gong_provider.changes`).
@@ -136,10 +135,9 @@ def stage_entity(
     files, the plan (``ChangePlan.to_dict()``, None in a dry run: nothing is planned or sent) and the
     withheld deletes to approve (``withheld_request``; None when none were withheld) and, for
     BUSINESS_USER, the deletes of changed users to send before the uploads (``reassociate_files``).
-    Every delete is dated by change capture when planned (docs/state.md); ``run_time`` is accepted
-    for earlier callers and no longer used (an old interval's end would back-date deletes).
+    Every delete is dated by change capture when planned (docs/state.md), never by the run's
+    interval (an old interval's end would back-date deletes).
     """
-    del run_time
     run = _read_type_run(
         ObjectType(object_type),
         params,
