@@ -1,9 +1,10 @@
-"""`make bench`: run every benchmark, each in its own process, and rewrite BENCHMARKS.md.
+"""`make bench`: run every benchmark, each in its own process, and rewrite its block of BENCHMARKS.md.
 
 Each benchmark script prints one JSON document on stdout; this runner keeps the raw results in
 ``.bench/results.json`` and renders them, every figure beside the baseline measured in the same run.
 A benchmark that fails is reported as failed in BENCHMARKS.md (and makes the command exit 1),
-so a stale figure is never shown as current.
+so a stale figure is never shown as current. Only the lines between :data:`BEGIN` and :data:`END`
+are rewritten: what is written by hand or recorded by tests lives outside them and is kept as it is.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "BENCHMARKS.md"
 RAW = ROOT / ".bench" / "results.json"
-FROM_TESTS = "<!-- From here on: figures measured by tests; make bench keeps them as they are. -->"
-"""The line from which BENCHMARKS.md holds figures that tests record (they name their own source
-and date): ``make bench`` rewrites what is above it and keeps it and what follows."""
+BEGIN = "<!-- make bench: from here to its END line, written by benchmarks/run_all.py. Edit outside. -->"
+END = "<!-- make bench: END. What follows is kept as it is: notes measured by hand, figures from tests. -->"
+"""The lines around the part of BENCHMARKS.md that ``make bench`` rewrites; the notes measured by hand
+and the figures tests record (each naming its own source and date) sit outside them."""
+TITLE = "# Benchmarks"
 
 Result = dict[str, Any]
 
@@ -374,11 +377,27 @@ def machine() -> str:
     )
 
 
-def figures_from_tests() -> str:
-    """The part of the current BENCHMARKS.md from the FROM_TESTS line on (none: an empty string)."""
-    current = OUT.read_text(encoding="utf-8") if OUT.exists() else ""
-    start = current.find(FROM_TESTS)
-    return "" if start < 0 else "\n" + current[start:]
+def generated_block(current: str) -> tuple[int, int]:
+    """Where ``current`` (BENCHMARKS.md) holds ``make bench``'s block: the offsets just after the
+    BEGIN line and at the END line. Raises ValueError, before any benchmark runs, when the two lines
+    are not there once each and in order: rewriting a guessed part could lose text written by hand."""
+    start, end = current.find(BEGIN), current.find(END)
+    if current.count(BEGIN) != 1 or current.count(END) != 1 or end < start:
+        raise ValueError(
+            f"{OUT.name} must hold, once each and in this order, the lines\n  {BEGIN}\n  {END}\n"
+            "around the part make bench rewrites (notes written by hand go outside them)"
+        )
+    return start + len(BEGIN), end
+
+
+def rewritten(current: str, generated: str) -> str:
+    """``current`` with its block replaced by ``generated``, everything outside the block kept as it
+    is; no file yet (``current`` empty): a title and the block."""
+    block = f"\n\n{generated.strip()}\n\n"
+    if not current:
+        return f"{TITLE}\n\n{BEGIN}{block}{END}\n"
+    start, end = generated_block(current)
+    return f"{current[:start]}{block}{current[end:]}"
 
 
 def run(name: str, argv: list[str], timeout: int) -> tuple[Result | None, str, float]:
@@ -402,6 +421,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--only", nargs="*", help="names of the benchmarks to run (default: all)")
     args = parser.parse_args()
+    current = OUT.read_text(encoding="utf-8") if OUT.exists() else ""
+    if current:
+        generated_block(current)  # no block to rewrite: stop before the benchmarks run, not after
     selected = [b for b in BENCHMARKS if not args.only or b[0] in args.only]
     results: dict[str, Any] = {}
     sections: list[str] = []
@@ -420,8 +442,6 @@ def main() -> int:
     RAW.parent.mkdir(exist_ok=True)
     RAW.write_text(json.dumps(results, indent=2))
     header = [
-        "# Benchmarks",
-        "",
         "Written by `make bench` (`benchmarks/run_all.py`); every figure is measured in the same run as "
         "its baseline, on this machine:",
         "",
@@ -429,7 +449,7 @@ def main() -> int:
         f"- {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         "",
     ]
-    OUT.write_text("\n".join(header + sections) + figures_from_tests())
+    OUT.write_text(rewritten(current, "\n".join(header + sections)), encoding="utf-8")
     print(f"wrote {OUT.relative_to(ROOT)}; {failed} failed")
     return 1 if failed else 0
 

@@ -7,9 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from gong_provider.ids import IntegrationId, parse_integration_id
-
-MAX_OBJECT_IDS_PER_GET = 100
-"""``GET /v2/crm/entities`` takes at most 100 ids per call."""
+from gong_provider.limits import MAX_OBJECT_IDS_PER_GET as MAX_OBJECT_IDS_PER_GET  # moved; kept for importers
 
 
 class ObjectType(str, enum.Enum):

@@ -89,8 +89,56 @@ class StatusEvent(_StatusEventKeys, total=False):
     carry: dict[str, Any]
 
 
+class _StageSummaryKeys(TypedDict):
+    object_type: str
+    source: str
+    manifest: str
+    """The manifest of the staged files (once planned: of those to upload)."""
+    records_read: int
+    records_staged: int
+    records_rejected: int
+    rejects: str | None
+    """The rejects file; None when nothing was rejected."""
+    files: int
+    generations: int
+    dry_run: bool
+
+
+class ChangeCountFields(TypedDict, total=False):
+    """Change capture's counts of a plan, in the report's columns (set together, once planned)."""
+
+    new: int
+    changed: int
+    unchanged: int
+    pending_retried: int
+    deleted: int
+    deletes_withheld: int
+
+
+class StageSummary(_StageSummaryKeys, ChangeCountFields, total=False):
+    """The stage task's ``summary`` XCom: one type's counts for ``summarize`` and the report
+    (``gong_provider.dags.stage.stage_summary``). A stage that failed after staging pushes the
+    required keys alone; the optional ones come with the reject ratio, the plan and the reference
+    check."""
+
+    max_reject_ratio: float
+    rejects_over_limit: str | None
+    """Why the run must fail for this type's rejects; None when within ``max_reject_ratio``."""
+    records_to_upload: int
+    records_planned: int
+    """A dry run's: what a real run would upload (``records_to_upload`` is 0)."""
+    sync_mode: str
+    state_rebuilt: str | None
+    """Why change capture rebuilt the state; None when it did not."""
+    users_reassociated: int
+    references_dangling: int
+    references_missing: int
+    reference_examples: list[str]
+    references_unchecked: list[str]
+
+
 class _StageResultKeys(TypedDict):
-    summary: dict[str, Any]
+    summary: StageSummary
     """The stage's counts for the report (read by ``gong_provider.dags.report``)."""
     uploads: list[dict[str, Any]]
     """Generation 0's files, one ``{"file": path}`` each: the upload operator's mapped kwargs."""
@@ -164,6 +212,12 @@ def upload_row(value: object, *, source: str = "the upload task") -> UploadRow:
 def wait_row(value: object, *, source: str = "the wait task") -> WaitRow:
     """One wait sensor XCom row, validated where it is pulled."""
     return cast(WaitRow, _checked(value, WaitRow.__required_keys__, f"XCom row of {source}", GongRowError))
+
+
+def stage_summary_row(value: object, *, source: str = "the stage task") -> StageSummary:
+    """The stage task's ``summary`` XCom, validated where it is pulled (``summarize``, the report)."""
+    checked = _checked(value, StageSummary.__required_keys__, f"summary XCom of {source}", GongRowError)
+    return cast(StageSummary, checked)
 
 
 def _flattened(value: Any) -> list[Any]:

@@ -3,6 +3,8 @@ that lacks a key is refused where it enters, with an error naming the key."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,9 +17,11 @@ from gong_provider.operators.upload_files import FileFacts, UploadFile
 from gong_provider.operators.upload_progress import FileUpload
 from gong_provider.rows import (
     ReportRow,
+    StageSummary,
     StatusEvent,
     UploadRow,
     WaitRow,
+    stage_summary_row,
     status_event,
     upload_rows,
     wait_rows,
@@ -26,6 +30,7 @@ from gong_provider.waiting.events import reason_event, status_from_event, status
 from gong_provider.waiting.events import status_event as build_status_event
 
 ID = "gong-contact-abc"
+DATA = Path(__file__).resolve().parents[1] / "dags" / "data"
 FAILED = RequestStatus("r2", RequestState.FAILED, [RecordError(2, "bad date")], 1, 4)
 
 
@@ -109,3 +114,54 @@ def test_the_wait_sensor_kwargs_come_from_a_validated_upload_row() -> None:
     assert _sensor_kwargs(row) == {"client_request_id": ID, "file": "/s/CONTACT-0.ldjson"}
     with pytest.raises(GongRowError, match=r"XCom row of upload: missing key\(s\) 'client_request_id'"):
         _sensor_kwargs({key: value for key, value in row.items() if key != "client_request_id"})
+
+
+def test_the_stage_summary_has_the_keys_its_type_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each summary the stage writes (a dry run without state, a planned run, a previewed plan) holds
+    the required keys and only keys the type names; together they use every key; a stage that failed
+    after staging pushes the required ones alone. The XCom's JSON reads back the same."""
+    from gong_provider.dags.stage import stage_entity, summary_after_failure
+
+    monkeypatch.setenv("GONG_STAGING_BASE", str(tmp_path))
+    params = {"source": str(DATA), "entity_types": ["STAGE"]}
+
+    def summary(run_id: str, **conf: Any) -> StageSummary:
+        return stage_entity("STAGE", {**params, **conf}, dag_id="d", run_id=run_id, render=None)["summary"]
+
+    summaries = [
+        summary("dry", integration_id=None, dry_run=True),
+        summary("run", integration_id="42"),
+        summary("preview", integration_id="42", dry_run=True),
+    ]
+    named = StageSummary.__required_keys__ | StageSummary.__optional_keys__
+    for written in summaries:
+        assert StageSummary.__required_keys__ <= set(written) <= named
+    assert set().union(*summaries) == named
+    assert stage_summary_row(json.loads(json.dumps(summaries[1]))) == summaries[1]
+    failed = summary_after_failure("STAGE", "d", "run", None)
+    assert failed is not None
+    assert set(failed) == StageSummary.__required_keys__
+
+
+@pytest.mark.parametrize("missing", sorted(StageSummary.__required_keys__))
+def test_a_stage_summary_without_a_key_is_refused_where_it_is_pulled(missing: str) -> None:
+    from gong_provider.dags.summary import summarize_entity
+
+    summary: dict[str, Any] = dict.fromkeys(StageSummary.__required_keys__, 0)
+    del summary[missing]
+    refused = rf"summary XCom of contact\.stage: missing key\(s\) '{missing}'"
+    pulled = {("contact.stage", "summary"): summary}
+    with pytest.raises(GongRowError, match=refused):
+        build_report(lambda task_id, key: pulled.get((task_id, key)), {})
+    with pytest.raises(GongRowError, match=refused):
+        summarize_entity(
+            "CONTACT",
+            params={},
+            stage_summary=summary,
+            uploads=[],
+            statuses=[],
+            later_generations=None,
+            outlet_events=None,
+        )

@@ -17,6 +17,7 @@ from typing import Any
 
 from gong_provider.ids import IntegrationId
 from gong_provider.models import UPLOAD_WAVES, ObjectType
+from gong_provider.rows import StageSummary
 from gong_provider.staging.idset import IdSet
 from gong_provider.staging.references import (
     REFERENCED_TYPES,
@@ -103,7 +104,7 @@ class ReferenceRun:
         ids = self._confirmed_ids(object_type)
         return None if ids is None else IdSet.of(ids)
 
-    def finish(self, staged_manifest: Any, summary: dict[str, Any]) -> ReferenceReport | None:
+    def finish(self, staged_manifest: Any, summary: StageSummary) -> ReferenceReport | None:
         """Publish this type's ids, log the findings and add them to ``summary``; with
         ``reference_check=fail`` and findings, raise :class:`GongReferenceError` (nothing is sent)."""
         if self.tap is None:

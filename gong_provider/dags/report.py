@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from gong_provider.models import ObjectType
-from gong_provider.rows import ReportRow
+from gong_provider.rows import ReportRow, StageSummary, stage_summary_row
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def group_id(object_type: str) -> str:
 def outcome_of(
     object_type: str,
     states: Mapping[str, Any],
-    stage: Mapping[str, Any] | None,
+    stage: StageSummary | None,
     summary: Mapping[str, Any] | None,
     selected: Iterable[str] | None = None,
 ) -> str:
@@ -81,7 +81,8 @@ def build_report(
     chosen = None if selected is None else set(selected)
     report: dict[str, ReportRow] = {}
     for object_type in (t.value for t in ObjectType):
-        stage = pull(f"{group_id(object_type)}.stage", "summary")
+        pulled = pull(f"{group_id(object_type)}.stage", "summary")  # None: the stage pushed none
+        stage = None if pulled is None else stage_summary_row(pulled, source=f"{group_id(object_type)}.stage")
         summary = pull(f"{group_id(object_type)}.summarize", "return_value")
         commit = pull(f"{group_id(object_type)}.commit", "report")
         verify = pull(f"{group_id(object_type)}.verify", "return_value")
@@ -118,12 +119,12 @@ def build_report(
             row["asset"] = summary["asset"]
         if verify and (verify.get("mismatched") or verify.get("missing")):
             row["verify_examples"] = {"mismatched": verify["mismatched"], "missing": verify["missing"]}
-        if stage and stage.get("reference_examples"):
-            row["reference_examples"] = stage["reference_examples"]
-        if stage and stage.get("rejects") and stage.get("records_rejected"):
-            row["rejects"] = stage["rejects"]
-        if stage and stage.get("rejects_over_limit"):
-            row["rejects_over_limit"] = stage["rejects_over_limit"]
+        if stage and (examples := stage.get("reference_examples")):
+            row["reference_examples"] = examples
+        if stage and (rejects := stage["rejects"]) and stage["records_rejected"]:
+            row["rejects"] = rejects
+        if stage and (over_limit := stage.get("rejects_over_limit")):
+            row["rejects_over_limit"] = over_limit
         refused = (commit or {}).get("gong", {}).get("refused")
         if refused:
             row["refused"] = refused

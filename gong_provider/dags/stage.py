@@ -6,7 +6,7 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 from gong_provider.changes.modes import DEFAULT_MAX_DELETE_RATIO, SyncMode, parse_sync_mode
 from gong_provider.dags import settings
@@ -14,13 +14,14 @@ from gong_provider.dags.params import integration_id_from
 from gong_provider.dags.sources import resolve_source
 from gong_provider.exceptions import GongApiError, GongError, is_transient
 from gong_provider.models import ObjectType
-from gong_provider.rows import StageResult
+from gong_provider.rows import ChangeCountFields, StageResult, StageSummary
 from gong_provider.staging.manifest import manifest_path
 
 log = logging.getLogger(__name__)
 
 _UNSAFE_PATH = re.compile(r"[^A-Za-z0-9._-]+")
-CHANGE_COUNTS = ("new", "changed", "unchanged", "pending_retried", "deleted", "deletes_withheld")
+CHANGE_COUNTS: tuple[str, ...] = tuple(ChangeCountFields.__annotations__)
+"""The change-capture counts the report shows, in its column order."""
 LOCAL_EXECUTORS = frozenset({"LocalExecutor", "SequentialExecutor", "DebugExecutor"})
 """Executors whose tasks all run on the scheduler's machine: a local staging path is shared by them."""
 ACCEPT_EVERY_REJECT = 1.0
@@ -127,7 +128,6 @@ def stage_entity(
     render: Any,
     staging_base: str | None = None,
     state_base: str | None = None,
-    run_time: Any = None,
     gong_conn_id: str | None = None,
 ) -> StageResult:
     """Stage one type and diff it against the change-capture state (see :mod:`gong_provider.changes`).
@@ -136,10 +136,9 @@ def stage_entity(
     files, the plan (``ChangePlan.to_dict()``, None in a dry run: nothing is planned or sent) and the
     withheld deletes to approve (``withheld_request``; None when none were withheld) and, for
     BUSINESS_USER, the deletes of changed users to send before the uploads (``reassociate_files``).
-    Every delete is dated by change capture when planned (docs/state.md); ``run_time`` is accepted
-    for earlier callers and no longer used (an old interval's end would back-date deletes).
+    Every delete is dated by change capture when planned (docs/state.md), never by the run's
+    interval (an old interval's end would back-date deletes).
     """
-    del run_time
     run = _read_type_run(
         ObjectType(object_type),
         params,
@@ -211,7 +210,7 @@ def _read_type_run(
     )
 
 
-def _nothing_to_send(summary: dict[str, Any]) -> StageResult:
+def _nothing_to_send(summary: StageSummary) -> StageResult:
     """A dry run's result: the counts in the report; nothing to upload, approve or commit."""
     return {"summary": summary, "uploads": [], "later_files": [], "plan": None, "withheld": None}
 
@@ -324,21 +323,21 @@ def _plan_options(run: _TypeRun, mode: SyncMode) -> dict[str, Any]:
     }
 
 
-def _plan_summary(run: _TypeRun, plan: Any, mode: SyncMode) -> dict[str, Any]:
+def _plan_summary(run: _TypeRun, plan: Any, mode: SyncMode) -> StageSummary:
     """The report's counts of a plan: staging's, then change capture's."""
     from gong_provider.changes.capture import UPLOAD_FOLDER
 
     kind, manifest = run.kind, plan.manifest
-    summary = stage_summary(
-        kind, run.source, run.out_dir, manifest, run.max_reject_ratio, dry_run=run.dry_run
-    )
-    summary["manifest"] = manifest_path(f"{run.out_dir}/{kind.value}/{UPLOAD_FOLDER}")
-    summary["records_staged"] = manifest.records_read - manifest.records_rejected
-    summary["records_to_upload"] = plan.counts.records_uploaded
-    summary.update(change_counts(asdict(plan.counts)))
-    summary["sync_mode"] = mode
-    summary["state_rebuilt"] = plan.rebuild_reason
-    return summary
+    staged = stage_summary(kind, run.source, run.out_dir, manifest, run.max_reject_ratio, dry_run=run.dry_run)
+    return {
+        **staged,
+        "manifest": manifest_path(f"{run.out_dir}/{kind.value}/{UPLOAD_FOLDER}"),
+        "records_staged": manifest.records_read - manifest.records_rejected,
+        "records_to_upload": plan.counts.records_uploaded,
+        **change_counts(asdict(plan.counts)),
+        "sync_mode": mode,
+        "state_rebuilt": plan.rebuild_reason,
+    }
 
 
 def lease_seconds(mode: SyncMode | str, params: Mapping[str, Any]) -> float:
@@ -355,9 +354,9 @@ def _ratio(value: Any) -> float:
     return DEFAULT_MAX_DELETE_RATIO if value is None or value == "" else float(value)
 
 
-def change_counts(counts: Mapping[str, Any]) -> dict[str, int]:
+def change_counts(counts: Mapping[str, Any]) -> ChangeCountFields:
     """The change-capture counts the report shows (from a plan's or a commit report's ``counts``)."""
-    return {name: int(counts.get(name) or 0) for name in CHANGE_COUNTS}
+    return cast(ChangeCountFields, {name: int(counts.get(name) or 0) for name in CHANGE_COUNTS})
 
 
 def reject_ratio_of(params: Mapping[str, Any]) -> float:
@@ -379,7 +378,7 @@ def reject_verdict(
 
 def summary_after_failure(
     object_type: str, dag_id: str, run_id: str, staging_base: str | None
-) -> dict[str, Any] | None:
+) -> StageSummary | None:
     """The counts of a stage that failed after staging wrote its manifest (a delete guard, say), so
     the report shows what was read, staged and rejected, and where the rejects are; None otherwise."""
     from gong_provider.staging import load_manifest
@@ -401,7 +400,7 @@ def stage_summary(
     max_reject_ratio: float | None,
     *,
     dry_run: bool,
-) -> dict[str, Any]:
+) -> StageSummary:
     """The stage's counts for the report; ``rejects_over_limit`` says why the run must fail for them."""
     summary = _summary(kind, source, manifest_path(f"{out_dir}/{kind.value}"), manifest, dry_run=dry_run)
     if max_reject_ratio is not None:
@@ -419,7 +418,7 @@ def stage_summary(
 
 def _summary(
     kind: ObjectType, source: Any, manifest_path: str, manifest: Any, *, dry_run: bool
-) -> dict[str, Any]:
+) -> StageSummary:
     generations = manifest.generations
     log.info(
         "%s: read %s, rejected %s, %s file(s) to upload in %s generation(s)%s",

@@ -9,7 +9,7 @@ from typing import Any
 from gong_provider.dags import settings
 from gong_provider.dags.params import integration_id_from
 from gong_provider.models import RequestStatus
-from gong_provider.rows import UploadRow, WaitRow, upload_rows, wait_rows
+from gong_provider.rows import UploadRow, WaitRow, stage_summary_row, upload_rows, wait_rows
 
 
 def summarize_outlets(object_type: str, integration_id: str | int | None) -> list[Any]:
@@ -42,7 +42,7 @@ def summarize_entity(
     object_type: str,
     *,
     params: Mapping[str, Any],
-    stage_summary: Mapping[str, Any],
+    stage_summary: object,
     uploads: Iterable[Mapping[str, Any]],
     statuses: Iterable[Mapping[str, Any] | None],
     later_generations: Iterable[Mapping[str, Any]] | None,
@@ -53,6 +53,7 @@ def summarize_entity(
 
     from gong_provider.assets import gong_asset_uri
 
+    staged = stage_summary_row(stage_summary, source=f"{object_type.lower()}.stage")
     later = upload_rows(pulled_list(later_generations), source="later_generations")
     uploaded = [*upload_rows(pulled_list(uploads), source="upload"), *later]
     totals = upload_totals(uploaded, [*wait_rows(pulled_list(statuses), source="wait"), *later])
@@ -69,7 +70,7 @@ def summarize_entity(
         },
     )
     return {
-        **dict(stage_summary),
+        **staged,
         "uploads": len(request_ids),
         **totals,
         "asset": uri,

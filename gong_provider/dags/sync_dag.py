@@ -79,11 +79,6 @@ def _xcom(task_output: Any, key: str) -> Any:
     return XComArg(staged_operator(task_output), key=key)
 
 
-def run_time(context: Any) -> Any:
-    """The moment of mirror deletes' modifiedDate: fixed for the run, so a retry writes the same bytes."""
-    return context.get("data_interval_end") or context.get("logical_date") or context["dag_run"].run_after
-
-
 @dataclass(frozen=True)
 class _TypeOptions:
     """What every task of one type's group is built with."""
@@ -180,7 +175,6 @@ def _stage(options: _TypeOptions) -> Any:
                 render=lambda text: context["task"].render_template(text, context),
                 staging_base=options.staging_base,
                 state_base=options.state_base,
-                run_time=run_time(context),
                 gong_conn_id=options.conn_id,
             )
         except SkipType as reason:

@@ -33,7 +33,7 @@ from gong_provider.emulator.rules import (
     schema_field_for_get,
 )
 from gong_provider.emulator.store import TERMINAL_STATES, Store
-from gong_provider.limits import MAX_UPLOAD_FILE_BYTES
+from gong_provider.limits import MAX_OBJECT_IDS_PER_GET, MAX_UPLOAD_FILE_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -452,7 +452,7 @@ async def get_entities(request: web.Request) -> web.Response:
     ids = await json_body(request)
     if not isinstance(ids, list) or not all(isinstance(item, str) for item in ids):
         raise ApiError(400, "The request body must be a JSON array of object ids (strings)")
-    unique = list(dict.fromkeys(ids))[:100]
+    unique = list(dict.fromkeys(ids))[:MAX_OBJECT_IDS_PER_GET]
     found = emulator.store.get_entities(integration_id, object_type, unique)
     return json_response({"requestId": request["request_id"], "crmObjectsMap": found})
 

@@ -68,8 +68,8 @@ from gong_provider.hooks._responses import (
 from gong_provider.hooks._retry import RetryPolicy, read_seconds_left
 from gong_provider.hooks._upload import ContentFacts, UploadSource, upload_source
 from gong_provider.ids import IntegrationId, parse_integration_id
+from gong_provider.limits import MAX_OBJECT_IDS_PER_GET
 from gong_provider.models import (
-    MAX_OBJECT_IDS_PER_GET,
     CustomField,
     Integration,
     ObjectType,

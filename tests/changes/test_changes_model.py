@@ -7,10 +7,11 @@ compact or spaced JSON) and runs: every sync mode, ``reset_state``, crashes whil
 recovery, plan), before the upload, after it, and at every write of a commit (claim, buckets, HEAD,
 plan removal, garbage, lease: injected by a wrapper around the state store's three write calls),
 commit retries, clears and retries of the same run, mass deletes withheld for an approval (approved
-and answered, approved but unanswered, approved then a crash, rejected), overlapping runs (excluded by the lease, or a run that lost an expired lease), and Gong's
-answers (DONE; FAILED with a complete list from the emulator itself; FAILED with no error and no
-``totalErrorCount``; FAILED with 20 errors and no ``totalErrorCount``; DONE with line errors; an
-answer lost to a 500 after Gong stored the file; a 429 that kept the file from Gong).
+and answered, approved but unanswered, approved then a crash, rejected), overlapping runs (excluded
+by the lease, or a run that lost an expired lease), and Gong's answers (DONE; FAILED with a complete
+list from the emulator itself; FAILED with no error and no ``totalErrorCount``; FAILED with 20 errors
+and no ``totalErrorCount``; DONE with line errors; an answer lost to a 500 after Gong stored the
+file; a 429 that kept the file from Gong).
 
 Gong's answers other than the emulator's own are modelled at the commit's boundary (the status the
 commit is given), not as HTTP faults: the hook's retries would only add time, and what matters is

@@ -15,6 +15,13 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "dags" / "data"
 
 
+def staged(**counts: Any) -> dict[str, Any]:
+    """A stage task's ``summary`` XCom with these counts: the keys every stage pushes, zero or empty."""
+    required = {"object_type": "", "source": "", "manifest": "", "rejects": None, "dry_run": False}
+    numbers = ("records_read", "records_staged", "records_rejected", "files", "generations")
+    return {**required, **dict.fromkeys(numbers, 0), **counts}
+
+
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
@@ -141,7 +148,7 @@ def test_report_outcomes_and_table() -> None:
     from gong_provider.dags.report import build_report, render_table
 
     xcoms = {
-        ("account.stage", "summary"): {"records_read": 48, "records_staged": 48, "records_rejected": 0},
+        ("account.stage", "summary"): staged(records_read=48, records_staged=48, records_rejected=0),
         ("account.summarize", "return_value"): {
             "records_read": 48,
             "records_staged": 48,
@@ -149,8 +156,8 @@ def test_report_outcomes_and_table() -> None:
             "gong_success": 48,
             "asset": "gong://crm/1/ACCOUNT",
         },
-        ("contact.stage", "summary"): {"records_read": 3, "records_staged": 3, "dry_run": True},
-        ("deal.stage", "summary"): {"records_read": 5, "records_staged": 5},
+        ("contact.stage", "summary"): staged(records_read=3, records_staged=3, dry_run=True),
+        ("deal.stage", "summary"): staged(records_read=5, records_staged=5),
     }
     states = {"account.summarize": "success", "deal.upload_0": "failed", "lead.stage": "skipped"}
     report = build_report(lambda task_id, key: xcoms.get((task_id, key)), states)
@@ -174,7 +181,7 @@ def test_report_tells_the_truth_for_failed_rejected_and_unselected_types() -> No
     from gong_provider.dags.report import build_report, failure_message, render_table
 
     xcoms = {
-        ("account.stage", "summary"): {"records_read": 3, "records_staged": 3, "records_to_upload": 3},
+        ("account.stage", "summary"): staged(records_read=3, records_staged=3, records_to_upload=3),
         ("account.commit", "report"): {
             "generation": 1,
             "gong": {
@@ -185,15 +192,15 @@ def test_report_tells_the_truth_for_failed_rejected_and_unselected_types() -> No
                 "refused": ["/s/ACCOUNT-0.ldjson line 2: score: not a NUMBER"],
             },
         },
-        ("contact.stage", "summary"): {
-            "records_read": 3,
-            "records_staged": 2,
-            "records_rejected": 1,
-            "rejects": "/s/CONTACT/rejects.ldjson",
-            "rejects_over_limit": "CONTACT: 1 of 3 records rejected (33.33%), more than max_reject_ratio=0",
-        },
+        ("contact.stage", "summary"): staged(
+            records_read=3,
+            records_staged=2,
+            records_rejected=1,
+            rejects="/s/CONTACT/rejects.ldjson",
+            rejects_over_limit="CONTACT: 1 of 3 records rejected (33.33%), more than max_reject_ratio=0",
+        ),
         ("contact.summarize", "return_value"): {"records_uploaded": 2, "gong_success": 2},
-        ("deal.stage", "summary"): {"records_read": 5, "records_staged": 4, "records_rejected": 1},
+        ("deal.stage", "summary"): staged(records_read=5, records_staged=4, records_rejected=1),
     }
     states = {"account.wait": "failed", "account.summarize": "upstream_failed", "deal.stage": "failed"}
     selected = ["ACCOUNT", "CONTACT", "DEAL"]
@@ -216,7 +223,7 @@ def test_report_tells_the_truth_for_failed_rejected_and_unselected_types() -> No
     assert "ACCOUNT-0.ldjson line 2: score: not a NUMBER" in message
     assert "/s/CONTACT/rejects.ldjson" in message
     assert "/s/CONTACT/rejects.ldjson" in render_table(report)
-    within = {**xcoms, ("contact.stage", "summary"): {"records_read": 3, "records_staged": 3}}
+    within = {**xcoms, ("contact.stage", "summary"): staged(records_read=3, records_staged=3)}
     fine = build_report(lambda task_id, key: within.get((task_id, key)), {}, ["CONTACT"])
     assert failure_message(fine) is None
 

@@ -54,7 +54,7 @@ def test_changed_users_deletes_are_dated_when_planned_not_by_the_run_interval(tm
     commit_changes(plan, {f.path: DONE for f in plan.files})
     planned_after = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-    second = stage(tmp_path, "run2", {"u1": "new@x.com"})  # run_time: 2026-02-01, an old interval
+    second = stage(tmp_path, "run2", {"u1": "new@x.com"})  # stage_entity takes no run interval
     (path,) = second["reassociate_files"]
     (delete,) = [json.loads(line) for line in Path(path).read_text().splitlines()]
     assert delete["modifiedDate"] >= planned_after, delete

@@ -11,6 +11,7 @@ import requests
 
 from gong_provider.emulator.client import EmulatorClient
 from gong_provider.emulator.process import EmulatorProcess
+from gong_provider.limits import MAX_OBJECT_IDS_PER_GET
 from tests.fixtures.emulator import GongApi, ldjson
 
 BIG_ID = 2271307570613351879
@@ -301,9 +302,9 @@ def test_get_entities_400_on_bad_body(gong_api: GongApi, body: object) -> None:
 
 
 def test_get_entities_only_first_100(gong_api: GongApi) -> None:
-    ids = [f"id-{index}" for index in range(150)]
+    ids = [f"id-{index}" for index in range(MAX_OBJECT_IDS_PER_GET + 50)]
     found = gong_api.get_entities("ACCOUNT", ids).json()["crmObjectsMap"]
-    assert list(found) == ids[:100]
+    assert list(found) == ids[:MAX_OBJECT_IDS_PER_GET]
 
 
 @pytest.mark.parametrize("object_type", ["STAGE", "BUSINESS_USER", "deal"])

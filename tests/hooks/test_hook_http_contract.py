@@ -6,7 +6,8 @@ The hook overrides only public methods (``get_conn``, ``url_from_endpoint``, ``r
 source with ``ast``). What it still relies on is HttpHook's public attributes (``method``,
 ``http_conn_id``, ``base_url``, ``keep_alive_adapter``, ``merged_extra``) and the order in which
 HttpHook's own ``run`` calls the public methods: both are asserted here. Not marked slow: ``make
-test-latest`` runs it against the newest http provider.
+test-latest`` runs it against the newest http provider; marked floor: ``make test-floor`` runs it
+against the floor's (the lowest the hook must work with).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from tests.support.hooks import (
 )
 
 __all__ = ["_gong_httpserver", "httpserver"]  # fixtures
+
+pytestmark = [pytest.mark.floor]
 
 RELEASE = f"apache-airflow-providers-http {version('apache-airflow-providers-http')}"
 CHANGED = f"{RELEASE} changed what GongCrmHook relies on (hooks/gong.py): "

@@ -1,7 +1,7 @@
 """The sync's stage task code (``stage_entity``) called as the DAG calls it, on a test's own folders.
 
 One helper for the tests that stage a type without Airflow: the export under ``tmp_path / "export"``,
-staging and change-capture state beside it, a fixed run time.
+staging and change-capture state beside it.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from typing import Any
 
 from gong_provider.dags.stage import stage_entity
 from gong_provider.emulator.config import DEFAULT_INTEGRATION_ID
-
-RUN_TIME = "2026-02-01T00:00:00+00:00"
 
 
 def stage_type(tmp_path: Path, run_id: str, object_type: str, **params: Any) -> dict[str, Any]:
@@ -27,5 +25,4 @@ def stage_type(tmp_path: Path, run_id: str, object_type: str, **params: Any) -> 
         render=str,
         staging_base=str(tmp_path / "staging"),
         state_base=str(tmp_path / "state"),
-        run_time=RUN_TIME,
     )
