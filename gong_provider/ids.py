@@ -95,9 +95,30 @@ FilePosition = tuple[int, int, int]
 Two byte-identical files at different positions (an objectId going A -> B -> A stages g0 and g2
 alike) get different ids, so a 409 always means "this very file"."""
 
+PlanToken = str
+"""The change-capture plan that staged a file (``ChangePlan.run_token``: the run's token and a nonce,
+new at every planning attempt), as the staged folder's ``manifest.json`` records it. Part of the id of
+every file it staged: a cleared run, or a retried stage task, plans anew, and its files (byte-identical
+ones at the same position included) are sent again instead of reusing an earlier attempt's request,
+whose DONE requests sent in between (a later generation, a business user's delete) made stale. None
+(plain staging, an earlier release's plan): the id is what it was."""
+
 
 def _digest(key: list[object]) -> str:
     return hashlib.sha256(json.dumps(key, separators=(",", ":")).encode()).hexdigest()
+
+
+def _file_key(
+    content_sha256: str, position: FilePosition | None, plan_token: PlanToken | None
+) -> list[object]:
+    """What every derived id takes from the file: its content, its position and the plan that staged
+    it; the last two only when known, so ids without them stay as earlier releases derived them."""
+    key: list[object] = [content_sha256]
+    if position is not None:
+        key.append(list(position))
+    if plan_token is not None:
+        key.append({"plan": str(plan_token)})
+    return key
 
 
 def derived_client_request_id(prefix: str, key: list[object]) -> str:
@@ -123,9 +144,11 @@ def make_client_request_id(
     content_sha256: str,
     position: FilePosition | None = None,
     prefix: str | None = None,
+    plan_token: PlanToken | None = None,
 ) -> str:
     """``gong-<object-type>-<hex>`` (or ``<prefix>-<hex>``), derived from the run, the task, the map
-    index, the object type, the content and the file's position.
+    index, the object type, the content, the file's position and the plan that staged it
+    (:data:`PlanToken`).
 
     Airflow run ids hold ``:``, ``+`` and ``.``, which Gong refuses, so every input goes into the hash
     and only the object type (or the user's prefix) is kept in clear. 50 characters.
@@ -136,10 +159,8 @@ def make_client_request_id(
         run_id,
         -1 if map_index is None else int(map_index),
         str(object_type),
-        content_sha256,
+        *_file_key(content_sha256, position, plan_token),
     ]
-    if position is not None:
-        key.append(list(position))
     return derived_client_request_id(prefix or f"gong-{type_prefix(object_type)}", key)
 
 
@@ -216,9 +237,10 @@ def content_client_request_id(
     content_sha256: str,
     position: FilePosition | None = None,
     prefix: str | None = None,
+    plan_token: PlanToken | None = None,
 ) -> str:
     """``<object-type>-<hex>`` (or ``<prefix>-<hex>``), derived from the content and position alone
-    (per integration and type), not the run.
+    (per integration and type, and the plan that staged the file, if any), not the run.
 
     The same bytes at the same position always get the same id, in any run: Gong answers 409 to a
     byte-identical file sent again and stores nothing twice, but also never processes it again. So
@@ -226,9 +248,11 @@ def content_client_request_id(
     byte-identical file in a later run (change capture's pending records) uses the run scope
     (:func:`make_client_request_id`).
     """
-    key: list[object] = [str(integration_id), str(object_type), content_sha256]
-    if position is not None:
-        key.append(list(position))
+    key: list[object] = [
+        str(integration_id),
+        str(object_type),
+        *_file_key(content_sha256, position, plan_token),
+    ]
     return derived_client_request_id(prefix or type_prefix(object_type), key)
 
 

@@ -145,3 +145,27 @@ def test_a_content_scoped_id_depends_on_the_content_not_on_the_run() -> None:
     assert first != content_client_request_id(2271307570613351879, "BUSINESS_USER", "cd" * 32)
     assert first != content_client_request_id(2271307570613351878, "BUSINESS_USER", "ab" * 32)
     assert first != content_client_request_id(2271307570613351879, "CONTACT", "ab" * 32)
+
+
+def test_the_plan_that_staged_a_file_is_part_of_its_id_and_no_plan_leaves_the_id_as_it_was() -> None:
+    """Each change-capture planning attempt's files get ids of their own (a cleared run sends them
+    again); files without a plan (plain staging, an earlier release's plan) keep the earlier formula."""
+    import hashlib
+    import json
+
+    plain = make_client_request_id(**BASE)  # type: ignore[arg-type]
+    key = [*(BASE[k] for k in ("dag_id", "task_id", "run_id", "map_index", "object_type", "content_sha256"))]
+    formula = json.dumps([*key, [0, 0, 0]], separators=(",", ":"))
+    assert plain == "gong-business-user-" + hashlib.sha256(formula.encode()).hexdigest()[:31]
+    assert make_client_request_id(**BASE, plan_token=None) == plain  # type: ignore[arg-type]
+    first = make_client_request_id(**BASE, plan_token="0123456789abcdef-aa11bb22")  # type: ignore[arg-type]
+    again = make_client_request_id(**BASE, plan_token="0123456789abcdef-aa11bb22")  # type: ignore[arg-type]
+    other = make_client_request_id(**BASE, plan_token="0123456789abcdef-cc33dd44")  # type: ignore[arg-type]
+    assert first == again
+    assert len({plain, first, other}) == 3
+    assert all(
+        is_valid_client_request_id(i) and len(i) == MAX_CLIENT_REQUEST_ID_LENGTH for i in (first, other)
+    )
+    content = content_client_request_id(1, "CONTACT", "ab" * 32, (0, 0, 0))
+    assert content_client_request_id(1, "CONTACT", "ab" * 32, (0, 0, 0), plan_token=None) == content
+    assert content_client_request_id(1, "CONTACT", "ab" * 32, (0, 0, 0), plan_token="t-1") != content

@@ -641,7 +641,7 @@ def _compute(source: StagingSource, run: _Run, scratch: str) -> _Planned:
     )
     sent = SentLog(scratch)
     manifest, delete_files, withheld_files = _write_upload(
-        store, options, out_dir, staged, selection, sent, deletes, withheld, dense=dense
+        store, options, out_dir, staged, selection, sent, deletes, withheld, dense=dense, plan_token=run.token
     )
     plan = ChangePlan(
         object_type=kind.value,
@@ -683,6 +683,7 @@ def _stage_tapped(source: StagingSource, run: _Run, tap: _DiffTap) -> StagingMan
         max_line_bytes=options.max_line_bytes,
         tap=tee(tap, run.extra_tap),
         unknown_fields=options.unknown_fields,
+        plan_token=run.token,  # a file sent as it is staged (dense) is this plan's, as a copied one
     )
 
 
@@ -724,6 +725,7 @@ def _write_upload(
     withheld: _Deletes | None,
     *,
     dense: bool,
+    plan_token: str,
 ) -> tuple[StagingManifest, list[str], list[str]]:
     """Write the upload files (the staged files as they are, or the selected lines copied), then the
     deletes streamed to files of their own, the withheld deletes to files kept apart (not in the
@@ -754,7 +756,9 @@ def _write_upload(
             withheld=True,
         )
         withheld_files.sort(key=lambda f: f.part)
-    manifest = _publish_manifest(folder, kind.value, staged, counts, [*files, *delete_files], withheld_files)
+    manifest = _publish_manifest(
+        folder, kind.value, staged, counts, [*files, *delete_files], withheld_files, plan_token
+    )
     return manifest, [f.path for f in delete_files], [f.path for f in withheld_files]
 
 
@@ -791,9 +795,11 @@ def _publish_manifest(
     counts: ChangeCounts,
     files: list[StagedFile],
     withheld_files: list[StagedFile],
+    plan_token: str,
 ) -> StagingManifest:
     """The upload's manifest, written last: it lists the upsert and delete files; the withheld
-    files are kept beside it, unlisted, for an approval."""
+    files are kept beside it, unlisted, for an approval. Its ``plan_token`` (this attempt's) goes
+    into the clientRequestIds of every file in the folder, the withheld ones included."""
     manifest = StagingManifest(
         object_type=kind,
         files=files,
@@ -802,6 +808,7 @@ def _publish_manifest(
         records_rejected=staged.records_rejected,
         rejects_path=staged.rejects_path,
         sources=staged.sources,
+        plan_token=plan_token,
     )
     manifest.publish(
         folder,

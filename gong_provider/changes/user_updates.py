@@ -27,6 +27,7 @@ import msgspec
 from gong_provider.changes.plan import SENT_USER_DELETE, ChangePlan, SentLog, delete_line
 from gong_provider.changes.state import LIVE, PENDING, StateStore, digest_of, iter_state
 from gong_provider.models import ObjectType
+from gong_provider.staging.manifest import StagingManifest
 from gong_provider.staging.outdir import OutputDir, open_location
 from gong_provider.staging.writer import Origin, PartWriter
 
@@ -97,6 +98,10 @@ def plan_user_deletes(store: StateStore, plan: ChangePlan, sent: SentLog, out_di
     except BaseException:
         writer.abort()
         raise
+    # the folder's manifest names the plan: its deletes get clientRequestIds of this attempt's own
+    StagingManifest(
+        plan.object_type, files, records_staged=len(object_ids), plan_token=plan.run_token
+    ).publish(folder)
     plan.reassociate_files = [staged.path for staged in files]
     log.info(
         "BUSINESS_USER: %s changed or unconfirmed user(s) are deleted first, then sent again in a "

@@ -59,7 +59,10 @@ class GongUploadEntitiesOperator(BaseOperator):
     list, generation, part), so a 409 always means "this very file is already at Gong": a retried
     task sends the same id, Gong answers 409, the file is not stored twice, and the task goes on to
     the status check. A retry first asks Gong for the status of that id (and of the id an earlier
-    release derived) and does not upload again at all when Gong knows it.
+    release derived) and does not upload again at all when Gong knows it. Files staged by change
+    capture also carry their plan's token (``plan_token`` in their manifest, or in the
+    ``manifest.json`` beside a file named alone), part of the id: a cleared run that plans again sends
+    its files again, never answered by an earlier attempt's request.
     ``client_request_id_scope`` says what the id derives from besides content and position:
     ``"run"`` (default: dag, task, run, map index, object type; a later run sends the same bytes
     again under a new id, which a change-capture sync needs for its pending records) or ``"content"``
@@ -201,15 +204,12 @@ class GongUploadEntitiesOperator(BaseOperator):
                 client_request_id = self._client_request_id_for(
                     context, upload.source, facts, integration_id, object_type
                 )
-                result = self._accepted_by_an_earlier_try(
-                    context,
-                    hook,
-                    integration_id,
-                    [
-                        client_request_id,
-                        self._legacy_id(context, index, progress, facts, integration_id, object_type),
-                    ],
-                )
+                candidates = [client_request_id]
+                if upload.source.plan_token is None:  # a plan with a token was staged by this release
+                    candidates.append(
+                        self._legacy_id(context, index, progress, facts, integration_id, object_type)
+                    )
+                result = self._accepted_by_an_earlier_try(context, hook, integration_id, candidates)
                 if result is None:
                     result = hook.upload_entities(
                         integration_id,
@@ -250,14 +250,20 @@ class GongUploadEntitiesOperator(BaseOperator):
         integration_id: IntegrationId,
         object_type: str,
     ) -> str:
-        """The file's clientRequestId: derived in the operator's scope from its content and position,
-        after the given prefix (or ``gong-<type>`` / ``<type>``)."""
+        """The file's clientRequestId: derived in the operator's scope from its content, its position
+        and the change-capture plan that staged it, after the given prefix (or ``gong-<type>`` /
+        ``<type>``)."""
         prefix = (
             check_client_request_id_prefix(str(self.client_request_id)) if self.client_request_id else None
         )
         if self.client_request_id_scope == "content":
             return content_client_request_id(
-                integration_id, object_type, facts.sha256, source.position, prefix=prefix
+                integration_id,
+                object_type,
+                facts.sha256,
+                source.position,
+                prefix=prefix,
+                plan_token=source.plan_token,
             )
         return make_client_request_id(
             **self._run_scope(context),
@@ -265,6 +271,7 @@ class GongUploadEntitiesOperator(BaseOperator):
             content_sha256=facts.sha256,
             position=source.position,
             prefix=prefix,
+            plan_token=source.plan_token,
         )
 
     def _legacy_id(

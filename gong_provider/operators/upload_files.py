@@ -21,6 +21,7 @@ from gong_provider.staging.manifest import (
     StagingManifest,
     is_manifest_path,
     load_manifest,
+    plan_token_beside,
     sidecar_path,
 )
 
@@ -32,13 +33,15 @@ class UploadFile:
     """One file to upload; ``staged`` is known when it came from a manifest (or carries a sidecar).
 
     ``item`` is the index of what named it in a list ``file`` (0 otherwise); a manifest's files share
-    their manifest's item."""
+    their manifest's item. ``plan_token`` is the change-capture plan that staged it (its manifest's,
+    or for a file named alone the manifest's beside it), part of its clientRequestId."""
 
     path: str
     generation: int
     staged: StagedFile | None = None
     item: int = 0
     from_manifest: bool = False
+    plan_token: str | None = None
 
     @property
     def position(self) -> FilePosition:
@@ -60,31 +63,50 @@ def upload_target(path: str) -> Any:
 
 def _from_manifest(manifest: StagingManifest) -> list[UploadFile]:
     return [
-        UploadFile(path=staged.path, generation=staged.generation, staged=staged, from_manifest=True)
+        UploadFile(
+            path=staged.path,
+            generation=staged.generation,
+            staged=staged,
+            from_manifest=True,
+            plan_token=manifest.plan_token,
+        )
         for group in manifest.generations
         for staged in group
     ]
 
 
-def _resolve_one(item: Any) -> list[UploadFile]:
+class _PlanTokens:
+    """The plan token of files named alone, read from the manifest beside each, once per folder."""
+
+    def __init__(self) -> None:
+        self.by_folder: dict[str, str | None] = {}
+
+    def alone(self, path: str, generation: int, staged: StagedFile | None = None) -> UploadFile:
+        folder = path.rpartition("/")[0]
+        if folder not in self.by_folder:
+            self.by_folder[folder] = plan_token_beside(path)
+        return UploadFile(path=path, generation=generation, staged=staged, plan_token=self.by_folder[folder])
+
+
+def _resolve_one(item: Any, tokens: _PlanTokens) -> list[UploadFile]:
     if isinstance(item, Mapping):
         if "files" in item:
             return _from_manifest(StagingManifest.from_dict(dict(item)))
         if "path" in item and "sha256" in item:
             staged = StagedFile(**{k: v for k, v in item.items() if k in StagedFile.__dataclass_fields__})
-            return [UploadFile(path=staged.path, generation=staged.generation, staged=staged)]
+            return [tokens.alone(staged.path, staged.generation, staged)]
         raise ValueError(f"file: a dict must be a staging manifest or a staged file, got keys {sorted(item)}")
     if isinstance(item, StagingManifest):
         return _from_manifest(item)
     if isinstance(item, StagedFile):
-        return [UploadFile(path=item.path, generation=item.generation, staged=item)]
+        return [tokens.alone(item.path, item.generation, item)]
     if isinstance(item, (str, os.PathLike)) or is_object_storage_path(item):
         path = location_text(item)
         if not path:
             raise ValueError("file is empty: give a path, an ObjectStoragePath URL or a staging manifest")
         if is_manifest_path(path):
             return _from_manifest(load_manifest(path))
-        return [UploadFile(path=str(path), generation=0)]
+        return [tokens.alone(str(path), 0)]
     raise TypeError(f"file: unsupported value of type {type(item).__name__}")
 
 
@@ -95,12 +117,15 @@ def resolve_files(file: Any) -> tuple[list[UploadFile], bool]:
     several manifests go manifest after manifest, never interleaved. The flag decides the XCom
     shape: one dict for a single path, a list for a list or a manifest.
     """
+    tokens = _PlanTokens()
     if isinstance(file, Sequence) and not isinstance(file, (str, bytes)):
         files = [
-            replace(upload, item=index) for index, item in enumerate(file) for upload in _resolve_one(item)
+            replace(upload, item=index)
+            for index, item in enumerate(file)
+            for upload in _resolve_one(item, tokens)
         ]
         return files, True
-    files = _resolve_one(file)
+    files = _resolve_one(file, tokens)
     several = isinstance(file, (Mapping, StagingManifest)) and not isinstance(file, StagedFile)
     if isinstance(file, (str, os.PathLike)) and is_manifest_path(str(file)):
         several = True

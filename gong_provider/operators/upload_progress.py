@@ -77,6 +77,7 @@ class FileUpload:
             "generation": self.source.generation,
             "item": self.source.item,
             "from_manifest": self.source.from_manifest,
+            "plan_token": self.source.plan_token,
             "staged": asdict(staged) if staged is not None else None,
             "client_request_id": self.client_request_id,
             "request_id": self.request_id,
@@ -99,6 +100,7 @@ class FileUpload:
                 item=int(data.get("item") or 0),
                 # a carry of an earlier release: its staged files came from one manifest
                 from_manifest=bool(data.get("from_manifest", staged is not None)),
+                plan_token=data.get("plan_token"),  # absent from an earlier release's carry: None
             ),
             client_request_id=data.get("client_request_id"),
             request_id=data.get("request_id"),

@@ -8,8 +8,8 @@ Gong's line errors can be mapped back to the user's source rows.
 
 The naming rules live here, one function each, for staging, change capture, the operators, lineage,
 the DAGs and the CLI: :func:`manifest_path` (the manifest of a folder), :func:`is_manifest_path`,
-:func:`manifest_beside` (the manifest next to a staged file), :func:`sidecar_path` and
-:func:`load_manifest`.
+:func:`manifest_beside` (the manifest next to a staged file), :func:`sidecar_path`,
+:func:`load_manifest` and :func:`plan_token_beside` (the change-capture plan that staged a file).
 """
 
 from __future__ import annotations
@@ -93,6 +93,10 @@ class StagingManifest:
     rejects_path: str | None = None
     sources: list[str] = field(default_factory=list)
     version: int = MANIFEST_VERSION
+    plan_token: str | None = None
+    """The change-capture plan that wrote this folder's files (``ChangePlan.run_token``, new at each
+    planning attempt); None for plain staging. The upload folds it into each file's clientRequestId
+    (``gong_provider.ids.PlanToken``): a cleared run's files go to Gong again."""
 
     @property
     def generations(self) -> list[list[StagedFile]]:
@@ -131,6 +135,25 @@ class StagingManifest:
     def from_json(cls, text: str) -> StagingManifest:
         """Inverse of :meth:`to_json`."""
         return cls.from_dict(json.loads(text))
+
+
+def plan_token_beside(staged_path: str) -> str | None:
+    """The change-capture plan that wrote ``staged_path`` (a path or a URL), as the manifest of its
+    folder records it; None when there is no manifest there, or one without a plan (plain staging,
+    an earlier release), or a ``manifest.json`` that is not staging's. Other read errors raise: a
+    file's id must not change between the tries of one task."""
+    from gong_provider.staging.outdir import OutputDir  # lazy: the operators load this module at DAG parse
+
+    try:
+        text = OutputDir(staged_path.rpartition("/")[0] or ".").read_text(MANIFEST_NAME)
+    except FileNotFoundError:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    token = data.get("plan_token") if isinstance(data, dict) else None
+    return str(token) if token else None
 
 
 def load_manifest(path: str | os.PathLike[str] | Any) -> StagingManifest:

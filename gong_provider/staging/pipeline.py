@@ -351,6 +351,7 @@ def stage(
     unknown_fields: UnknownFieldsPolicy = DEFAULT_UNKNOWN_FIELDS,
     timezone_name: str | None = None,
     tap: StagingTap | None = None,
+    plan_token: str | None = None,
 ) -> StagingManifest:
     """Stage ``source`` into ``<out_dir>/<OBJECT_TYPE>/``, replacing what a previous run wrote there.
 
@@ -362,7 +363,8 @@ def stage(
     Raises :class:`GongRejectLimitError` when rejects exceed ``max_reject_ratio``; the staged files,
     the rejects file and the manifest are written first, so the user can read them. ``tap`` (see
     :class:`~gong_provider.staging.pipeline.StagingTap`) is shown every staged line and reject as it
-    is written.
+    is written. ``plan_token`` is change capture's (the plan these files are staged for), recorded in
+    the manifest and part of the files' clientRequestIds; plain staging leaves it None.
     """
     run = _start_run(
         source,
@@ -411,7 +413,7 @@ def stage(
         writer.abort()
         rejects.file.abort()
         raise
-    manifest = _publish_manifest(folder, run, files, staged, rejects)
+    manifest = _publish_manifest(folder, run, files, staged, rejects, plan_token)
     if rejects_exceed(run.rejected, run.read, max_reject_ratio):
         raise GongRejectLimitError(
             object_type=kind,
@@ -467,7 +469,12 @@ def _stage_block(
 
 
 def _publish_manifest(
-    folder: OutputDir, run: _Run, files: list[StagedFile], staged: int, rejects: _RejectsFile
+    folder: OutputDir,
+    run: _Run,
+    files: list[StagedFile],
+    staged: int,
+    rejects: _RejectsFile,
+    plan_token: str | None,
 ) -> StagingManifest:
     """Keep the rejects file when there were rejects, then commit the run by writing its manifest."""
     if run.rejected:
@@ -483,6 +490,7 @@ def _publish_manifest(
         records_rejected=run.rejected,
         rejects_path=folder.location(REJECTS_NAME) if run.rejected else None,
         sources=run.sources or [run.source_label],
+        plan_token=plan_token,
     )
     manifest.publish(folder, also_keep=[REJECTS_NAME] if run.rejected else [])
     log.info(

@@ -25,7 +25,7 @@ Examples are bounded for CI; ``GONG_MODEL_EXAMPLES=500 make test-model`` runs ma
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import json
 import os
 import time
@@ -52,9 +52,11 @@ from gong_provider.changes.capture import iter_state
 from gong_provider.changes.state import LIVE, TOMBSTONE, StateStore, digest_of
 from gong_provider.emulator.process import EmulatorProcess
 from gong_provider.hooks.gong import GongCrmHook
-from gong_provider.ids import make_client_request_id
 from gong_provider.models import CustomField, RecordError, RequestState, RequestStatus
+from gong_provider.operators.gong import GongUploadEntitiesOperator
+from gong_provider.operators.upload_files import UploadFile, file_facts, resolve_files
 from tests.changes.clock import Clock
+from tests.support.gong_tasks import task_context
 
 TYPE = "CONTACT"
 IDS = 6
@@ -145,6 +147,44 @@ class Harness:
         self.integration_id = self.emulator.integration_id
 
 
+def airflow_run_id(run_key: str) -> str:
+    """The Airflow run id of a model run: the same across the run's clears and retries."""
+    return f"scheduled__{run_key}T00:00:00+00:00"
+
+
+def dag_request_ids(h: Harness, plan: ChangePlan, run_key: str) -> dict[str, str]:
+    """Each file's clientRequestId as the sync DAG's upload tasks derive it (the operator's own
+    derivation): generation 0 one mapped ``upload`` task per file, named by its path; the later
+    generations one ``later_generations`` task, named by staged-file dicts; every id scoped to the
+    Airflow run id, which a cleared run keeps (never ``plan.run_token``, new at each attempt); a
+    BUSINESS_USER's re-association deletes one ``delete_changed_users`` task."""
+    generations = plan.manifest.generations
+    tasks: list[tuple[str, int, list[UploadFile]]] = [
+        ("upload", index, resolve_files(staged.path)[0])
+        for index, staged in enumerate(generations[0] if generations else [])
+    ]
+    if plan.reassociate_files:  # BUSINESS_USER: one task, named by the paths, before ``upload``
+        tasks.append(("delete_changed_users", -1, resolve_files(plan.reassociate_files)[0]))
+    if plan.withheld_files:  # sent once approved: one task, named by the paths
+        tasks.append(("send_approved_deletes", -1, resolve_files(plan.withheld_files)[0]))
+    later = [dataclasses.asdict(staged) for generation in generations[1:] for staged in generation]
+    if later:
+        tasks.append(("later_generations", -1, resolve_files(later)[0]))
+    ids: dict[str, str] = {}
+    for task_id, map_index, uploads in tasks:
+        operator = GongUploadEntitiesOperator(
+            task_id=task_id, integration_id=str(h.integration_id), object_type=plan.object_type, file=[]
+        )
+        context = task_context(
+            dag_id="gong_crm_sync", task_id=task_id, run_id=airflow_run_id(run_key), map_index=map_index
+        )
+        for upload in uploads:
+            ids[upload.path] = operator._client_request_id_for(
+                context, upload, file_facts(upload), h.integration_id, plan.object_type
+            )
+    return ids
+
+
 def wait_for(h: Harness, request_id: str) -> RequestStatus:
     """Gong's final answer for one request (polled, bounded)."""
     deadline = time.monotonic() + 30
@@ -169,6 +209,7 @@ class SyncMachine(RuleBasedStateMachine):
             if isinstance(h.state_base, str)
             else h.state_base / uuid.uuid4().hex[:8]
         )
+        self.out = uuid.uuid4().hex[:8]
         self.source: dict[int, list[Entry]] = {}
         self.runs = 0
         self.crashed: tuple[str, ChangePlan | None, dict[str, Any]] | None = None
@@ -226,7 +267,7 @@ class SyncMachine(RuleBasedStateMachine):
         return stage_changes(
             source,
             object_type=TYPE,
-            out_dir=h.tmp / "out" / run_key / uuid.uuid4().hex[:6],
+            out_dir=h.tmp / "out" / self.out / run_key,  # as the DAG's: one folder per run, its clears too
             state_base=self.base,
             integration_id=h.integration_id,
             run_key=run_key,
@@ -235,9 +276,11 @@ class SyncMachine(RuleBasedStateMachine):
             **{"max_delete_ratio": 1.0, **options},
         )
 
-    def upload(self, plan: ChangePlan, answer: str) -> dict[str, Any]:
-        """Generation after generation; returns the statuses the commit is shown."""
+    def upload(self, plan: ChangePlan, answer: str, run_key: str) -> dict[str, Any]:
+        """Generation after generation, under the ids the DAG derives (Gong's 409 for an id it
+        has reuses that request, as the DAG's upload does); returns the statuses the commit is shown."""
         h = self.harness
+        request_ids = dag_request_ids(h, plan, run_key)
         statuses: dict[str, Any] = {}
         for generation in plan.manifest.generations:
             sent = []
@@ -245,36 +288,20 @@ class SyncMachine(RuleBasedStateMachine):
                 if answer in NOTHING_STORED:
                     statuses[staged.path] = shown(RequestStatus(None, RequestState.FAILED), answer)
                     continue
-                request_id = make_client_request_id(
-                    dag_id="model",
-                    task_id="upload",
-                    run_id=plan.run_token,
-                    map_index=None,
-                    object_type=TYPE,
-                    content_sha256=staged.sha256,
-                )
+                request_id = request_ids[staged.path]
                 h.hook.upload_entities(h.integration_id, TYPE, request_id, staged.path)
                 sent.append((staged.path, request_id))
             for path, request_id in sent:
                 statuses[path] = shown(self.wait(request_id), answer)
         return statuses
 
-    def upload_withheld(self, plan: ChangePlan) -> dict[str, Any]:
+    def upload_withheld(self, plan: ChangePlan, run_key: str) -> dict[str, Any]:
         """The approved withheld deletes, sent as ``send_approved_deletes`` does; their statuses."""
         h = self.harness
-        sent = []
+        request_ids = dag_request_ids(h, plan, run_key)
         for path in plan.withheld_files:
-            request_id = make_client_request_id(
-                dag_id="model",
-                task_id="send_approved_deletes",
-                run_id=plan.run_token,
-                map_index=None,
-                object_type=TYPE,
-                content_sha256=hashlib.sha256(Path(path).read_bytes()).hexdigest(),
-            )
-            h.hook.upload_entities(h.integration_id, TYPE, request_id, path)
-            sent.append((path, request_id))
-        return {path: self.wait(request_id) for path, request_id in sent}
+            h.hook.upload_entities(h.integration_id, TYPE, request_ids[path], path)
+        return {path: self.wait(request_ids[path]) for path in plan.withheld_files}
 
     def wait(self, request_id: str) -> RequestStatus:
         return wait_for(self.harness, request_id)
@@ -307,7 +334,7 @@ class SyncMachine(RuleBasedStateMachine):
         plan = self.stage(run_key, mode=mode, reset_state=reset_state)
         statuses: dict[str, Any] = {}
         if crash != "before_upload":
-            statuses = self.upload(plan, answer)
+            statuses = self.upload(plan, answer, run_key)
         if crash in ("before_upload", "after_upload"):
             self.crashed = (run_key, plan, statuses)
         else:
@@ -328,9 +355,9 @@ class SyncMachine(RuleBasedStateMachine):
         if not present:
             return  # an empty source in mirror mode is refused by the guard (test_changes.py)
         plan = self.stage(run_key, mode="mirror", max_delete_ratio=0.0)
-        statuses = self.upload(plan, "done")
+        statuses = self.upload(plan, "done", run_key)
         if decision != "reject":
-            withheld = self.upload_withheld(plan)
+            withheld = self.upload_withheld(plan, run_key)
             statuses |= dict.fromkeys(withheld) if decision == "approve_unanswered" else withheld
         if decision == "approve_then_crash":
             self.crashed = (run_key, plan, statuses)
@@ -385,7 +412,7 @@ class SyncMachine(RuleBasedStateMachine):
         run_key = self.crashed[0]
         before, present = self.gong(), self.present()
         plan = self.stage(run_key, mode="mirror", confirm_deletes=10**6)
-        self.commit(run_key, plan, self.upload(plan, answer), None)
+        self.commit(run_key, plan, self.upload(plan, answer, run_key), None)
         self.crashed = None
         self.check_never_deleted(before, present)
 
@@ -400,7 +427,7 @@ class SyncMachine(RuleBasedStateMachine):
         before, present = self.gong(), self.present()
         self.crashed = None
         first = self.stage(first_key, mode="mirror", confirm_deletes=10**6)
-        first_statuses = self.upload(first, "done")
+        first_statuses = self.upload(first, "done", first_key)
         if not takeover:
             with pytest.raises(GongStateConflictError, match="holds the state"):
                 self.stage(second_key, mode="mirror", confirm_deletes=10**6)
@@ -408,7 +435,7 @@ class SyncMachine(RuleBasedStateMachine):
         else:
             h.clock.advance(hours=13)
             second = self.stage(second_key, mode="mirror", confirm_deletes=10**6)
-            commit_changes(second, self.upload(second, "done"))
+            commit_changes(second, self.upload(second, "done", second_key))
             with pytest.raises(GongStateConflictError):
                 commit_changes(first, first_statuses)
         self.check_never_deleted(before, present)
@@ -442,7 +469,8 @@ class SyncMachine(RuleBasedStateMachine):
             elif last.kind == "deleted":
                 assert object_id not in gong, object_id
         self.runs += 1
-        rerun = self.stage(f"run-{self.runs}", mode="mirror", confirm_deletes=10**6)
+        rerun_key = f"run-{self.runs}"
+        rerun = self.stage(rerun_key, mode="mirror", confirm_deletes=10**6)
         refused = {f"c{n}" for n, entries in self.source.items() if entries[-1].kind == "refused"}
         sent = {
             json.loads(line)["objectId"]
@@ -450,15 +478,16 @@ class SyncMachine(RuleBasedStateMachine):
             for line in Path(f.path).read_text().splitlines()
         }
         assert sent <= refused, f"an unchanged rerun sent {sorted(sent - refused)}"
-        report = commit_changes(rerun, self.upload(rerun, "done"))
+        report = commit_changes(rerun, self.upload(rerun, "done", rerun_key))
         assert report.left_pending >= len(refused)
 
     def clean_mirror_pass(self) -> ChangePlan:
         """One mirror run that every answer confirms; it must not fail."""
         self.harness.clock.advance(days=1)
         self.runs += 1
-        plan = self.stage(f"run-{self.runs}", mode="mirror", confirm_deletes=10**6)
-        commit_changes(plan, self.upload(plan, "done"))
+        run_key = f"run-{self.runs}"
+        plan = self.stage(run_key, mode="mirror", confirm_deletes=10**6)
+        commit_changes(plan, self.upload(plan, "done", run_key))
         return plan
 
     # -- invariants ------------------------------------------------------------------------------
@@ -484,9 +513,11 @@ USER_ANSWERS = ["done", "failed_bare", "lost_500"]
 class BusinessUserMachine(RuleBasedStateMachine):
     """Business users changed the way Gong documents (a delete DONE, then the new version), with the
     delete or the upload refused, lost or never sent (delete_changed_users failed, a worker killed),
-    crashes before the commit and at its writes. Invariant: a user is never sent as a plain upsert
-    while Gong associates it with another email (its re-association unconfirmed); after a clean run
-    Gong associates every user with the source's email."""
+    crashes before the commit and at its writes, and a run cleared after such a crash (staged again
+    under its Airflow run id: its new deletes go, and so must its new versions, byte-identical or
+    not). Invariant: a user is never sent as a plain upsert while Gong associates it with another
+    email (its re-association unconfirmed); after a clean run Gong associates every user with the
+    source's email."""
 
     harness: Harness
 
@@ -496,7 +527,8 @@ class BusinessUserMachine(RuleBasedStateMachine):
         self.base = self.harness.tmp / "users" / uuid.uuid4().hex[:8]
         self.emails: dict[int, int] = {}
         self.runs = 0
-        self.requests = 0
+        self.crashed: str | None = None
+        """The run key of the last run when it died before its commit finished."""
 
     @initialize()
     def confirmed_users(self) -> None:
@@ -515,17 +547,27 @@ class BusinessUserMachine(RuleBasedStateMachine):
     def source(self) -> dict[str, str]:
         return {f"u{n}": f"u{n}-v{v}@acme.com" for n, v in self.emails.items()}
 
-    def send(self, paths: list[str], answer: str) -> dict[str, Any]:
+    def send(self, paths: list[str], answer: str, request_ids: dict[str, str]) -> dict[str, Any]:
+        """Under the ids the DAG derives (a 409 reuses the request Gong has, as the DAG does)."""
         statuses: dict[str, Any] = {}
         for path in paths:
             if answer in NOTHING_STORED:
                 statuses[path] = shown(RequestStatus(None, RequestState.FAILED), answer)
                 continue
-            self.requests += 1
-            request_id = f"users-{uuid.uuid4().hex[:8]}-{self.requests}"
+            request_id = request_ids[path]
             self.harness.hook.upload_entities(self.harness.integration_id, "BUSINESS_USER", request_id, path)
             statuses[path] = shown(wait_for(self.harness, request_id), answer)
         return statuses
+
+    @invariant()
+    def the_state_claims_only_users_gong_holds(self) -> None:
+        store = StateStore(self.base, self.harness.integration_id, "BUSINESS_USER")
+        if store.plan_tokens():
+            return  # a plan in flight: its keys are pending for the next run, whatever HEAD says
+        held = self.harness.client.entities("BUSINESS_USER")
+        for object_id, _, flag, _ in iter_state(store):
+            if flag == LIVE:
+                assert object_id in held, f"the state says Gong holds user {object_id}"
 
     def check_no_plain_upsert_of_a_changed_user(self, plan: ChangePlan) -> None:
         """Gong associates a user with another email only while its delete is unconfirmed."""
@@ -550,43 +592,65 @@ class BusinessUserMachine(RuleBasedStateMachine):
     def run(self, mode: str, delete_answer: str, upsert_answer: str, crash: str, at_write: int) -> None:
         h = self.harness
         h.clock.advance(days=1)  # a dead run's lease has expired
-        plan = self.stage(mode)
+        self.crashed = None
+        run_key = self.next_run()
+        plan = self.stage(mode, run_key)
+        ids = dag_request_ids(h, plan, run_key)
         statuses: dict[str, Any] = {}
         if crash != "before_deletes":
-            statuses = self.send(plan.reassociate_files, delete_answer)
+            statuses = self.send(plan.reassociate_files, delete_answer, ids)
             if not plan.reassociate_files or delete_answer == "done":  # the DAG waits for the deletes
                 self.check_no_plain_upsert_of_a_changed_user(plan)
-                statuses.update(self.send([f.path for f in plan.files], upsert_answer))
+                statuses.update(self.send([f.path for f in plan.files], upsert_answer, ids))
         if crash in ("before_deletes", "before_commit"):
-            return  # the next run recovers the plan: its keys pending
+            self.crashed = run_key  # the next run, or a clear of this one, recovers the plan
+            return
         h.faults.countdown = at_write if crash == "commit" else None
         try:
             commit_changes(plan, statuses)
         except Crash:
-            pass
+            self.crashed = run_key
         finally:
             h.faults.countdown = None
+
+    @precondition(lambda self: self.crashed is not None)
+    @rule()
+    def clear_and_retry(self) -> None:
+        """The crashed run is cleared: staged again under its run id (its deletes dated anew),
+        everything DONE; then a clean run shows what Gong holds."""
+        assert self.crashed is not None
+        run_key, self.crashed = self.crashed, None
+        self.harness.clock.advance(minutes=5)
+        self.run_all_done(run_key)
+
+    def run_all_done(self, run_key: str) -> None:
+        """Stage in mirror mode, the deletes DONE, then the new versions DONE, then commit."""
+        plan = self.stage("mirror", run_key)
+        ids = dag_request_ids(self.harness, plan, run_key)
+        statuses = self.send(plan.reassociate_files, "done", ids)
+        self.check_no_plain_upsert_of_a_changed_user(plan)
+        statuses.update(self.send([f.path for f in plan.files], "done", ids))
+        commit_changes(plan, statuses)
 
     @rule()
     def clean_run(self) -> None:
         """Everything DONE: Gong associates every user of the source with its email."""
         self.harness.clock.advance(days=1)
-        plan = self.stage("mirror")
-        statuses = self.send(plan.reassociate_files, "done")
-        self.check_no_plain_upsert_of_a_changed_user(plan)
-        statuses.update(self.send([f.path for f in plan.files], "done"))
-        commit_changes(plan, statuses)
+        self.crashed = None
+        self.run_all_done(self.next_run())
         associated = self.harness.client.user_emails()
         assert {k: associated.get(k) for k in self.source()} == self.source()
-        rerun = self.stage("mirror")
+        rerun = self.stage("mirror", self.next_run())
         assert rerun.reassociate_files == []
         assert rerun.files == []
         commit_changes(rerun, {})
 
-    def stage(self, mode: str) -> ChangePlan:
-        h = self.harness
+    def next_run(self) -> str:
         self.runs += 1
-        run_key = f"users-{self.runs}"
+        return f"users-{self.runs}"
+
+    def stage(self, mode: str, run_key: str) -> ChangePlan:
+        h = self.harness
         source = h.tmp / f"{run_key}.jsonl"
         users = [
             {"objectId": k, "emailAddress": v, "modifiedDate": "2026-01-01T00:00:00Z"}
@@ -596,7 +660,7 @@ class BusinessUserMachine(RuleBasedStateMachine):
         return stage_changes(
             source,
             object_type="BUSINESS_USER",
-            out_dir=h.tmp / "out" / run_key / uuid.uuid4().hex[:6],
+            out_dir=self.base.parent / "out" / self.base.name / run_key,  # the DAG's: one per run
             state_base=self.base,
             integration_id=h.integration_id,
             run_key=run_key,
@@ -672,6 +736,39 @@ def test_the_business_user_model(harness_parts: dict[str, Any], tmp_path: Path) 
             database=None,
         ),
     )
+
+
+def test_the_model_replays_a_cleared_run_that_must_send_a_file_again(
+    harness_parts: dict[str, Any], tmp_path: Path
+) -> None:
+    """A sequence of the bug the model's DAG-like ids made reachable, replayed step by step: a
+    cleared run whose new plan stages a file byte-identical to the earlier attempt's (v1 then v2
+    sent, the export back to v1) must send it again, not reuse the earlier request's DONE."""
+    harness = Harness(state_base=tmp_path / "state", **harness_parts)
+    sync = type("BoundSyncMachine", (SyncMachine,), {"harness": harness})()
+    sync.put(number=0, version=0, spaced_json=False)
+    sync.run(mode="upsert", reset_state=False, answer="done", crash="none", at_write=0)
+    sync.edit(number=0, kind="repeated", version=1)  # v1, then v2: two generations
+    sync.run(mode="upsert", reset_state=False, answer="done", crash="after_upload", at_write=0)
+    sync.put(number=0, version=1, spaced_json=False)  # the export now holds v1 only
+    sync.clear_and_retry(answer="done")
+    sync.the_state_claims_only_what_gong_holds()
+    sync.clean_mirror_run()
+
+
+def test_the_business_user_model_replays_a_cleared_run_that_must_send_a_user_again(
+    harness_parts: dict[str, Any], tmp_path: Path
+) -> None:
+    """The business-user sequence of the same bug: the cleared run's new delete goes, so the user's
+    new version, byte-identical to the earlier attempt's, must go again after it."""
+    harness = Harness(state_base=tmp_path / "state", **harness_parts)
+    users = type("BoundBusinessUserMachine", (BusinessUserMachine,), {"harness": harness})()
+    users.confirmed_users()
+    users.put(number=0, version=1)  # u0 changes its email
+    users.run(mode="upsert", delete_answer="done", upsert_answer="done", crash="before_commit", at_write=0)
+    users.clear_and_retry()
+    users.the_state_claims_only_users_gong_holds()
+    users.clean_run()
 
 
 def test_the_model_with_state_on_s3(harness_parts: dict[str, Any], s3: Any) -> None:

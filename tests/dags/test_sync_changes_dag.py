@@ -254,9 +254,9 @@ def test_sql_source_failed_lines_corrupt_state_reset_and_a_worker_killed_before_
     resumed = sync.run(killed_run, env=env, **source)
     assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-5000:]
     assert f"RUN manual__{killed_run} " in resumed.stdout  # the same run, cleared
-    # c0: fixed, reset, the killed attempt; the cleared run's resend is the same request (the same
-    # run id: the same run-scoped clientRequestId), which Gong answers without storing it twice
-    assert gong.record_counts("CONTACT") == {"c0": 3, "c1": 2, "c2": 2, "c3": 2}
+    # c0: fixed, reset, the killed attempt, and the cleared run's resend: its plan is new, so is the
+    # clientRequestId of its byte-identical file (the plan's token is part of it); Gong upserts again
+    assert gong.record_counts("CONTACT") == {"c0": 4, "c1": 2, "c2": 2, "c3": 2}
     assert gong.entities("CONTACT")["c0"]["firstName"] == "v1"
 
     runs = sync.runs()
