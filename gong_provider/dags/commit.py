@@ -94,8 +94,10 @@ def commit_entity(
     if missing:
         log.warning("%s file(s) were not uploaded: their records stay pending: %s", len(missing), missing)
     approved = set(change_plan.withheld_files)  # sent only after an approval (dags/approval.py)
+    user_deletes = set(change_plan.reassociate_files)  # BUSINESS_USER: sent before the upload
     report = commit_changes(
-        change_plan, {path: status for path, status in statuses.items() if path in planned | approved}
+        change_plan,
+        {path: status for path, status in statuses.items() if path in planned | approved | user_deletes},
     )
     gong = {**upload_totals(uploads, statuses.values()), "refused": refused_lines(statuses)}
     return report, gong

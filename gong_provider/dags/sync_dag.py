@@ -127,8 +127,11 @@ def _entity_group(
         sent_first: list[str] = []  # uploads that go before `upload`, committed with it
         if object_type == "BUSINESS_USER":
             # Gong's way to change a user: a delete, DONE, then the new version in its own request
-            # (gong_provider.changes.user_updates); nothing to send is a no-op
-            reassociate = _waited_upload(options, "delete_changed_users", _xcom(staged, "reassociate_files"))
+            # (gong_provider.changes.user_updates); nothing to send is a no-op. A delete Gong did not
+            # store (even in a DONE answer) fails it: `upload` does not run, the users stay pending
+            reassociate = _waited_upload(
+                options, "delete_changed_users", _xcom(staged, "reassociate_files"), every_record=True
+            )
             staged >> reassociate >> upload
             sent_first.append(reassociate.task_id)
 
@@ -234,8 +237,9 @@ def _upload_and_wait(options: _TypeOptions, staged: Any) -> tuple[Any, Any]:
     return upload, wait
 
 
-def _waited_upload(options: _TypeOptions, task_id: str, file: Any) -> Any:
-    """Upload files one after another and wait for each (an empty list is a no-op)."""
+def _waited_upload(options: _TypeOptions, task_id: str, file: Any, *, every_record: bool = False) -> Any:
+    """Upload files one after another and wait for each (an empty list is a no-op); ``every_record``:
+    the task fails unless Gong stored every record (even on a DONE answer listing record errors)."""
     from gong_provider.operators.gong import GongUploadEntitiesOperator
 
     return GongUploadEntitiesOperator(
@@ -250,6 +254,7 @@ def _waited_upload(options: _TypeOptions, task_id: str, file: Any) -> Any:
         poll_interval=options.poll_interval,
         timeout=WAIT_TIMEOUT,
         allow_empty_file_list=True,
+        require_every_record=every_record,
         pool=options.pool,
     )
 
