@@ -34,7 +34,8 @@ wave's uploads are finished, whatever their outcome), a task group:
    `delete_approval_hours`), then **send_approved_deletes** sends exactly those.
    With `verify_sample` > 0, **verify** fetches that many uploaded records back from Gong.
    BUSINESS_USER: **delete_changed_users** deletes the users whose details changed, and only once
-   Gong reports that DONE does **upload** send their new versions (Gong's documented way).
+   Gong reports that DONE with every delete stored does **upload** send their new versions (Gong's
+   documented way); a user listed twice is sent once, as its last version.
 5. **commit**: the state advances for what Gong confirmed; the rest stays pending for the next run.
 6. **summarize**: counts and an Asset event `gong://crm/<integration_id>/<TYPE>`
    (through the AssetAlias `gong-crm-<TYPE>`).
