@@ -131,6 +131,8 @@ class StageSummary(_StageSummaryKeys, ChangeCountFields, total=False):
     state_rebuilt: str | None
     """Why change capture rebuilt the state; None when it did not."""
     users_reassociated: int
+    users_superseded: int
+    """BUSINESS_USER objectIds listed more than once: only their last version is sent."""
     references_dangling: int
     references_missing: int
     reference_examples: list[str]

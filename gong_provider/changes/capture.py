@@ -15,7 +15,7 @@ A run's steps (:func:`stage_changes`; docs/state.md draws them with what a crash
 5. **Write**: the selected lines (every occurrence of a selected objectId, so generations stay whole)
    are copied into the upload files with sidecars pointing at the user's source lines (or, when most
    must go anyway, the staged files are uploaded as they are); deletes are streamed, bucket by bucket,
-   to files of their own.
+   to files of their own. BUSINESS_USER sends only an objectId's last occurrence (user_updates.py).
 6. **Mark**: the plan (what was sent, where) is written under the state: the in-flight marker.
 
 :func:`preview_changes` runs steps 2 to 5 without writing anything under the state.
@@ -71,7 +71,12 @@ from gong_provider.changes.state import (
     utcnow,
 )
 from gong_provider.changes.state import hash64 as _hash
-from gong_provider.changes.user_updates import plan_user_deletes
+from gong_provider.changes.user_updates import (
+    last_versions,
+    log_superseded,
+    plan_user_deletes,
+    sends_last_version_only,
+)
 from gong_provider.ids import IntegrationId, parse_integration_id
 from gong_provider.models import CustomField, ObjectType
 from gong_provider.staging.fastpath import iter_blocks
@@ -256,12 +261,18 @@ class _Selection:
     """Keys whose last occurrence is a reject: they stay pending."""
     deletes: int
     """Confirmed keys absent from the source (mirror mode), counted, never listed."""
+    superseded: list[int] = dataclasses.field(default_factory=list)
+    """``last_only``: packed places of the earlier versions of objectIds listed more than once."""
 
 
-def _select(store: StateStore, head: StateHead | None, tap: _DiffTap, *, mirror: bool) -> _Selection:
-    """Classify the run's keys bucket by bucket against ``head`` (None: everything is new)."""
+def _select(
+    store: StateStore, head: StateHead | None, tap: _DiffTap, *, mirror: bool, last_only: bool = False
+) -> _Selection:
+    """Classify the run's keys bucket by bucket against ``head`` (None: everything is new);
+    ``last_only`` selects only the last version of each key (see user_updates.last_versions)."""
     counts = ChangeCounts()
     selected: list[int] = []
+    superseded: list[int] = []
     rejected_keys: set[int] = set()
     deletes = 0
     for bucket in range(BUCKETS):
@@ -288,13 +299,18 @@ def _select(store: StateStore, head: StateHead | None, tap: _DiffTap, *, mirror:
             else:
                 counts.changed += 1
             chosen.add(key)
-        if chosen:
+        if last_only:
+            last_places, earlier = last_versions(keys, places, wheres, _NO_PLACE)
+            superseded += earlier
+            selected += [packed for key, packed in last_places.items() if key in chosen]
+        elif chosen:
             for place, where in compress(zip(places, wheres, strict=False), map(chosen.__contains__, keys)):
                 if place != _NO_PLACE:
                     selected.append((place << 64) | where)
         if mirror:
             deletes += sum(1 for key in index.keys() - last.keys() if state.flags[index[key]] != TOMBSTONE)
-    return _Selection(counts, selected, rejected_keys, deletes)
+    counts.superseded = len(superseded)
+    return _Selection(counts, selected, rejected_keys, deletes, superseded)
 
 
 def _iter_deletes(store: StateStore, head: StateHead, tap: _DiffTap) -> Iterator[tuple[str, Any]]:
@@ -358,9 +374,16 @@ def _line_kind(decoded: _Line) -> int:
 
 
 def _write_sparse(
-    staged: StagingManifest, selected: list[int], writer: PartWriter, sent: SentLog, fields: Sequence[str]
+    staged: StagingManifest,
+    selected: list[int],
+    writer: PartWriter,
+    sent: SentLog,
+    fields: Sequence[str],
+    *,
+    one_generation: bool = False,
 ) -> int:
-    """Copy the selected lines (sorted places) into the upload files; each keeps its generation."""
+    """Copy the selected lines (sorted places) into the upload files; each keeps its generation
+    (``one_generation``: each goes to generation 0, for a selection of one version per key)."""
     by_place = {(f.generation, f.part): f for f in staged.files}
     decoder = msgspec.json.Decoder(_Line)
     selected.sort()
@@ -387,12 +410,13 @@ def _write_sparse(
                     if where is not None
                     else Origin(staged_file.path, number, number, decoded.objectId)
                 )
-                placement = writer.add(generation, line, origin)
+                written_in = 0 if one_generation else generation
+                placement = writer.add(written_in, line, origin)
                 sent.add(
                     decoded.objectId,
                     line,
                     _line_kind(decoded),
-                    generation,
+                    written_in,
                     placement.part,
                     placement.line,
                     _extras(line, fields),
@@ -632,12 +656,17 @@ def _compute(source: StagingSource, run: _Run, scratch: str) -> _Planned:
         assert head is not None
         _check_not_emptied(options, head, staged.records_read)
     diffed = head if reason is None else None
-    selection = _select(store, diffed, tap, mirror=options.mode == "mirror")
+    last_only = sends_last_version_only(kind) and len(staged.generations) > 1
+    selection = _select(store, diffed, tap, mirror=options.mode == "mirror", last_only=last_only)
+    log_superseded(kind.value, staged, selection.superseded)
     counts = selection.counts
     deletes, withheld, guard = _guard_deletes(store, options, diffed, tap, selection)
-    dense = reason is not None or (
-        staged.records_staged >= DENSE_MIN_RECORDS
-        and len(selection.selected) > DENSE_SHARE * staged.records_staged
+    dense = not last_only and (
+        reason is not None
+        or (
+            staged.records_staged >= DENSE_MIN_RECORDS
+            and len(selection.selected) > DENSE_SHARE * staged.records_staged
+        )
     )
     sent = SentLog(scratch)
     manifest, delete_files, withheld_files = _write_upload(
@@ -781,7 +810,14 @@ def _write_upserts(
         return list(staged.files)
     writer = PartWriter(folder, options.kind.value, options.max_file_bytes)
     try:
-        counts.records_uploaded = _write_sparse(staged, selection.selected, writer, sent, store.delete_fields)
+        counts.records_uploaded = _write_sparse(
+            staged,
+            selection.selected,
+            writer,
+            sent,
+            store.delete_fields,
+            one_generation=bool(selection.superseded),
+        )
         return writer.close()
     except BaseException:
         writer.abort()

@@ -54,6 +54,8 @@ class ChangeCounts:
     deletes_withheld: int = 0
     reassociated: int = 0
     """BUSINESS_USER: changed or pending users deleted first (``ChangePlan.reassociate_files``)."""
+    superseded: int = 0
+    """BUSINESS_USER: earlier versions of users listed more than once, not sent (the last one is)."""
     records_uploaded: int = 0
     """Lines in the upload files (every generation, deletes included)."""
 

@@ -102,8 +102,10 @@ def commit_entity(
     if withheld_sent:
         for path in approved:
             statuses.setdefault(path, None)
+    user_deletes = set(change_plan.reassociate_files)  # BUSINESS_USER: sent before the upload
     report = commit_changes(
-        change_plan, {path: status for path, status in statuses.items() if path in planned | approved}
+        change_plan,
+        {path: status for path, status in statuses.items() if path in planned | approved | user_deletes},
     )
     gong = {**upload_totals(uploads, statuses.values()), "refused": refused_lines(statuses)}
     return report, gong

@@ -285,6 +285,7 @@ def _stage_with_changes(run: _TypeRun, run_id: str) -> StageResult:
     plan_dict = plan.to_dict()
     # changed business users: deleted first, in a request of their own (changes/user_updates.py)
     summary["users_reassociated"] = plan.counts.reassociated
+    summary["users_superseded"] = plan.counts.superseded  # listed twice: only the last version goes
     return {
         "summary": summary,
         # no clientRequestId here: the upload operator derives a run-scoped one (see docs/changes.md)

@@ -34,7 +34,8 @@ wave's uploads are finished, whatever their outcome), a task group:
    `delete_approval_hours`), then **send_approved_deletes** sends exactly those.
    With `verify_sample` > 0, **verify** fetches that many uploaded records back from Gong.
    BUSINESS_USER: **delete_changed_users** deletes the users whose details changed, and only once
-   Gong reports that DONE does **upload** send their new versions (Gong's documented way).
+   Gong reports that DONE with every delete stored does **upload** send their new versions (Gong's
+   documented way); a user listed twice is sent once, as its last version.
 5. **commit**: the state advances for what Gong confirmed; the rest stays pending for the next run.
 6. **summarize**: counts and an Asset event `gong://crm/<integration_id>/<TYPE>`
    (through the AssetAlias `gong-crm-<TYPE>`).
@@ -122,8 +123,11 @@ def _entity_group(
         sent_first: list[str] = []  # uploads that go before `upload`, committed with it
         if object_type == "BUSINESS_USER":
             # Gong's way to change a user: a delete, DONE, then the new version in its own request
-            # (gong_provider.changes.user_updates); nothing to send is a no-op
-            reassociate = _waited_upload(options, "delete_changed_users", _xcom(staged, "reassociate_files"))
+            # (gong_provider.changes.user_updates); nothing to send is a no-op. A delete Gong did not
+            # store (even in a DONE answer) fails it: `upload` does not run, the users stay pending
+            reassociate = _waited_upload(
+                options, "delete_changed_users", _xcom(staged, "reassociate_files"), every_record=True
+            )
             staged >> reassociate >> upload
             sent_first.append(reassociate.task_id)
 
@@ -233,8 +237,9 @@ def _upload_and_wait(options: _TypeOptions, staged: Any) -> tuple[Any, Any]:
     return upload, wait
 
 
-def _waited_upload(options: _TypeOptions, task_id: str, file: Any) -> Any:
-    """Upload files one after another and wait for each (an empty list is a no-op)."""
+def _waited_upload(options: _TypeOptions, task_id: str, file: Any, *, every_record: bool = False) -> Any:
+    """Upload files one after another and wait for each (an empty list is a no-op); ``every_record``:
+    the task fails unless Gong stored every record (even on a DONE answer listing record errors)."""
     from gong_provider.operators.gong import GongUploadEntitiesOperator
 
     return GongUploadEntitiesOperator(
@@ -249,6 +254,7 @@ def _waited_upload(options: _TypeOptions, task_id: str, file: Any) -> Any:
         poll_interval=options.poll_interval,
         timeout=WAIT_TIMEOUT,
         allow_empty_file_list=True,
+        require_every_record=every_record,
         pool=options.pool,
     )
 

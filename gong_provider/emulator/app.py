@@ -23,7 +23,7 @@ from aiohttp import BodyPartReader, web
 
 from gong_provider.emulator.config import DEFAULT_OWNER_EMAIL, EmulatorConfig
 from gong_provider.emulator.faults import DEFAULT_MESSAGES, Fault, FaultBoard
-from gong_provider.emulator.processing import Processor
+from gong_provider.emulator.processing import REFUSE_EVERY_LINE, Processor
 from gong_provider.emulator.ratelimit import RateLimiter
 from gong_provider.emulator.rules import (
     OBJECT_TYPES,
@@ -359,7 +359,7 @@ async def upload_entities(request: web.Request) -> web.Response:
     if emulator.store.client_request_id_used(client_request_id):
         target.unlink(missing_ok=True)
         raise ApiError(409, "Client request id has already been used")
-    forced = emulator.faults.take(("fail_next_request",), request.method, request.path)
+    forced = emulator.faults.take(("fail_next_request", "done_with_errors"), request.method, request.path)
     in_progress, ready = emulator.processing_delays(size)
     accepted = emulator.store.insert_request(
         client_request_id=client_request_id,
@@ -370,9 +370,7 @@ async def upload_entities(request: web.Request) -> web.Response:
         file_bytes=size,
         in_progress_delay=in_progress,
         ready_delay=ready,
-        forced_error=None
-        if forced is None
-        else (forced.description or "General error: the file could not be processed"),
+        forced_error=None if forced is None else forced_error(forced),
     )
     if not accepted:
         target.unlink(missing_ok=True)
@@ -415,6 +413,13 @@ async def _receive_data_file(request: web.Request, target: Path) -> tuple[int, i
     if size == 0:
         raise ApiError(400, "The dataFile part is empty")
     return size, lines + (last != b"\n")
+
+
+def forced_error(fault: Fault) -> str:
+    """The ``forced_error`` of a request a ``fail_next_request`` or ``done_with_errors`` fault took."""
+    if fault.kind == "done_with_errors":
+        return REFUSE_EVERY_LINE + (fault.description or "Record refused")
+    return fault.description or "General error: the file could not be processed"
 
 
 async def request_status(request: web.Request) -> web.Response:

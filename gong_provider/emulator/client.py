@@ -108,7 +108,8 @@ class EmulatorClient:
         kinds: ``status`` (answer ``status``; 429 carries Retry-After), ``drop_after_store`` (handle
         the call, e.g. store the upload, then drop the connection without answering), ``delay``
         (answer ``seconds`` late), ``fail_next_request`` (the next accepted upload is processed as
-        FAILED with the general error ``description``).
+        FAILED with the general error ``description``), ``done_with_errors`` (the next accepted upload has
+        every record refused with ``description``, yet ends DONE, its errors listed).
         """
         fault: dict[str, Any] = {"kind": kind, "count": count}
         optional = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-FAULT_KINDS = ("status", "drop_after_store", "delay", "fail_next_request")
+FAULT_KINDS = ("status", "drop_after_store", "delay", "fail_next_request", "done_with_errors")
 
 DEFAULT_MESSAGES = {
     429: "API request limit exceeded",

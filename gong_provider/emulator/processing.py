@@ -28,6 +28,9 @@ from gong_provider.emulator.user_emails import apply_user_rows
 log = logging.getLogger(__name__)
 
 BATCH_LINES = 5000
+REFUSE_EVERY_LINE = "refuse-every-line:"
+"""Prefix of a request's ``forced_error`` set by the ``done_with_errors`` fault: every record line is
+refused with the rest as its description, and the request still ends DONE."""
 MAX_WAIT_SECONDS = 5.0
 
 UPSERT_SQL = (
@@ -43,8 +46,12 @@ which is how duplicates inside one file are detected (see ``_flush``)."""
 class UploadProcessor:
     """Applies one upload file to the entities table, checkpointing every batch."""
 
-    def __init__(self, db: sqlite3.Connection, job: RequestRow, cancel: threading.Event) -> None:
+    def __init__(
+        self, db: sqlite3.Connection, job: RequestRow, cancel: threading.Event, refuse: str | None = None
+    ) -> None:
         assert job.object_type is not None
+        self.refuse = refuse
+        """Every line is refused with this description (the ``done_with_errors`` fault)."""
         assert job.file_path is not None
         self.db = db
         self.job = job
@@ -79,6 +86,7 @@ class UploadProcessor:
                     bad.append((line_no, None, "Empty line: each line must hold one JSON object"))
                 else:
                     object_id, is_deleted, problems = check(text)
+                    problems = [self.refuse] if self.refuse is not None else problems
                     if problems:
                         bad.append((line_no, object_id, "; ".join(problems)))
                     else:
@@ -225,14 +233,19 @@ def process_job(db: sqlite3.Connection, job: RequestRow, cancel: threading.Event
     integration = db.execute(
         "SELECT 1 FROM integrations WHERE integration_id = ?", (job.integration_id,)
     ).fetchone()
-    if job.forced_error is not None or integration is None:
-        description = job.forced_error or f"Integration {job.integration_id} no longer exists"
+    forced = job.forced_error
+    refuse = (
+        forced.removeprefix(REFUSE_EVERY_LINE) if forced and forced.startswith(REFUSE_EVERY_LINE) else None
+    )
+    if (forced is not None and refuse is None) or integration is None:
+        description = forced or f"Integration {job.integration_id} no longer exists"
         finish(db, job, "FAILED", errors=[{"line": 0, "description": description}])
         return True
-    processor = UploadProcessor(db, job, cancel)
+    processor = UploadProcessor(db, job, cancel, refuse)
     if not processor.run():
         return False
-    finish(db, job, "FAILED" if processor.error_count else "DONE")
+    # done_with_errors: DONE although lines were refused (Gong documents DONE as every object processed)
+    finish(db, job, "FAILED" if processor.error_count and refuse is None else "DONE")
     return True
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.configuration import conf
 
-from gong_provider.exceptions import GongBadRequestError, GongError, is_transient
+from gong_provider.exceptions import GongBadRequestError, GongError, GongUploadFailed, is_transient
 from gong_provider.hooks._params import object_type_param
 from gong_provider.ids import (
     IntegrationId,
@@ -31,6 +31,7 @@ from gong_provider.operators.upload_files import (
 )
 from gong_provider.operators.upload_progress import FileUpload, UploadProgress
 from gong_provider.rows import UploadRow, status_event
+from gong_provider.staging.failure_report import describe_failure
 from gong_provider.triggers.gong import GongRequestStatusTrigger
 from gong_provider.waiting.deadline import deferral_timeout, seconds, wait_deadline
 from gong_provider.waiting.events import check_status, statuses_from_event
@@ -102,6 +103,10 @@ class GongUploadEntitiesOperator(BaseOperator):
     :param fail_on_record_errors: fail the task when Gong reports record errors; ``False`` logs them as a
         warning (a general error always fails).
     :param allow_empty_file_list: an empty ``file`` is a no-op returning ``[]`` instead of an error.
+    :param require_every_record: fail the task unless Gong stored every record, even on a DONE answer
+        that lists record errors (Gong documents DONE as "every object processed"; the sync DAG's
+        ``delete_changed_users`` sets it, so that no user whose delete Gong refused gets its new
+        version as a plain upsert).
     """
 
     template_fields: Sequence[str] = (
@@ -129,6 +134,7 @@ class GongUploadEntitiesOperator(BaseOperator):
         fail_on_record_errors: bool = True,
         allow_empty_file_list: bool = False,
         client_request_id_scope: str = "run",
+        require_every_record: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -144,6 +150,7 @@ class GongUploadEntitiesOperator(BaseOperator):
         self.timeout = timeout
         self.fail_on_record_errors = fail_on_record_errors
         self.allow_empty_file_list = allow_empty_file_list
+        self.require_every_record = require_every_record
         self.client_request_id_scope = check_client_request_id_scope(client_request_id_scope)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
@@ -390,4 +397,7 @@ class GongUploadEntitiesOperator(BaseOperator):
             staged=staged,
             records=upload.records,
         )
+        if self.require_every_record and (status.errors or status.total_error_count):
+            message = describe_failure(status, client_request_id=upload.client_request_id, staged=staged)
+            raise GongUploadFailed(f"{message}\n(require_every_record: every record must be stored)")
         upload.record_processing(status)

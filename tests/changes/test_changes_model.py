@@ -513,19 +513,25 @@ USER_ANSWERS = ["done", "failed_bare", "lost_500"]
 class BusinessUserMachine(RuleBasedStateMachine):
     """Business users changed the way Gong documents (a delete DONE, then the new version), with the
     delete or the upload refused, lost or never sent (delete_changed_users failed, a worker killed),
-    crashes before the commit and at its writes, and a run cleared after such a crash (staged again
+    crashes before the commit and at its writes, a run cleared after such a crash (staged again
     under its Airflow run id: its new deletes go, and so must its new versions, byte-identical or
-    not). Invariant: a user is never sent as a plain upsert while Gong associates it with another
-    email (its re-association unconfirmed); after a clean run Gong associates every user with the
-    source's email."""
+    not); users listed twice (an earlier version before the last); a delete Gong answers DONE while
+    refusing its lines (``refused_done``: the DAG's delete_changed_users fails, so the commit sees no
+    answer for it and the new versions are not sent). Invariant: a user is never sent as a plain
+    upsert while Gong associates it with another email (its re-association unconfirmed), and at most
+    once per run (its last version); after a clean run Gong associates every user with the source's
+    last email."""
 
     harness: Harness
+    ANSWERS = [*USER_ANSWERS, "refused_done"]
 
     def __init__(self) -> None:
         super().__init__()
         self.harness.fresh_gong()
         self.base = self.harness.tmp / "users" / uuid.uuid4().hex[:8]
         self.emails: dict[int, int] = {}
+        self.earlier: dict[int, int] = {}
+        """An earlier version listed before the user's last one (a repeated objectId)."""
         self.runs = 0
         self.crashed: str | None = None
         """The run key of the last run when it died before its commit finished."""
@@ -544,19 +550,35 @@ class BusinessUserMachine(RuleBasedStateMachine):
     def remove(self, number: int) -> None:
         self.emails.pop(number, None)
 
+    @rule(number=st.integers(0, USERS - 1), version=st.integers(0, 1))
+    def repeat(self, number: int, version: int) -> None:
+        """The user changes (or is new), and the export lists an earlier version (another email)
+        before its last one."""
+        self.earlier[number] = version
+        self.emails[number] = (self.emails.get(number, -1) + 1) % 3
+
     def source(self) -> dict[str, str]:
         return {f"u{n}": f"u{n}-v{v}@acme.com" for n, v in self.emails.items()}
 
-    def send(self, paths: list[str], answer: str, request_ids: dict[str, str]) -> dict[str, Any]:
+    def send(
+        self, paths: list[str], answer: str, request_ids: dict[str, str], *, deletes: bool = False
+    ) -> dict[str, Any]:
         """Under the ids the DAG derives (a 409 reuses the request Gong has, as the DAG does)."""
         statuses: dict[str, Any] = {}
         for path in paths:
             if answer in NOTHING_STORED:
                 statuses[path] = shown(RequestStatus(None, RequestState.FAILED), answer)
                 continue
+            if answer == "refused_done":  # every line refused, yet DONE
+                self.harness.client.inject_fault(
+                    "done_with_errors", path="/v2/crm/entities", method="POST", description="refused"
+                )
             request_id = request_ids[path]
             self.harness.hook.upload_entities(self.harness.integration_id, "BUSINESS_USER", request_id, path)
-            statuses[path] = shown(wait_for(self.harness, request_id), answer)
+            status = wait_for(self.harness, request_id)
+            if answer == "refused_done" and deletes:
+                continue  # delete_changed_users fails on it: no row reaches the commit
+            statuses[path] = shown(status, answer)
         return statuses
 
     @invariant()
@@ -572,20 +594,23 @@ class BusinessUserMachine(RuleBasedStateMachine):
     def check_no_plain_upsert_of_a_changed_user(self, plan: ChangePlan) -> None:
         """Gong associates a user with another email only while its delete is unconfirmed."""
         associated = self.harness.client.user_emails()
+        sent: list[str] = []
         for staged in plan.files:
             for line in Path(staged.path).read_text().splitlines():
                 record = json.loads(line)
+                sent.append(record["objectId"])
                 if record.get("isDeleted") is True:
                     continue
                 held = associated.get(record["objectId"])
                 assert held in (None, record["emailAddress"]), (
                     f"{record['objectId']} sent as a plain upsert while Gong associates it with {held}"
                 )
+        assert len(sent) == len(set(sent)), f"a user sent twice in one run: {sorted(sent)}"
 
     @rule(
         mode=st.sampled_from(["upsert", "mirror"]),
-        delete_answer=st.sampled_from(USER_ANSWERS),
-        upsert_answer=st.sampled_from(USER_ANSWERS),
+        delete_answer=st.sampled_from(ANSWERS),
+        upsert_answer=st.sampled_from(ANSWERS),
         crash=st.sampled_from(["none", "none", "before_deletes", "before_commit", "commit"]),
         at_write=st.integers(0, 8),
     )
@@ -598,7 +623,7 @@ class BusinessUserMachine(RuleBasedStateMachine):
         ids = dag_request_ids(h, plan, run_key)
         statuses: dict[str, Any] = {}
         if crash != "before_deletes":
-            statuses = self.send(plan.reassociate_files, delete_answer, ids)
+            statuses = self.send(plan.reassociate_files, delete_answer, ids, deletes=True)
             if not plan.reassociate_files or delete_answer == "done":  # the DAG waits for the deletes
                 self.check_no_plain_upsert_of_a_changed_user(plan)
                 statuses.update(self.send([f.path for f in plan.files], upsert_answer, ids))
@@ -652,9 +677,10 @@ class BusinessUserMachine(RuleBasedStateMachine):
     def stage(self, mode: str, run_key: str) -> ChangePlan:
         h = self.harness
         source = h.tmp / f"{run_key}.jsonl"
+        earlier = {f"u{n}": f"u{n}-earlier{v}@acme.com" for n, v in self.earlier.items() if n in self.emails}
         users = [
             {"objectId": k, "emailAddress": v, "modifiedDate": "2026-01-01T00:00:00Z"}
-            for k, v in self.source().items()
+            for k, v in [*earlier.items(), *self.source().items()]
         ]
         source.write_text("".join(compact(u) + "\n" for u in users))
         return stage_changes(

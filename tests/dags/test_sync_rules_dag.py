@@ -75,3 +75,55 @@ def test_business_user_change_dry_run_preview_and_verify_sample(
     assert users["outcome"] == "dry run"
     assert (users["new"], users["changed"], users["unchanged"]) == (0, 1, 1)
     assert second_report["BUSINESS_USER"]["changed"] == 1
+
+
+def write_users(folder: Path, users: list[tuple[str, str]]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [{"objectId": k, "emailAddress": v, "modifiedDate": MODIFIED} for k, v in users]
+    (folder / "business_users.jsonl").write_text("".join(json.dumps(u) + "\n" for u in lines))
+
+
+def user_posts(gong: EmulatorClient) -> int:
+    return len([c for c in gong.requests_log() if c["path"] == ENTITIES and c["method"] == "POST"])
+
+
+def test_users_listed_twice_and_a_delete_gong_answers_done_but_refused(
+    gong: EmulatorClient, emulator: EmulatorProcess, sync_template: Path, pycache: Path, tmp_path: Path
+) -> None:
+    """A new and a changed user each listed twice: Gong ends with the last email. A delete of changed
+    users that Gong answers DONE while refusing its lines: the new versions are not sent (they would
+    be plain upserts Gong keeps the old email for); the next run re-associates them."""
+    home = new_sync_home(sync_template, tmp_path / "airflow_home")
+    export = tmp_path / "export"
+    conf = {"source": str(export), "entity_types": ["BUSINESS_USER"]}
+
+    write_users(export, [("rep1", "old@acme.com"), ("rep3", "first@acme.com"), ("rep3", "last@acme.com")])
+    first = run_sync_dag(home, pycache, emulator, conf)
+    assert first.returncode == 0, (first.stdout + first.stderr)[-5000:]
+    assert gong.user_emails() == {"rep1": "old@acme.com", "rep3": "last@acme.com"}
+
+    write_users(export, [("rep1", "mid@acme.com"), ("rep3", "new@acme.com"), ("rep1", "new@acme.com")])
+    posts = user_posts(gong)
+    gong.inject_fault("done_with_errors", path=ENTITIES, method="POST", description="User not deleted")
+    refused = run_sync_dag(home, pycache, emulator, conf)
+    assert refused.returncode != 0, (refused.stdout + refused.stderr)[-5000:]
+    assert user_posts(gong) == posts + 1  # the deletes only: no new version went as a plain upsert
+    assert gong.user_emails() == {"rep1": "old@acme.com", "rep3": "last@acme.com"}
+    tis = {(ti["run_id"], ti["task_id"]): ti["state"] for ti in inspect_sync_db(home, pycache)["tis"]}
+    run_ids = sorted({run_id for run_id, _ in tis})
+    assert tis[(run_ids[-1], "business_user.delete_changed_users")] == "failed"
+    assert tis[(run_ids[-1], "business_user.commit")] == "success"  # the users stay pending
+
+    healed = run_sync_dag(home, pycache, emulator, conf)
+    assert healed.returncode == 0, (healed.stdout + healed.stderr)[-5000:]
+    assert gong.user_emails() == {"rep1": "new@acme.com", "rep3": "new@acme.com"}
+    posts = user_posts(gong)
+    rerun = run_sync_dag(home, pycache, emulator, conf)
+    assert rerun.returncode == 0, (rerun.stdout + rerun.stderr)[-5000:]
+    assert user_posts(gong) == posts  # live at the last versions: nothing to send
+    superseded = [  # each run's export lists one user twice
+        x["value"]["users_superseded"]
+        for x in inspect_sync_db(home, pycache)["xcoms"]
+        if x["task_id"] == "business_user.stage" and x["key"] == "summary"
+    ]
+    assert superseded == [1, 1, 1, 1]

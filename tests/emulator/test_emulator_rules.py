@@ -331,6 +331,20 @@ def test_forced_general_error(gong_api: GongApi, emulator_client: EmulatorClient
     )
 
 
+def test_done_with_errors_refuses_every_record_yet_answers_done(
+    gong_api: GongApi, emulator_client: EmulatorClient
+) -> None:
+    """Gong's contradictory answer (DONE, listing refused lines), for clients that must not trust it."""
+    emulator_client.inject_fault("done_with_errors", description="User cannot be deleted")
+    body = ldjson({"objectId": "s", "name": "S"}, {"objectId": "t", "name": "T"})
+    status = gong_api.upload_and_wait("STAGE", "refused", body)
+    assert (status["status"], status["totalErrorCount"], status["totalSuccessCount"]) == ("DONE", 2, 0)
+    assert [e["line"] for e in status["errors"]] == [1, 2]
+    assert emulator_client.entities("STAGE") == {}
+    assert gong_api.upload_and_wait("STAGE", "after", body)["status"] == "DONE"
+    assert set(emulator_client.entities("STAGE")) == {"s", "t"}
+
+
 def _user(email: str, **extra: Any) -> dict[str, Any]:
     return {"objectId": "rep1", "emailAddress": email, "modifiedDate": MODIFIED, **extra}
 

@@ -84,6 +84,23 @@ def test_wait_for_completion_general_error(
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_require_every_record_fails_on_a_done_answer_that_lists_record_errors(
+    emulator: EmulatorProcess, emulator_client: EmulatorClient, conn: str, tmp_path: Path, mode: str
+) -> None:
+    """Gong documents DONE as every object processed; a DONE that lists a refused line must not pass
+    for a task that needs every record (the sync DAG's delete_changed_users), and still passes
+    otherwise (the commit keeps the refused lines pending)."""
+    path = write_ldjson(tmp_path / "c.ldjson", [contact("c-1")])
+    emulator_client.inject_fault("done_with_errors", description="Record refused")
+    lenient = run_task(operator(emulator, str(path), mode, wait_for_completion=True), task_context())
+    assert (lenient["status"], lenient["total_error_count"]) == ("DONE", 1)
+    emulator_client.inject_fault("done_with_errors", description="Record refused")
+    strict = operator(emulator, str(path), mode, wait_for_completion=True, require_every_record=True)
+    with pytest.raises(GongUploadFailed, match=r"(?s)DONE .*line 1 \[objectId c-1.*Record refused"):
+        run_task(strict, task_context(run_id="strict"))
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_wait_for_completion_timeout(
     emulator: EmulatorProcess, emulator_client: EmulatorClient, conn: str, tmp_path: Path, mode: str
 ) -> None:
