@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import msgspec
@@ -52,6 +53,26 @@ _SUPERSEDED_LOGGED = 50
 class _User(msgspec.Struct):
     objectId: str
     isDeleted: Any = None
+    modifiedDate: Any = None
+
+
+def reassociation_dated(new_version_modified: Any, deletes_dated: str) -> str:
+    """The ``modifiedDate`` of a user's re-association delete: one second before its new version's
+    own ``modifiedDate``, and never after the plan's ``deletes_dated``.
+
+    Gong documents no ordering by ``modifiedDate``; were it to keep the last-modified version, a
+    delete dated after the new version (the plan's wall clock) would win over it and leave the user
+    deleted while the state records it live. Dated just before, the delete and then the new version
+    take effect in either reading. A new version without a readable date keeps ``deletes_dated``.
+    """
+    try:
+        moment = datetime.fromisoformat(str(new_version_modified).replace("Z", "+00:00"))
+    except ValueError:
+        return deletes_dated
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    before = (moment - timedelta(seconds=1)).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return min(before, deletes_dated) if deletes_dated else before
 
 
 def sends_last_version_only(object_type: ObjectType) -> bool:
@@ -111,21 +132,22 @@ def log_superseded(object_type: str, staged: StagingManifest, superseded: list[i
     )
 
 
-def users_to_reassociate(store: StateStore, plan: ChangePlan) -> list[str]:
+def users_to_reassociate(store: StateStore, plan: ChangePlan) -> dict[str, Any]:
     """ObjectIds of the plan's BUSINESS_USER upserts that the state holds as pending, or as live
-    with other content, in upload order; empty for any other type, or without a readable state."""
+    with other content, in upload order, each with its new version's ``modifiedDate``; empty for any
+    other type, or without a readable state."""
     if plan.object_type != ObjectType.BUSINESS_USER.value or plan.base_generation is None:
-        return []
+        return {}
     known = {
         object_id: (digest, flag)
         for object_id, digest, flag, _ in iter_state(store)
         if flag in (LIVE, PENDING)
     }
     if not known:
-        return []
+        return {}
     skip = set(plan.delete_files) | set(plan.withheld_files)
     decoder = msgspec.json.Decoder(_User)
-    users: dict[str, None] = {}
+    users: dict[str, Any] = {}
     for staged in plan.files:
         if staged.path in skip:
             continue
@@ -137,19 +159,20 @@ def users_to_reassociate(store: StateStore, plan: ChangePlan) -> list[str]:
                 if user.isDeleted is True or flag is None:
                     continue
                 if flag == PENDING or digest_of(body) != digest:
-                    users[user.objectId] = None
-    return list(users)
+                    users[user.objectId] = user.modifiedDate
+    return users
 
 
 def plan_user_deletes(store: StateStore, plan: ChangePlan, sent: SentLog, out_dir: Any) -> None:
-    """Write a delete (dated ``plan.deletes_dated``, like every delete) of each user to re-associate
-    into ``<out_dir>/BUSINESS_USER/reassociate/``, log them in ``sent`` for the commit, and set
+    """Write a delete (dated by :func:`reassociation_dated`) of each user to re-associate into
+    ``<out_dir>/BUSINESS_USER/reassociate/``, log them in ``sent`` for the commit, and set
     ``plan.reassociate_files`` and ``plan.counts.reassociated``. A retry rewrites the folder."""
     folder = OutputDir(out_dir).child(plan.object_type).child(REASSOCIATE_FOLDER)
     folder.mkdir()
     for name in folder.names():
         folder.remove(name)
-    object_ids = users_to_reassociate(store, plan)
+    users = users_to_reassociate(store, plan)
+    object_ids = list(users)
     plan.counts.reassociated = len(object_ids)
     plan.reassociate_files = []
     if not object_ids:
@@ -157,7 +180,8 @@ def plan_user_deletes(store: StateStore, plan: ChangePlan, sent: SentLog, out_di
     writer = PartWriter(folder, "business_user_reassociate", _FILE_BYTES)
     try:
         for number, object_id in enumerate(object_ids, start=1):
-            line = delete_line(object_id, plan.deletes_dated, None, store.delete_fields)
+            dated = reassociation_dated(users[object_id], plan.deletes_dated)
+            line = delete_line(object_id, dated, None, store.delete_fields)
             placement = writer.add(
                 0, line, Origin("changed business user (re-association)", None, number, object_id)
             )

@@ -14,6 +14,7 @@ import pytest
 from gong_provider.changes import ChangePlan, commit_changes, stage_changes
 from gong_provider.changes.capture import iter_state
 from gong_provider.changes.state import LIVE, PENDING, StateStore
+from gong_provider.changes.user_updates import reassociation_dated
 from gong_provider.emulator.client import EmulatorClient
 from gong_provider.emulator.process import EmulatorProcess
 from gong_provider.models import RequestState, RequestStatus
@@ -65,7 +66,11 @@ def test_a_changed_user_is_deleted_then_sent_again_and_re_associated(
     (deletes,) = second.reassociate_files
     assert deletes not in {f.path for f in second.files}
     assert [json.loads(line) for line in Path(deletes).read_text().splitlines()] == [
-        {"objectId": "rep1", "modifiedDate": second.deletes_dated, "isDeleted": True}
+        {
+            "objectId": "rep1",
+            "modifiedDate": reassociation_dated(MODIFIED, second.deletes_dated),
+            "isDeleted": True,
+        }
     ]
     statuses = send(gong_api, "run2-deletes", [deletes])  # one request, DONE...
     statuses.update(send(gong_api, "run2", [f.path for f in second.files]))  # ...then the rest

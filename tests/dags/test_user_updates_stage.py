@@ -4,7 +4,6 @@ uploads (the DAG sends them first); a dry run writes none."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -46,19 +45,34 @@ def test_changed_users_are_deleted_in_a_file_of_their_own(tmp_path: Path) -> Non
     assert second["summary"]["users_reassociated"] == 1
 
 
-def test_changed_users_deletes_are_dated_when_planned_not_by_the_run_interval(tmp_path: Path) -> None:
-    """Re-running an old interval must not back-date a changed user's delete (issue 17 item 15):
-    every delete a run sends is dated by one rule, when the run planned it."""
+def test_changed_users_deletes_are_dated_just_before_their_new_version(tmp_path: Path) -> None:
+    """A changed user's delete is dated one second before its new version's own modifiedDate: were
+    Gong to keep the last-modified version, a delete dated later (the run's clock) would win over the
+    new version and leave the user deleted. Never by the run's interval (issue 17 item 15)."""
     first = stage(tmp_path, "run1", {"u1": "a@x.com"})
     plan = ChangePlan.from_dict(first["plan"])
     commit_changes(plan, {f.path: DONE for f in plan.files})
-    planned_after = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     second = stage(tmp_path, "run2", {"u1": "new@x.com"})  # stage_entity takes no run interval
     (path,) = second["reassociate_files"]
     (delete,) = [json.loads(line) for line in Path(path).read_text().splitlines()]
-    assert delete["modifiedDate"] >= planned_after, delete
-    assert delete["modifiedDate"] == second["plan"]["deletes_dated"]
+    (new_version,) = [
+        json.loads(line)
+        for upload in second["uploads"]
+        for line in Path(upload["file"]).read_text().splitlines()
+    ]
+    assert new_version["modifiedDate"] == "2026-01-01T00:00:00Z"
+    assert delete["modifiedDate"] == "2025-12-31T23:59:59Z", delete
+    assert delete["modifiedDate"] < new_version["modifiedDate"] <= second["plan"]["deletes_dated"]
+
+
+def test_a_reassociation_delete_is_never_dated_after_the_plan() -> None:
+    from gong_provider.changes.user_updates import reassociation_dated
+
+    planned = "2026-02-01T06:00:00Z"
+    assert reassociation_dated("2026-01-01T00:00:00+01:00", planned) == "2025-12-31T22:59:59Z"
+    assert reassociation_dated("2027-01-01T00:00:00Z", planned) == planned  # a date ahead of the clock
+    assert reassociation_dated(None, planned) == planned  # no readable date
 
 
 def test_a_failed_delete_of_changed_users_is_sent_again_before_their_new_version(
