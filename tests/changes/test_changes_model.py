@@ -4,9 +4,10 @@ with the state on local files and on a real S3 endpoint (moto's server).
 A random sequence of export edits (new, changed, deleted by absence or by ``isDeleted``, repeated
 ids, ids with surrounding spaces, null fields, invalid lines, rejected duplicates, lines Gong refuses,
 compact or spaced JSON) and runs: every sync mode, ``reset_state``, crashes while staging (lease,
-recovery, plan), before the upload, after it, and at every write of a commit (claim, buckets, HEAD,
-plan removal, garbage, lease: injected by a wrapper around the state store's three write calls),
-commit retries, clears and retries of the same run, mass deletes withheld for an approval (approved
+recovery, plan), before the upload, between its generations, after it, and at every write of a
+commit (claim, buckets, HEAD, plan removal, garbage, lease: injected by a wrapper around the state
+store's three write calls), commit retries, clears and retries of the same run, a later
+generation's task failed before the commit, mass deletes withheld for an approval (approved
 and answered, approved but unanswered, approved then a crash, rejected), overlapping runs (excluded
 by the lease, or a run that lost an expired lease), and Gong's answers (DONE; FAILED with a complete
 list from the emulator itself; FAILED with no error and no ``totalErrorCount``; FAILED with 20 errors
@@ -276,13 +277,16 @@ class SyncMachine(RuleBasedStateMachine):
             **{"max_delete_ratio": 1.0, **options},
         )
 
-    def upload(self, plan: ChangePlan, answer: str, run_key: str) -> dict[str, Any]:
-        """Generation after generation, under the ids the DAG derives (Gong's 409 for an id it
-        has reuses that request, as the DAG's upload does); returns the statuses the commit is shown."""
+    def upload(
+        self, plan: ChangePlan, answer: str, run_key: str, generations: int | None = None
+    ) -> dict[str, Any]:
+        """Generation after generation (the first ``generations`` only, when given), under the ids
+        the DAG derives (Gong's 409 for an id it has reuses that request, as the DAG's upload does);
+        returns the statuses the commit is shown."""
         h = self.harness
         request_ids = dag_request_ids(h, plan, run_key)
         statuses: dict[str, Any] = {}
-        for generation in plan.manifest.generations:
+        for generation in plan.manifest.generations[:generations]:
             sent = []
             for staged in generation:
                 if answer in NOTHING_STORED:
@@ -319,10 +323,15 @@ class SyncMachine(RuleBasedStateMachine):
         mode=st.sampled_from(["upsert", "mirror", "full"]),
         reset_state=st.booleans(),
         answer=st.sampled_from(ANSWERS),
-        crash=st.sampled_from(["none", "none", "before_upload", "after_upload", "commit"]),
+        crash=st.sampled_from(
+            ["none", "none", "before_upload", "mid_upload", "after_upload", "later_failed", "commit"]
+        ),
         at_write=st.integers(0, 12),
     )
     def run(self, mode: str, reset_state: bool, answer: str, crash: str, at_write: int) -> None:
+        """A run: ``mid_upload`` dies after the first generation went (the later ones never do);
+        ``later_failed`` sends only the first generation too (the later generations' task failed)
+        and commits what it has, as the DAG's commit does (trigger rule all_done)."""
         h = self.harness
         h.clock.advance(days=1)  # a day later: a dead run's lease has expired
         self.runs += 1
@@ -334,8 +343,9 @@ class SyncMachine(RuleBasedStateMachine):
         plan = self.stage(run_key, mode=mode, reset_state=reset_state)
         statuses: dict[str, Any] = {}
         if crash != "before_upload":
-            statuses = self.upload(plan, answer, run_key)
-        if crash in ("before_upload", "after_upload"):
+            first_only = crash in ("mid_upload", "later_failed")
+            statuses = self.upload(plan, answer, run_key, 1 if first_only else None)
+        if crash in ("before_upload", "mid_upload", "after_upload"):
             self.crashed = (run_key, plan, statuses)
         else:
             self.commit(run_key, plan, statuses, at_write if crash == "commit" else None)
