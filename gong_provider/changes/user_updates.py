@@ -63,16 +63,24 @@ def reassociation_dated(new_version_modified: Any, deletes_dated: str) -> str:
     Gong documents no ordering by ``modifiedDate``; were it to keep the last-modified version, a
     delete dated after the new version (the plan's wall clock) would win over it and leave the user
     deleted while the state records it live. Dated just before, the delete and then the new version
-    take effect in either reading. A new version without a readable date keeps ``deletes_dated``.
+    take effect in either reading. A new version without a readable date (or dated in the first
+    second of year 1) keeps ``deletes_dated``.
     """
     try:
-        moment = datetime.fromisoformat(str(new_version_modified).replace("Z", "+00:00"))
-    except ValueError:
+        before = _utc(new_version_modified) - timedelta(seconds=1)
+    except (ValueError, OverflowError):
         return deletes_dated
+    if deletes_dated and _utc(deletes_dated) <= before:
+        return deletes_dated  # a new version dated ahead of the clock
+    return f"{before.year:04d}-{before:%m-%dT%H:%M:%S}Z"
+
+
+def _utc(value: Any) -> datetime:
+    """An ISO-8601 date-time in UTC (naive: UTC); ``ValueError`` when it is none."""
+    moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    before = (moment - timedelta(seconds=1)).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return min(before, deletes_dated) if deletes_dated else before
+    return moment.astimezone(timezone.utc)
 
 
 def sends_last_version_only(object_type: ObjectType) -> bool:

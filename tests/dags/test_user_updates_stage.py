@@ -73,6 +73,9 @@ def test_a_reassociation_delete_is_never_dated_after_the_plan() -> None:
     assert reassociation_dated("2026-01-01T00:00:00+01:00", planned) == "2025-12-31T22:59:59Z"
     assert reassociation_dated("2027-01-01T00:00:00Z", planned) == planned  # a date ahead of the clock
     assert reassociation_dated(None, planned) == planned  # no readable date
+    # an export's "no date" (the first second of year 1): nothing before it, the plan's date
+    assert reassociation_dated("0001-01-01T00:00:00Z", planned) == planned
+    assert reassociation_dated("0999-05-01T00:00:00Z", planned) == "0999-04-30T23:59:59Z"
 
 
 def test_a_failed_delete_of_changed_users_is_sent_again_before_their_new_version(
