@@ -122,11 +122,16 @@ def _entity_group(
 
         sent_first: list[str] = []  # uploads that go before `upload`, committed with it
         if object_type == "BUSINESS_USER":
-            # Gong's way to change a user: a delete, DONE, then the new version in its own request
-            # (gong_provider.changes.user_updates); nothing to send is a no-op. A delete Gong did not
-            # store (even in a DONE answer) fails it: `upload` does not run, the users stay pending
+            # Gong's way to change a user: a delete, answered, then the new version in its own request
+            # (gong_provider.changes.user_updates); nothing to send is a no-op. Lines Gong refused in
+            # its answer do not fail it: the others' deletes took effect, so their new versions must
+            # go (the refused users stay pending and are deleted first again). No answer (lost, timed
+            # out, a general error) fails it: `upload` does not run, every user stays pending
             reassociate = _waited_upload(
-                options, "delete_changed_users", _xcom(staged, "reassociate_files"), every_record=True
+                options,
+                "delete_changed_users",
+                _xcom(staged, "reassociate_files"),
+                refused_lines_fail=False,
             )
             staged >> reassociate >> upload
             sent_first.append(reassociate.task_id)
@@ -237,9 +242,10 @@ def _upload_and_wait(options: _TypeOptions, staged: Any) -> tuple[Any, Any]:
     return upload, wait
 
 
-def _waited_upload(options: _TypeOptions, task_id: str, file: Any, *, every_record: bool = False) -> Any:
-    """Upload files one after another and wait for each (an empty list is a no-op); ``every_record``:
-    the task fails unless Gong stored every record (even on a DONE answer listing record errors)."""
+def _waited_upload(options: _TypeOptions, task_id: str, file: Any, *, refused_lines_fail: bool = True) -> Any:
+    """Upload files one after another and wait for each (an empty list is a no-op);
+    ``refused_lines_fail=False``: a FAILED answer that lists the refused lines does not fail the task
+    (``fail_on_record_errors``)."""
     from gong_provider.operators.gong import GongUploadEntitiesOperator
 
     return GongUploadEntitiesOperator(
@@ -254,7 +260,7 @@ def _waited_upload(options: _TypeOptions, task_id: str, file: Any, *, every_reco
         poll_interval=options.poll_interval,
         timeout=WAIT_TIMEOUT,
         allow_empty_file_list=True,
-        require_every_record=every_record,
+        fail_on_record_errors=refused_lines_fail,
         pool=options.pool,
     )
 

@@ -526,10 +526,11 @@ class BusinessUserMachine(RuleBasedStateMachine):
     crashes before the commit and at its writes, a run cleared after such a crash (staged again
     under its Airflow run id: its new deletes go, and so must its new versions, byte-identical or
     not); users listed twice (an earlier version before the last); a delete Gong answers DONE while
-    refusing its lines (``refused_done``: the DAG's delete_changed_users fails, so the commit sees no
-    answer for it and the new versions are not sent). Invariant: a user is never sent as a plain
-    upsert while Gong associates it with another email (its re-association unconfirmed), and at most
-    once per run (its last version); after a clean run Gong associates every user with the source's
+    refusing its lines (``refused_done``: the new versions go, as the DAG's delete_changed_users goes
+    on after an answer that names the refused lines; the refused users stay pending). Invariant: a
+    user is never sent as a plain upsert while Gong associates it with another email (its
+    re-association unconfirmed) unless Gong refused its delete in that run, and at most once per run
+    (its last version); after a clean run Gong associates every user with the source's
     last email."""
 
     harness: Harness
@@ -586,8 +587,6 @@ class BusinessUserMachine(RuleBasedStateMachine):
             request_id = request_ids[path]
             self.harness.hook.upload_entities(self.harness.integration_id, "BUSINESS_USER", request_id, path)
             status = wait_for(self.harness, request_id)
-            if answer == "refused_done" and deletes:
-                continue  # delete_changed_users fails on it: no row reaches the commit
             statuses[path] = shown(status, answer)
         return statuses
 
@@ -601,9 +600,17 @@ class BusinessUserMachine(RuleBasedStateMachine):
             if flag == LIVE:
                 assert object_id in held, f"the state says Gong holds user {object_id}"
 
-    def check_no_plain_upsert_of_a_changed_user(self, plan: ChangePlan) -> None:
-        """Gong associates a user with another email only while its delete is unconfirmed."""
+    def check_no_plain_upsert_of_a_changed_user(self, plan: ChangePlan, refused: bool = False) -> None:
+        """Gong associates a user with another email only while its delete is unconfirmed; with
+        ``refused`` (Gong answered the deletes, refusing their lines) those users' new versions go
+        anyway, as plain upserts Gong keeps the old email for: they stay pending, deleted first
+        again by the next run, and the other users' new versions are not held back."""
         associated = self.harness.client.user_emails()
+        refused_ids = {
+            json.loads(line)["objectId"]
+            for path in (plan.reassociate_files if refused else [])
+            for line in Path(path).read_text().splitlines()
+        }
         sent: list[str] = []
         for staged in plan.files:
             for line in Path(staged.path).read_text().splitlines():
@@ -612,7 +619,7 @@ class BusinessUserMachine(RuleBasedStateMachine):
                 if record.get("isDeleted") is True:
                     continue
                 held = associated.get(record["objectId"])
-                assert held in (None, record["emailAddress"]), (
+                assert record["objectId"] in refused_ids or held in (None, record["emailAddress"]), (
                     f"{record['objectId']} sent as a plain upsert while Gong associates it with {held}"
                 )
         assert len(sent) == len(set(sent)), f"a user sent twice in one run: {sorted(sent)}"
@@ -634,8 +641,9 @@ class BusinessUserMachine(RuleBasedStateMachine):
         statuses: dict[str, Any] = {}
         if crash != "before_deletes":
             statuses = self.send(plan.reassociate_files, delete_answer, ids, deletes=True)
-            if not plan.reassociate_files or delete_answer == "done":  # the DAG waits for the deletes
-                self.check_no_plain_upsert_of_a_changed_user(plan)
+            # the DAG waits for the deletes' answer; one naming the refused lines lets the rest go
+            if not plan.reassociate_files or delete_answer in ("done", "refused_done"):
+                self.check_no_plain_upsert_of_a_changed_user(plan, refused=delete_answer == "refused_done")
                 statuses.update(self.send([f.path for f in plan.files], upsert_answer, ids))
         if crash in ("before_deletes", "before_commit"):
             self.crashed = run_key  # the next run, or a clear of this one, recovers the plan

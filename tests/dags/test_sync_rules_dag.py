@@ -91,8 +91,9 @@ def test_users_listed_twice_and_a_delete_gong_answers_done_but_refused(
     gong: EmulatorClient, emulator: EmulatorProcess, sync_template: Path, pycache: Path, tmp_path: Path
 ) -> None:
     """A new and a changed user each listed twice: Gong ends with the last email. A delete of changed
-    users that Gong answers DONE while refusing its lines: the new versions are not sent (they would
-    be plain upserts Gong keeps the old email for); the next run re-associates them."""
+    users that Gong answers DONE while refusing its lines: the new versions still go (Gong keeps the
+    old emails for them, harmlessly; other users whose delete Gong stored must not stay deleted), the
+    refused users stay pending, and the next run deletes them first again and re-associates them."""
     home = new_sync_home(sync_template, tmp_path / "airflow_home")
     export = tmp_path / "export"
     conf = {"source": str(export), "entity_types": ["BUSINESS_USER"]}
@@ -106,13 +107,19 @@ def test_users_listed_twice_and_a_delete_gong_answers_done_but_refused(
     posts = user_posts(gong)
     gong.inject_fault("done_with_errors", path=ENTITIES, method="POST", description="User not deleted")
     refused = run_sync_dag(home, pycache, emulator, conf)
-    assert refused.returncode != 0, (refused.stdout + refused.stderr)[-5000:]
-    assert user_posts(gong) == posts + 1  # the deletes only: no new version went as a plain upsert
-    assert gong.user_emails() == {"rep1": "old@acme.com", "rep3": "last@acme.com"}
-    tis = {(ti["run_id"], ti["task_id"]): ti["state"] for ti in inspect_sync_db(home, pycache)["tis"]}
+    assert user_posts(gong) == posts + 2  # the deletes, answered, then the new versions
+    assert gong.user_emails() == {"rep1": "old@acme.com", "rep3": "last@acme.com"}  # not re-associated
+    db = inspect_sync_db(home, pycache)
+    tis = {(ti["run_id"], ti["task_id"]): ti["state"] for ti in db["tis"]}
     run_ids = sorted({run_id for run_id, _ in tis})
-    assert tis[(run_ids[-1], "business_user.delete_changed_users")] == "failed"
-    assert tis[(run_ids[-1], "business_user.commit")] == "success"  # the users stay pending
+    assert tis[(run_ids[-1], "business_user.delete_changed_users")] == "success", refused.stdout[-5000:]
+    assert tis[(run_ids[-1], "business_user.commit")] == "success"
+    (report,) = [
+        x["value"]
+        for x in db["xcoms"]
+        if (x["run_id"], x["task_id"], x["key"]) == (run_ids[-1], "business_user.commit", "report")
+    ]
+    assert report["pending"] == 2, report  # the refused users stay pending: deleted first again
 
     healed = run_sync_dag(home, pycache, emulator, conf)
     assert healed.returncode == 0, (healed.stdout + healed.stderr)[-5000:]
