@@ -78,9 +78,9 @@ class GongUploadEntitiesOperator(BaseOperator):
     success + error counts must add up to the file's records.
 
     Returns (XCom) ``{client_request_id, request_id, integration_id (str), object_type, file, records,
-    bytes, already_accepted}`` (plus ``status``, counts and errors with ``wait_for_completion``): an
-    :class:`~gong_provider.rows.UploadRow`; a list of those when ``file`` named several files (a list
-    or a manifest).
+    bytes, already_accepted, plan_token}`` (plus ``status``, counts and errors with
+    ``wait_for_completion``): an :class:`~gong_provider.rows.UploadRow`; a list of those when ``file``
+    named several files (a list or a manifest).
 
     ``allow_empty_file_list=True`` makes an empty ``file`` (None, ``[]`` or a manifest without files)
     a successful no-op returning ``[]``, for an upstream task that may find nothing to upload (the

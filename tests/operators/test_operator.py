@@ -45,8 +45,9 @@ def test_upload_returns_the_xcom_shape(
     result = run_task(operator(emulator, str(path)), task_context())
     assert set(result) == {
         "client_request_id", "request_id", "integration_id", "object_type", "file", "records", "bytes",
-        "already_accepted",
+        "already_accepted", "plan_token",
     }  # fmt: skip
+    assert result["plan_token"] is None  # no manifest.json beside the file: no change-capture plan
     assert result["integration_id"] == "2271307570613351879"
     assert result["records"] == 2
     assert result["bytes"] == path.stat().st_size
@@ -166,6 +167,7 @@ def test_a_retry_whose_first_try_ran_on_an_earlier_release_uploads_once(
     result = run_task(operator(emulator, str(path), wait_for_completion=True), task_context(try_number=2))
     assert result["already_accepted"] is True
     assert result["client_request_id"] == earlier_id
+    assert result["plan_token"] == "0123456789abcdef-aa11bb22"  # the file's plan, whatever id found it
     assert result["status"] == "DONE"
     assert emulator_client.upload_counts() == {earlier_id: 1}
     assert emulator_client.record_counts("CONTACT") == {"c-1": 1, "c-2": 1}
