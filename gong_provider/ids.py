@@ -104,6 +104,15 @@ whose DONE requests sent in between (a later generation, a business user's delet
 (plain staging, an earlier release's plan): the id is what it was."""
 
 
+def plan_tokens_an_earlier_try_used(plan_token: PlanToken | None) -> list[PlanToken | None]:
+    """The plan tokens an earlier try of the same upload may have derived a file's id with: its own,
+    and, for a file with one, none. During a rolling upgrade the stage may run on an upgraded worker
+    (the folder's manifest gets its token) and an upload try on one of the previous release, which
+    does not read ``plan_token`` and sends the id the same key gives without it; the retry asks Gong
+    about both, so the file is not stored twice."""
+    return [plan_token] if plan_token is None else [plan_token, None]
+
+
 def _digest(key: list[object]) -> str:
     return hashlib.sha256(json.dumps(key, separators=(",", ":")).encode()).hexdigest()
 

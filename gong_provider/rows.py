@@ -56,6 +56,9 @@ class UploadRow(_UploadRowKeys, total=False):
     """The upload operator's XCom, one per file; the :class:`StatusFields` once it waited
     (``wait_for_completion``) and Gong finished the file."""
 
+    plan_token: str | None
+    """The change-capture plan that staged the file (the token in its id; None: a file staged without
+    one). Rows of earlier releases have no such key: their token is unknown."""
     status: str
     request_status_id: str | None
     total_success_count: int
@@ -206,8 +209,13 @@ def _checked(value: object, required: frozenset[str], what: str, error: type[Exc
 
 
 def upload_row(value: object, *, source: str = "the upload task") -> UploadRow:
-    """One upload XCom row, validated where it is pulled."""
-    checked = _checked(value, UploadRow.__required_keys__, f"XCom row of {source}", GongRowError)
+    """One upload XCom row, validated where it is pulled (``plan_token`` may be absent: a row of an
+    earlier release)."""
+    what = f"XCom row of {source}"
+    checked = _checked(value, UploadRow.__required_keys__, what, GongRowError)
+    token = checked.get("plan_token")
+    if token is not None and not isinstance(token, str):
+        raise GongRowError(f"{what}: 'plan_token' is neither text nor null in {checked!r}")
     return cast(UploadRow, checked)
 
 

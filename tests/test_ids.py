@@ -14,6 +14,7 @@ from gong_provider.ids import (
     is_valid_client_request_id,
     legacy_client_request_id,
     make_client_request_id,
+    plan_tokens_an_earlier_try_used,
 )
 
 BASE: dict[str, object] = {
@@ -169,3 +170,16 @@ def test_the_plan_that_staged_a_file_is_part_of_its_id_and_no_plan_leaves_the_id
     content = content_client_request_id(1, "CONTACT", "ab" * 32, (0, 0, 0))
     assert content_client_request_id(1, "CONTACT", "ab" * 32, (0, 0, 0), plan_token=None) == content
     assert content_client_request_id(1, "CONTACT", "ab" * 32, (0, 0, 0), plan_token="t-1") != content
+
+
+def test_a_retry_asks_for_a_planned_file_under_its_token_then_without_it() -> None:
+    """A worker of the previous release ignores the plan token: a retry of a planned file also asks
+    for the id the same key gives without it (the previous release's); a plain file has one id."""
+    assert plan_tokens_an_earlier_try_used("0123456789abcdef-aa11bb22") == ["0123456789abcdef-aa11bb22", None]
+    assert plan_tokens_an_earlier_try_used(None) == [None]
+    ids = [
+        make_client_request_id(**BASE, plan_token=token)  # type: ignore[arg-type]
+        for token in plan_tokens_an_earlier_try_used("0123456789abcdef-aa11bb22")
+    ]
+    assert ids[1] == make_client_request_id(**BASE)  # type: ignore[arg-type]
+    assert ids[0] != ids[1]

@@ -44,7 +44,8 @@ def uploaded(processed: RequestStatus | None) -> UploadRow:
 
 def test_the_upload_row_has_the_keys_its_type_names() -> None:
     row = uploaded(None)
-    assert set(row) == UploadRow.__required_keys__
+    assert set(row) == UploadRow.__required_keys__ | {"plan_token"}
+    assert row["plan_token"] is None  # a file staged without change capture's token
     assert upload_rows([row]) == [row]
     processed = uploaded(FAILED)
     assert set(processed) == UploadRow.__required_keys__ | UploadRow.__optional_keys__
@@ -78,6 +79,20 @@ def test_an_event_that_is_not_a_dict_or_has_no_status_word_is_refused() -> None:
         status_event(None, waiting_for=ID)
     with pytest.raises(GongEventError, match="'status' is not a word"):
         status_event({**reason_event("ERROR", ID, 1, "401"), "status": 3}, waiting_for=ID)
+
+
+def test_an_upload_row_names_the_plan_that_staged_its_file_and_earlier_releases_rows_still_enter() -> None:
+    """The token of the file's plan rides in the row (the commit keeps only its own plan's); a row of
+    an earlier release has no such key and is accepted as it is; a token that is not text is refused."""
+    upload = FileUpload(UploadFile(path="/s/upload/part-0.ldjson", generation=0, plan_token="t-1"))
+    upload.record_acceptance(UploadResult(ID, "req-1"), FileFacts(records=5, bytes=100, sha256="0" * 64))
+    assert upload.xcom(1, "CONTACT")["plan_token"] == "t-1"
+    earlier: dict[str, Any] = dict(uploaded(FAILED))
+    del earlier["plan_token"]
+    assert upload_rows([earlier]) == [earlier]
+    assert statuses_by_file([earlier]) == {"/s/CONTACT-0.ldjson": FAILED}
+    with pytest.raises(GongRowError, match=r"XCom row of contact\.upload: 'plan_token' is neither text"):
+        upload_rows([{**earlier, "plan_token": 7}], source="contact.upload")
 
 
 def test_an_xcom_row_without_a_key_is_refused_naming_it_and_its_task() -> None:

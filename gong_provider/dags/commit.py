@@ -4,7 +4,9 @@ It runs once every upload, wait and later generation of the type is finished, wh
 outcome (trigger rule ``all_done``): a FAILED file's listed lines, a file whose wait failed or timed
 out, or a file never uploaded stay pending, and the next run sends them again; everything Gong
 confirmed is committed. The final status of each uploaded file comes from its wait (or the later
-generations' task) when that finished, else from one request-status call to Gong.
+generations' task) when that finished, else from one request-status call to Gong. Only rows of
+this plan count (``uploads_of_plan``): a clear of ``stage`` and ``commit`` without the uploads
+leaves an earlier attempt's rows, for the same paths.
 """
 
 from __future__ import annotations
@@ -21,6 +23,31 @@ from gong_provider.rows import upload_rows as upload_rows
 from gong_provider.rows import wait_rows as wait_rows
 
 log = logging.getLogger(__name__)
+
+
+def uploads_of_plan(uploads: Iterable[UploadRow], run_token: str | None) -> list[UploadRow]:
+    """The rows of files this plan (``ChangePlan.run_token``) staged; rows of another planning attempt
+    are left out, with a warning: paths repeat across attempts, so a row of an upload task the user
+    did not clear with ``stage`` and ``commit`` would vouch for lines this plan never sent. Their
+    files count as not uploaded (pending). A row without a token (an earlier release's operator, or
+    a folder staged without one) cannot be told apart and is kept: it only comes from a try or stage
+    that ran before tokens existed, that is within the attempt an upgrade went through, and leaving
+    it out would keep that attempt's confirmed lines pending."""
+    kept: list[UploadRow] = []
+    for row in uploads:
+        token = row.get("plan_token")
+        if token is None or run_token is None or token == run_token:
+            kept.append(row)
+        else:
+            log.warning(
+                "Ignored the upload row of %s (clientRequestId %s): it is of planning attempt %s, not "
+                "of this plan's %s (an upload task not cleared with the stage); its records stay pending",
+                row["file"],
+                row["client_request_id"],
+                token,
+                run_token,
+            )
+    return kept
 
 
 def final_statuses(
@@ -87,7 +114,7 @@ def commit_entity(
 
     change_plan = ChangePlan.from_dict(plan)
     integration_id = change_plan.integration_id
-    uploads = list(uploads)
+    uploads = uploads_of_plan(uploads, change_plan.run_token)
     with GongCrmHook(conn_id) as hook:
         statuses = final_statuses(
             uploads,

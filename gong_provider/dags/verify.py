@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from gong_provider.dags.commit import final_statuses
+from gong_provider.dags.commit import final_statuses, uploads_of_plan
 from gong_provider.ids import IntegrationId
 from gong_provider.models import ObjectType, RequestState
 from gong_provider.rows import UploadRow, WaitRow
@@ -48,6 +48,7 @@ def verify_entity(
     if sample <= 0 or ObjectType(object_type) not in VERIFIABLE_TYPES:
         return None
     deletes = set((plan or {}).get("delete_files") or [])
+    uploads = uploads_of_plan(uploads, (plan or {}).get("run_token"))
     paths = [path for path in done_files(uploads, finished) if path not in deletes]
     try:
         with GongCrmHook(conn_id) as hook:

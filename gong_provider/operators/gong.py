@@ -13,12 +13,14 @@ from gong_provider.exceptions import GongBadRequestError, GongError, GongUploadF
 from gong_provider.hooks._params import object_type_param
 from gong_provider.ids import (
     IntegrationId,
+    PlanToken,
     check_client_request_id_prefix,
     check_client_request_id_scope,
     content_client_request_id,
     legacy_client_request_id,
     make_client_request_id,
     parse_integration_id,
+    plan_tokens_an_earlier_try_used,
 )
 from gong_provider.models import ObjectType, RequestStatus, UploadResult
 from gong_provider.operators.upload_files import (
@@ -59,8 +61,9 @@ class GongUploadEntitiesOperator(BaseOperator):
     The clientRequestId is deterministic and unique per file content *and* position (item of the
     list, generation, part), so a 409 always means "this very file is already at Gong": a retried
     task sends the same id, Gong answers 409, the file is not stored twice, and the task goes on to
-    the status check. A retry first asks Gong for the status of that id (and of the id an earlier
-    release derived) and does not upload again at all when Gong knows it. Files staged by change
+    the status check. A retry first asks Gong for the status of that id (and of the ids earlier
+    releases derived, which a try on a not-yet-upgraded worker sent) and does not upload again at all
+    when Gong knows one. Files staged by change
     capture also carry their plan's token (``plan_token`` in their manifest, or in the
     ``manifest.json`` beside a file named alone), part of the id: a cleared run that plans again sends
     its files again, never answered by an earlier attempt's request.
@@ -75,9 +78,9 @@ class GongUploadEntitiesOperator(BaseOperator):
     success + error counts must add up to the file's records.
 
     Returns (XCom) ``{client_request_id, request_id, integration_id (str), object_type, file, records,
-    bytes, already_accepted}`` (plus ``status``, counts and errors with ``wait_for_completion``): an
-    :class:`~gong_provider.rows.UploadRow`; a list of those when ``file`` named several files (a list
-    or a manifest).
+    bytes, already_accepted, plan_token}`` (plus ``status``, counts and errors with
+    ``wait_for_completion``): an :class:`~gong_provider.rows.UploadRow`; a list of those when ``file``
+    named several files (a list or a manifest).
 
     ``allow_empty_file_list=True`` makes an empty ``file`` (None, ``[]`` or a manifest without files)
     a successful no-op returning ``[]``, for an upstream task that may find nothing to upload (the
@@ -208,15 +211,17 @@ class GongUploadEntitiesOperator(BaseOperator):
                 if index and upload.source.batch != progress.files[index - 1].source.batch:
                     self._wait_until_processed(hook, progress, integration_id, object_type)
                 facts = file_facts(upload.source)
-                client_request_id = self._client_request_id_for(
-                    context, upload.source, facts, integration_id, object_type
-                )
-                candidates = [client_request_id]
-                if upload.source.plan_token is None:  # a plan with a token was staged by this release
-                    candidates.append(
-                        self._legacy_id(context, index, progress, facts, integration_id, object_type)
+                # this release's id first, then those a try on a worker of an earlier release sent
+                # (mixed workers during a rolling upgrade): without the plan token, and the legacy one
+                ids = [
+                    self._client_request_id_for(
+                        context, upload.source, facts, integration_id, object_type, token
                     )
-                result = self._accepted_by_an_earlier_try(context, hook, integration_id, candidates)
+                    for token in plan_tokens_an_earlier_try_used(upload.source.plan_token)
+                ]
+                ids.append(self._legacy_id(context, index, progress, facts, integration_id, object_type))
+                client_request_id = ids[0]
+                result = self._accepted_by_an_earlier_try(context, hook, integration_id, ids)
                 if result is None:
                     result = hook.upload_entities(
                         integration_id,
@@ -256,10 +261,11 @@ class GongUploadEntitiesOperator(BaseOperator):
         facts: FileFacts,
         integration_id: IntegrationId,
         object_type: str,
+        plan_token: PlanToken | None,
     ) -> str:
         """The file's clientRequestId: derived in the operator's scope from its content, its position
-        and the change-capture plan that staged it, after the given prefix (or ``gong-<type>`` /
-        ``<type>``)."""
+        and the change-capture plan that staged it (``plan_token``: the file's, or None for the id an
+        earlier release derived), after the given prefix (or ``gong-<type>`` / ``<type>``)."""
         prefix = (
             check_client_request_id_prefix(str(self.client_request_id)) if self.client_request_id else None
         )
@@ -270,7 +276,7 @@ class GongUploadEntitiesOperator(BaseOperator):
                 facts.sha256,
                 source.position,
                 prefix=prefix,
-                plan_token=source.plan_token,
+                plan_token=plan_token,
             )
         return make_client_request_id(
             **self._run_scope(context),
@@ -278,7 +284,7 @@ class GongUploadEntitiesOperator(BaseOperator):
             content_sha256=facts.sha256,
             position=source.position,
             prefix=prefix,
-            plan_token=source.plan_token,
+            plan_token=plan_token,
         )
 
     def _legacy_id(
@@ -305,7 +311,7 @@ class GongUploadEntitiesOperator(BaseOperator):
     def _accepted_by_an_earlier_try(
         self, context: Context, hook: GongCrmHook, integration_id: IntegrationId, candidates: list[str]
     ) -> UploadResult | None:
-        """On a retry, ask Gong whether it already has this file's id (or the id an earlier release
+        """On a retry, ask Gong whether it already has this file's id (or an id an earlier release
         gave it): if so, do not send the file again."""
         ti = context["ti"]
         if int(getattr(ti, "try_number", 1) or 1) <= 1:

@@ -63,6 +63,7 @@ class FileUpload:
             "records": self.records,
             "bytes": self.bytes,
             "already_accepted": self.already_accepted,
+            "plan_token": self.source.plan_token,
         }
         if self.processed is None:
             return row

@@ -126,6 +126,7 @@ def test_a_cleared_run_sends_an_earlier_generation_again(
     assert gen0.sha256 == attempt_1.manifest.generations[0][0].sha256  # the same bytes, same position
     rows = sync.send(attempt_2, RUN_R1, try_number)
     assert [row["already_accepted"] for row in rows] == [False]  # sent again, under an id of its own
+    assert [row["plan_token"] for row in rows] == [attempt_2.run_token]  # the commit keeps its plan's
     commit_changes(attempt_2, statuses_by_file(rows))
 
     held = emulator_client.entities("CONTACT")["c1"]
@@ -165,6 +166,7 @@ def test_a_cleared_business_user_run_sends_the_new_version_after_its_new_delete(
     assert attempt_2.manifest.files[0].sha256 == attempt_1.manifest.files[0].sha256
     rows = sync.send(attempt_2, RUN_R1, try_number)
     assert [row["already_accepted"] for row in rows] == [False, False]
+    assert {row["plan_token"] for row in rows} == {attempt_2.run_token}  # the delete's folder too
     commit_changes(attempt_2, statuses_by_file(rows))
 
     assert emulator_client.user_emails() == {"u1": "b@acme.com"}
@@ -188,6 +190,7 @@ def test_a_retried_upload_task_of_the_same_plan_reuses_its_request(
     row = sync.upload("upload", staged.path, RUN_R1, try_number=2, map_index=0)
     assert row["already_accepted"] is True
     assert row["status"] == "DONE"
+    assert row["plan_token"] == plan.run_token
     assert emulator_client.upload_counts() == {row["client_request_id"]: 1}
     assert row["client_request_id"] == make_client_request_id(
         dag_id=DAG_ID,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +45,9 @@ def test_upload_returns_the_xcom_shape(
     result = run_task(operator(emulator, str(path)), task_context())
     assert set(result) == {
         "client_request_id", "request_id", "integration_id", "object_type", "file", "records", "bytes",
-        "already_accepted",
+        "already_accepted", "plan_token",
     }  # fmt: skip
+    assert result["plan_token"] is None  # no manifest.json beside the file: no change-capture plan
     assert result["integration_id"] == "2271307570613351879"
     assert result["records"] == 2
     assert result["bytes"] == path.stat().st_size
@@ -144,6 +146,33 @@ def test_retry_after_a_lost_connection_uploads_once(
     assert emulator_client.record_counts("CONTACT") == {"c-1": 1, "c-2": 1}
     posts = [c for c in emulator_client.requests_log() if c["path"] == ENTITIES and c["method"] == "POST"]
     assert len(posts) == 1  # the retry did not even send the file
+
+
+def test_a_retry_whose_first_try_ran_on_an_earlier_release_uploads_once(
+    emulator: EmulatorProcess, emulator_client: EmulatorClient, conn: str, tmp_path: Path
+) -> None:
+    """A rolling upgrade: the stage ran on an upgraded worker (the folder's manifest.json names its
+    plan token), try 1 on a worker of the previous release, which ignores the token: it sends the id
+    without it and loses the connection after Gong stored the file. Try 2, upgraded, asks Gong about
+    that id too and does not send the file again."""
+    path = write_ldjson(tmp_path / "c.ldjson", [contact("c-1"), contact("c-2")])
+    emulator_client.inject_fault("drop_after_store", path=ENTITIES, method="POST")
+    with pytest.raises(
+        GongConnectionError
+    ):  # no manifest beside it yet: the id the token-blind release sends
+        run_task(operator(emulator, str(path), wait_for_completion=True), task_context(try_number=1))
+    [earlier_id] = emulator_client.upload_counts()
+    manifest = {"object_type": "CONTACT", "files": [], "plan_token": "0123456789abcdef-aa11bb22"}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    result = run_task(operator(emulator, str(path), wait_for_completion=True), task_context(try_number=2))
+    assert result["already_accepted"] is True
+    assert result["client_request_id"] == earlier_id
+    assert result["plan_token"] == "0123456789abcdef-aa11bb22"  # the file's plan, whatever id found it
+    assert result["status"] == "DONE"
+    assert emulator_client.upload_counts() == {earlier_id: 1}
+    assert emulator_client.record_counts("CONTACT") == {"c-1": 1, "c-2": 1}
+    posts = [c for c in emulator_client.requests_log() if c["path"] == ENTITIES and c["method"] == "POST"]
+    assert len(posts) == 1
 
 
 def test_hook_retry_after_a_lost_connection_gets_409_and_goes_on(

@@ -4,6 +4,7 @@ order, what is sent is what was staged, Gong's counts checked, one deferral for 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -325,14 +326,23 @@ def send_as_the_earlier_release(emulator: EmulatorProcess, path: str | Path, cli
         hook._call("POST", ENTITIES, params=params, upload=upload_source(path, fallback_name="c.ldjson"))
 
 
+@pytest.mark.parametrize("plan_token", [None, "0123456789abcdef-aa11bb22"], ids=["plain", "planned"])
 def test_a_retry_across_the_upgrade_finds_the_id_the_earlier_release_sent(
-    emulator: EmulatorProcess, emulator_client: EmulatorClient, conn: str, tmp_path: Path
+    emulator: EmulatorProcess,
+    emulator_client: EmulatorClient,
+    conn: str,
+    tmp_path: Path,
+    plan_token: str | None,
 ) -> None:
     """Try 1 (an earlier release) uploaded under its 59-character id; try 2 asks Gong for that id and
-    does not send the file again."""
+    does not send the file again. Also when an upgraded worker staged the file (its folder's manifest
+    names a plan token, which the earlier release's try ignored): mixed workers in a rolling upgrade."""
     from gong_provider.ids import legacy_client_request_id
 
     path = write_ldjson(tmp_path / "c.ldjson", [contact("c-1")])
+    if plan_token is not None:
+        manifest = {"object_type": "CONTACT", "files": [], "plan_token": plan_token}
+        (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     context = task_context(task_id="upload", try_number=2)
     ti = context["ti"]
     old_id = legacy_client_request_id(
