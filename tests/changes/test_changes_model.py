@@ -181,7 +181,7 @@ def dag_request_ids(h: Harness, plan: ChangePlan, run_key: str) -> dict[str, str
         )
         for upload in uploads:
             ids[upload.path] = operator._client_request_id_for(
-                context, upload, file_facts(upload), h.integration_id, plan.object_type
+                context, upload, file_facts(upload), h.integration_id, plan.object_type, upload.plan_token
             )
     return ids
 
