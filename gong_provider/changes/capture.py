@@ -30,9 +30,9 @@ import secrets
 import shutil
 import tempfile
 from array import array
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from itertools import accumulate, compress, repeat
 from operator import add, lshift, not_
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -52,6 +52,7 @@ from gong_provider.changes.plan import (
     ChangePlan,
     SentLog,
     delete_line,
+    iso_timestamp,
     write_plan,
 )
 from gong_provider.changes.state import (
@@ -71,12 +72,7 @@ from gong_provider.changes.state import (
     utcnow,
 )
 from gong_provider.changes.state import hash64 as _hash
-from gong_provider.changes.user_updates import (
-    last_versions,
-    log_superseded,
-    plan_user_deletes,
-    sends_last_version_only,
-)
+from gong_provider.changes.user_updates import plan_user_deletes, sends_last_version_only
 from gong_provider.ids import IntegrationId, parse_integration_id
 from gong_provider.models import CustomField, ObjectType
 from gong_provider.staging.fastpath import iter_blocks
@@ -154,15 +150,6 @@ def attempt_token(run_key: str) -> str:
     """The token of one attempt at planning the run: the run's token and a nonce, so that a retried
     or cleared run never mistakes its earlier attempt's marker for its own plan."""
     return f"{run_token(run_key)}-{secrets.token_hex(4)}"
-
-
-def iso_timestamp(moment: datetime | str) -> str:
-    """Gong's ``modifiedDate`` form (seconds, ``Z``) of a moment."""
-    if isinstance(moment, str):
-        moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # -- the tap ------------------------------------------------------------------------------------
@@ -269,7 +256,7 @@ def _select(
     store: StateStore, head: StateHead | None, tap: _DiffTap, *, mirror: bool, last_only: bool = False
 ) -> _Selection:
     """Classify the run's keys bucket by bucket against ``head`` (None: everything is new);
-    ``last_only`` selects only the last version of each key (see user_updates.last_versions)."""
+    ``last_only`` selects only the last version of each key (see :func:`_last_versions`)."""
     counts = ChangeCounts()
     selected: list[int] = []
     superseded: list[int] = []
@@ -300,7 +287,7 @@ def _select(
                 counts.changed += 1
             chosen.add(key)
         if last_only:
-            last_places, earlier = last_versions(keys, places, wheres, _NO_PLACE)
+            last_places, earlier = _last_versions(keys, places, wheres, _NO_PLACE)
             superseded += earlier
             selected += [packed for key, packed in last_places.items() if key in chosen]
         elif chosen:
@@ -311,6 +298,60 @@ def _select(
             deletes += sum(1 for key in index.keys() - last.keys() if state.flags[index[key]] != TOMBSTONE)
     counts.superseded = len(superseded)
     return _Selection(counts, selected, rejected_keys, deletes, superseded)
+
+
+_SUPERSEDED_LOGGED = 50
+"""Superseded versions named one by one in the log (the rest are counted)."""
+
+
+def _last_versions(
+    keys: Iterable[int], places: Iterable[int], wheres: Iterable[int], no_place: int
+) -> tuple[dict[int, int], list[int]]:
+    """``(key -> packed place of its last staged version, the packed places of the earlier ones)``
+    from change capture's tap columns of one bucket (``no_place``: a reject's). A packed place is
+    ``generation<<96 | part<<64 | line<<32 | offset``; the n-th version of an objectId is staged in
+    generation n-1, so the greatest is the last."""
+    last: dict[int, int] = {}
+    earlier: list[int] = []
+    for key, place, where in zip(keys, places, wheres, strict=False):
+        if place == no_place:
+            continue
+        packed = (place << 64) | where
+        known = last.get(key)
+        if known is None:
+            last[key] = packed
+            continue
+        earlier.append(min(known, packed))
+        last[key] = max(known, packed)
+    return last, earlier
+
+
+def _log_superseded(object_type: str, staged: StagingManifest, superseded: list[int]) -> None:
+    """Log the versions :func:`_last_versions` left out, each with its source file, line and objectId
+    (the first ``_SUPERSEDED_LOGGED``; the rest are counted)."""
+    if not superseded:
+        return
+    by_place = {(f.generation, f.part): f for f in staged.files}
+    wanted: dict[tuple[int, int], list[int]] = {}
+    for packed in sorted(superseded)[:_SUPERSEDED_LOGGED]:
+        place = packed >> 64
+        wanted.setdefault((place >> 32, place & 0xFFFFFFFF), []).append((packed >> 32) & 0xFFFFFFFF)
+    named: list[str] = []
+    for (generation, part), numbers in wanted.items():
+        staged_file = by_place[(generation, part)]
+        where = locate_lines(staged_file, numbers)
+        for number in numbers:
+            found = where.get(number)
+            named.append(str(found) if found is not None else f"{staged_file.path}, line {number}")
+    more = len(superseded) - len(named)
+    log.warning(
+        "%s: %s version(s) of objectIds listed more than once are superseded by their last version "
+        "and not sent (a user is sent once, as its last version, after its delete): %s%s",
+        object_type,
+        len(superseded),
+        "; ".join(named),
+        f"; and {more} more" if more > 0 else "",
+    )
 
 
 def _iter_deletes(store: StateStore, head: StateHead, tap: _DiffTap) -> Iterator[tuple[str, Any]]:
@@ -658,7 +699,7 @@ def _compute(source: StagingSource, run: _Run, scratch: str) -> _Planned:
     diffed = head if reason is None else None
     last_only = sends_last_version_only(kind) and len(staged.generations) > 1
     selection = _select(store, diffed, tap, mirror=options.mode == "mirror", last_only=last_only)
-    log_superseded(kind.value, staged, selection.superseded)
+    _log_superseded(kind.value, staged, selection.superseded)
     counts = selection.counts
     deletes, withheld, guard = _guard_deletes(store, options, diffed, tap, selection)
     dense = not last_only and (

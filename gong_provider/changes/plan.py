@@ -12,6 +12,7 @@ import dataclasses
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Generic, TypeVar
 
 import msgspec
@@ -116,6 +117,21 @@ class ChangePlan:
         values["integration_id"] = parse_integration_id(values["integration_id"])  # the door: XCom, a file
         values["counts"] = ChangeCounts(**values.get("counts") or {})
         return cls(**values)
+
+
+def utc_moment(value: datetime | str) -> datetime:
+    """A moment in UTC, from an aware or naive (UTC) datetime or an ISO-8601 string (``ValueError``
+    when the string is not one)."""
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+def iso_timestamp(moment: datetime | str) -> str:
+    """Gong's ``modifiedDate`` form (seconds, ``Z``) of a moment."""
+    moment = utc_moment(moment)
+    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}Z"
 
 
 def delete_line(object_id: str, modified: str, extra: Any, fields: Sequence[str]) -> bytes:

@@ -16,27 +16,32 @@ user pending unless Gong confirmed its delete *and* its new version, so a failed
 sent again, first, by the next run: pending is how the state remembers "re-associate". New users
 (not in the state) and unchanged live ones (not in the plan) are untouched.
 
-A user listed more than once in one export is sent once, as its **last** version
-(:func:`last_versions`): every other type sends each version in a generation of its own, one after
-another, but a user's later version would then go as a plain upsert on the user its earlier version
+A user listed more than once in one export is sent once, as its **last** version (change capture
+keeps only its last staged place): every other type sends each version in a generation of its own,
+one after another, but a user's later version would then go as a plain upsert on the user its earlier version
 just created (Gong would keep the first email while the state records the last). The earlier
 versions are superseded: counted (``ChangeCounts.superseded``) and logged with file, line and
-objectId (:func:`log_superseded`).
+objectId.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
 import msgspec
 
-from gong_provider.changes.plan import SENT_USER_DELETE, ChangePlan, SentLog, delete_line
+from gong_provider.changes.plan import (
+    SENT_USER_DELETE,
+    ChangePlan,
+    SentLog,
+    delete_line,
+    iso_timestamp,
+    utc_moment,
+)
 from gong_provider.changes.state import LIVE, PENDING, StateStore, digest_of, iter_state
 from gong_provider.models import ObjectType
-from gong_provider.staging.locate import locate_lines
 from gong_provider.staging.manifest import StagingManifest
 from gong_provider.staging.outdir import OutputDir, open_location
 from gong_provider.staging.writer import Origin, PartWriter
@@ -46,8 +51,6 @@ log = logging.getLogger(__name__)
 REASSOCIATE_FOLDER = "reassociate"
 """Under ``<out_dir>/BUSINESS_USER/``: the deletes that go before the users' new versions."""
 _FILE_BYTES = 199_000_000
-_SUPERSEDED_LOGGED = 50
-"""Superseded versions named one by one in the log (the rest are counted)."""
 
 
 class _User(msgspec.Struct):
@@ -67,20 +70,12 @@ def reassociation_dated(new_version_modified: Any, deletes_dated: str) -> str:
     second of year 1) keeps ``deletes_dated``.
     """
     try:
-        before = _utc(new_version_modified) - timedelta(seconds=1)
+        before = utc_moment(str(new_version_modified)) - timedelta(seconds=1)
     except (ValueError, OverflowError):
         return deletes_dated
-    if deletes_dated and _utc(deletes_dated) <= before:
+    if deletes_dated and utc_moment(deletes_dated) <= before:
         return deletes_dated  # a new version dated ahead of the clock
-    return f"{before.year:04d}-{before:%m-%dT%H:%M:%S}Z"
-
-
-def _utc(value: Any) -> datetime:
-    """An ISO-8601 date-time in UTC (naive: UTC); ``ValueError`` when it is none."""
-    moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+    return iso_timestamp(before)
 
 
 def sends_last_version_only(object_type: ObjectType) -> bool:
@@ -88,56 +83,6 @@ def sends_last_version_only(object_type: ObjectType) -> bool:
     (BUSINESS_USER: a later version must never go as a plain upsert on the user an earlier one
     created); every other type sends each version, one generation after another."""
     return object_type is ObjectType.BUSINESS_USER
-
-
-def last_versions(
-    keys: Iterable[int], places: Iterable[int], wheres: Iterable[int], no_place: int
-) -> tuple[dict[int, int], list[int]]:
-    """``(key -> packed place of its last staged version, the packed places of the earlier ones)``
-    from change capture's tap columns of one bucket (``no_place``: a reject's). A packed place is
-    ``generation<<96 | part<<64 | line<<32 | offset``; the n-th version of an objectId is staged in
-    generation n-1, so the greatest is the last."""
-    last: dict[int, int] = {}
-    earlier: list[int] = []
-    for key, place, where in zip(keys, places, wheres, strict=False):
-        if place == no_place:
-            continue
-        packed = (place << 64) | where
-        known = last.get(key)
-        if known is None:
-            last[key] = packed
-            continue
-        earlier.append(min(known, packed))
-        last[key] = max(known, packed)
-    return last, earlier
-
-
-def log_superseded(object_type: str, staged: StagingManifest, superseded: list[int]) -> None:
-    """Log the versions :func:`last_versions` left out, each with its source file, line and objectId
-    (the first ``_SUPERSEDED_LOGGED``; the rest are counted)."""
-    if not superseded:
-        return
-    by_place = {(f.generation, f.part): f for f in staged.files}
-    wanted: dict[tuple[int, int], list[int]] = {}
-    for packed in sorted(superseded)[:_SUPERSEDED_LOGGED]:
-        place = packed >> 64
-        wanted.setdefault((place >> 32, place & 0xFFFFFFFF), []).append((packed >> 32) & 0xFFFFFFFF)
-    named: list[str] = []
-    for (generation, part), numbers in wanted.items():
-        staged_file = by_place[(generation, part)]
-        where = locate_lines(staged_file, numbers)
-        for number in numbers:
-            found = where.get(number)
-            named.append(str(found) if found is not None else f"{staged_file.path}, line {number}")
-    more = len(superseded) - len(named)
-    log.warning(
-        "%s: %s version(s) of objectIds listed more than once are superseded by their last version "
-        "and not sent (a user is sent once, as its last version, after its delete): %s%s",
-        object_type,
-        len(superseded),
-        "; ".join(named),
-        f"; and {more} more" if more > 0 else "",
-    )
 
 
 def users_to_reassociate(store: StateStore, plan: ChangePlan) -> dict[str, Any]:
